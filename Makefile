@@ -1,0 +1,30 @@
+# flowkv — make run serves on embedded SQLite; make test sets up and runs every test.
+GO      ?= go
+BIN     := bin/flowkv
+PKGS    := ./...
+
+.PHONY: build run test test-go bench lint generate clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/flowkv
+
+run: build
+	./$(BIN) serve
+
+# test starts what the tests need (PostgreSQL test database, DynamoDB Local,
+# headless Chromium) when it is absent, then runs every test with -race.
+test:
+	bash scripts/test.sh
+
+bench:
+	bash scripts/bench.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet $(PKGS)
+
+generate:
+	$(GO) run github.com/a-h/templ/cmd/templ generate
+
+clean:
+	rm -rf bin .cache/dynamodb

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Code is the error word every face reports (HTTP, JavaScript, CLI).
+type Code string
+
+// The error codes of DESIGN.md.
+const (
+	CodeInvalidArgument Code = "invalid_argument"
+	CodeNotFound        Code = "not_found"
+	CodeAlreadyExists   Code = "already_exists"
+	CodeConflict        Code = "conflict"
+	CodeTooLarge        Code = "too_large"
+	CodeAccessDenied    Code = "access_denied"
+	CodeUnauthenticated Code = "unauthenticated"
+	CodeTimeout         Code = "timeout"
+	CodeUnavailable     Code = "unavailable"
+)
+
+// Error is an error with a Code. errors.Is(err, ErrNotFound) matches any
+// *Error of the same code, so wrapped messages keep their identity.
+type Error struct {
+	Code Code
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Msg == "" {
+		return string(e.Code)
+	}
+	return string(e.Code) + ": " + e.Msg
+}
+
+// Is matches errors of the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Sentinel errors, one per code.
+var (
+	ErrInvalidArgument = &Error{Code: CodeInvalidArgument}
+	ErrNotFound        = &Error{Code: CodeNotFound}
+	ErrExists          = &Error{Code: CodeAlreadyExists}
+	ErrConflict        = &Error{Code: CodeConflict}
+	ErrTooLarge        = &Error{Code: CodeTooLarge}
+	ErrAccessDenied    = &Error{Code: CodeAccessDenied}
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated}
+	ErrTimeout         = &Error{Code: CodeTimeout}
+	ErrUnavailable     = &Error{Code: CodeUnavailable}
+)
+
+// Errorf returns an *Error with code and a formatted message.
+func Errorf(code Code, format string, args ...any) error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of err: the code of the first *Error in its chain,
+// timeout for context deadlines and cancellations, unavailable otherwise
+// (a database or network failure). CodeOf(nil) is "".
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return CodeTimeout
+	}
+	return CodeUnavailable
+}
+
+// Message returns a message for err that is safe to show a user: the
+// message of a coded *Error, or a generic text for other failures (which
+// may hold SQL or internal detail).
+func Message(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Error()
+	}
+	switch CodeOf(err) {
+	case CodeTimeout:
+		return "timeout: the operation did not finish in time"
+	default:
+		return "unavailable: the data store could not complete the operation"
+	}
+}

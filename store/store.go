@@ -1,0 +1,185 @@
+// Package store defines flowkv's data model and the Store interface that every
+// backend implements: entries addressed by (name, key) holding JSON data, with
+// versions, TTLs, atomic check-and-set, exact-match search and prefix scans.
+//
+// The package holds the contracts, validation, limits, errors and TTL parsing.
+// It imports no database driver, web framework or JavaScript engine; backends
+// (store/sqlstore, store/dynamostore) import it, never the reverse.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Entry is one stored value, unique on (Name, Key).
+type Entry struct {
+	// Name is the namespace.
+	Name string `json:"name"`
+	// Key is unique within Name.
+	Key string `json:"key"`
+	// Data is the stored JSON value in canonical form (see Canonicalize).
+	Data json.RawMessage `json:"data"`
+	// Version grows on every write of (Name, Key) and is never reused for it,
+	// not even after a delete and re-insert. It is always > 0.
+	Version int64 `json:"version"`
+	// FlowUUID is the flow that last wrote the entry ("" from the API).
+	FlowUUID string `json:"flowUuid"`
+	// ExpiresAt is nil for entries that never expire.
+	ExpiresAt *time.Time `json:"expiresAt"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
+// Expired reports whether e has expired at now.
+func (e Entry) Expired(now time.Time) bool {
+	return e.ExpiresAt != nil && !e.ExpiresAt.After(now)
+}
+
+// WriteOptions modify Insert, Upsert and Update.
+type WriteOptions struct {
+	// TTL is how long the written entry lives; 0 means it never expires.
+	// Every write sets the expiry anew: a write without TTL clears it.
+	TTL time.Duration
+	// FlowUUID stamps the entry with the flow that wrote it.
+	FlowUUID string
+	// IfVersion, when > 0, makes the write conditional: it succeeds only if
+	// the entry exists with exactly this version, else ErrConflict.
+	IfVersion int64
+}
+
+// DeleteOptions modify Delete.
+type DeleteOptions struct {
+	// IfVersion, when > 0, deletes only if the entry exists with exactly
+	// this version, else ErrConflict.
+	IfVersion int64
+}
+
+// FetchQuery filters a listing across namespaces. Empty fields do not filter.
+type FetchQuery struct {
+	Name      string
+	Key       string
+	KeyPrefix string
+	FlowUUID  string
+	// Data, when non-nil, is an exact match on the whole JSON value,
+	// insensitive to object key order and whitespace.
+	Data json.RawMessage
+	// Names, when non-nil, restricts results to these namespaces (grants).
+	// An empty non-nil slice matches nothing.
+	Names []string
+	// Limit is the page size: 0 means DefaultLimit, above MaxListLimit is
+	// invalid_argument.
+	Limit int
+	// Offset skips entries; kept for compatibility, cursors are faster.
+	// Offset and Cursor cannot be combined.
+	Offset int
+	// Cursor continues a previous page (Page.NextCursor).
+	Cursor string
+}
+
+// Page is one page of a listing, ordered by (name, key).
+type Page struct {
+	Entries []Entry `json:"items"`
+	// NextCursor continues after the last entry; "" when there is no more.
+	NextCursor string `json:"nextCursor"`
+}
+
+// NameCount is a namespace and its number of live entries.
+type NameCount struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+}
+
+// Check is an Atomic precondition: the entry (Name, Key) currently has
+// Version, or is absent when Version is 0.
+type Check struct {
+	Name    string `json:"name"`
+	Key     string `json:"key"`
+	Version int64  `json:"version"`
+}
+
+// Op is an Atomic mutation kind.
+type Op string
+
+// The Atomic mutation kinds.
+const (
+	// OpSet writes Data (upsert).
+	OpSet Op = "set"
+	// OpDelete removes the entry; deleting an absent entry is not an error.
+	OpDelete Op = "delete"
+	// OpSum adds Data (a JSON number) to the entry's numeric value; an absent
+	// entry counts as 0. A non-numeric current value is invalid_argument.
+	OpSum Op = "sum"
+)
+
+// Mutation is one write of an Atomic call.
+type Mutation struct {
+	Op   Op              `json:"op"`
+	Name string          `json:"name"`
+	Key  string          `json:"key"`
+	Data json.RawMessage `json:"data,omitempty"`
+	// TTL of the written entry for set and sum; 0 never expires.
+	TTL      time.Duration `json:"-"`
+	FlowUUID string        `json:"-"`
+}
+
+// AtomicResult reports a committed Atomic call.
+type AtomicResult struct {
+	OK bool `json:"ok"`
+	// Versions holds, per mutation in order, the entry's new version
+	// (0 for deletes).
+	Versions []int64 `json:"versions"`
+}
+
+// MaxAtomicActions bounds checks + mutations of one Atomic call (DynamoDB's
+// transaction limit, applied everywhere so behaviour is the same).
+const MaxAtomicActions = 100
+
+// Store is the data store. Implementations are safe for concurrent use.
+//
+// Every read filters out expired entries from the moment they expire; every
+// write validates its input with the store's Limits before touching the
+// database. Errors carry a Code (see CodeOf); absent entries are ErrNotFound,
+// never (zero, nil).
+type Store interface {
+	// Fetch lists entries matching q ordered by (name, key). Reserved
+	// namespaces (IsReserved) are only returned when q.Name names one.
+	Fetch(ctx context.Context, q FetchQuery) (Page, error)
+	// FindName lists the entries of one namespace in key order.
+	FindName(ctx context.Context, name string, limit, offset int) ([]Entry, error)
+	// FindNameKey returns one entry or ErrNotFound.
+	FindNameKey(ctx context.Context, name, key string) (Entry, error)
+	// Insert creates an entry; ErrExists if (name, key) is present.
+	Insert(ctx context.Context, name, key string, data json.RawMessage, opts WriteOptions) (Entry, error)
+	// Upsert creates or overwrites an entry (ErrConflict if opts.IfVersion
+	// does not match).
+	Upsert(ctx context.Context, name, key string, data json.RawMessage, opts WriteOptions) (Entry, error)
+	// Update overwrites an existing entry; ErrNotFound if absent.
+	Update(ctx context.Context, name, key string, data json.RawMessage, opts WriteOptions) (Entry, error)
+	// Delete removes an entry and reports whether one was deleted.
+	Delete(ctx context.Context, name, key string, opts DeleteOptions) (bool, error)
+	// Atomic applies all mutations if every check holds, in one transaction.
+	// A failed check returns ErrConflict and writes nothing. More than
+	// MaxAtomicActions checks+mutations is invalid_argument.
+	Atomic(ctx context.Context, checks []Check, mutations []Mutation) (AtomicResult, error)
+	// List scans one namespace by key prefix; cursor is the previous page's
+	// NextCursor ("" to start). Pages are stable at any depth.
+	List(ctx context.Context, name, prefix, cursor string, limit int) (Page, error)
+	// Names lists namespaces with their live entry counts, by name,
+	// reserved namespaces excluded.
+	Names(ctx context.Context) ([]NameCount, error)
+	// Limits returns the limits this store enforces.
+	Limits() Limits
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store; it is not usable afterwards.
+	Close() error
+}
+
+// Importer is implemented by stores that can restore exported entries as
+// they were: timestamps, expiry and flowUuid kept, the version never lower
+// than the exported one nor than any version the entry had here.
+type Importer interface {
+	Import(ctx context.Context, e Entry) (Entry, error)
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Default limits (DESIGN.md).
+const (
+	DefaultMaxNameBytes = 128
+	DefaultMaxKeyBytes  = 256
+	DefaultMaxDataBytes = 1 << 20
+	DefaultMaxDepth     = 64
+	DefaultLimit        = 100
+	DefaultMaxListLimit = 1000
+)
+
+// Limits bound what a store accepts. The zero value of a field means its
+// default; use DefaultLimits().With… or fill the fields and call Normalize.
+type Limits struct {
+	MaxNameBytes int `json:"maxNameBytes"`
+	MaxKeyBytes  int `json:"maxKeyBytes"`
+	// MaxDataBytes bounds the canonical JSON encoding of data.
+	MaxDataBytes int `json:"maxDataBytes"`
+	// MaxDepth bounds JSON nesting of data.
+	MaxDepth int `json:"maxDepth"`
+	// MaxListLimit bounds one page.
+	MaxListLimit int `json:"maxListLimit"`
+	// MaxEntriesPerName caps live entries per namespace; 0 = no cap.
+	// Inserting past it is too_large.
+	MaxEntriesPerName int64 `json:"maxEntriesPerName"`
+}
+
+// DefaultLimits returns DESIGN.md's limits.
+func DefaultLimits() Limits { return Limits{}.Normalize() }
+
+// Normalize fills zero fields with their defaults.
+func (l Limits) Normalize() Limits {
+	if l.MaxNameBytes <= 0 {
+		l.MaxNameBytes = DefaultMaxNameBytes
+	}
+	if l.MaxKeyBytes <= 0 {
+		l.MaxKeyBytes = DefaultMaxKeyBytes
+	}
+	if l.MaxDataBytes <= 0 {
+		l.MaxDataBytes = DefaultMaxDataBytes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxListLimit <= 0 {
+		l.MaxListLimit = DefaultMaxListLimit
+	}
+	return l
+}
+
+// ReservedPrefix starts the namespaces flowkv keeps its own records in
+// (tokens, scripts, flows, runs). Grants never cover them, Names and
+// unfiltered Fetch skip them.
+const ReservedPrefix = "_flowkv."
+
+// IsReserved reports whether name is one of flowkv's own namespaces.
+func IsReserved(name string) bool { return strings.HasPrefix(name, ReservedPrefix) }
+
+// ValidateName checks a namespace: 1..MaxNameBytes bytes of UTF-8 without
+// control characters. Too long is too_large; the rest invalid_argument.
+func (l Limits) ValidateName(name string) error {
+	if name == "" {
+		return Errorf(CodeInvalidArgument, "name must not be empty")
+	}
+	if len(name) > l.MaxNameBytes {
+		return Errorf(CodeTooLarge, "name is %d bytes, the limit is %d", len(name), l.MaxNameBytes)
+	}
+	return checkText("name", name)
+}
+
+// ValidateKey checks a key: 1..MaxKeyBytes bytes of UTF-8 without control
+// characters.
+func (l Limits) ValidateKey(key string) error {
+	if key == "" {
+		return Errorf(CodeInvalidArgument, "key must not be empty")
+	}
+	if len(key) > l.MaxKeyBytes {
+		return Errorf(CodeTooLarge, "key is %d bytes, the limit is %d", len(key), l.MaxKeyBytes)
+	}
+	return checkText("key", key)
+}
+
+// ValidatePrefix checks a key prefix ("" is allowed).
+func (l Limits) ValidatePrefix(prefix string) error {
+	if len(prefix) > l.MaxKeyBytes {
+		return Errorf(CodeTooLarge, "prefix is %d bytes, the limit is %d", len(prefix), l.MaxKeyBytes)
+	}
+	if prefix == "" {
+		return nil
+	}
+	return checkText("prefix", prefix)
+}
+
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return Errorf(CodeInvalidArgument, "%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return Errorf(CodeInvalidArgument, "%s must not contain control characters (found %U)", field, r)
+		}
+	}
+	return nil
+}
+
+// ValidateNameKey checks both parts of an address.
+func (l Limits) ValidateNameKey(name, key string) error {
+	if err := l.ValidateName(name); err != nil {
+		return err
+	}
+	return l.ValidateKey(key)
+}
+
+// PrepareData validates data and returns its canonical encoding: invalid JSON
+// or nesting beyond MaxDepth is invalid_argument, a canonical encoding
+// beyond MaxDataBytes is too_large. nil or empty data is invalid_argument.
+func (l Limits) PrepareData(data json.RawMessage) (json.RawMessage, error) {
+	if len(data) == 0 {
+		return nil, Errorf(CodeInvalidArgument, "data is required")
+	}
+	// A raw input far beyond the limit is refused before parsing it.
+	if len(data) > 4*l.MaxDataBytes+1024 {
+		return nil, Errorf(CodeTooLarge, "data is %d bytes, the limit is %d", len(data), l.MaxDataBytes)
+	}
+	c, err := canonicalize(data, l.MaxDepth)
+	if err != nil {
+		return nil, err
+	}
+	if len(c) > l.MaxDataBytes {
+		return nil, Errorf(CodeTooLarge, "data is %d bytes encoded, the limit is %d", len(c), l.MaxDataBytes)
+	}
+	return c, nil
+}
+
+// PageLimit resolves a requested page size: 0 (or less) means DefaultLimit
+// capped at MaxListLimit; above MaxListLimit is invalid_argument.
+func (l Limits) PageLimit(n int) (int, error) {
+	if n <= 0 {
+		return min(DefaultLimit, l.MaxListLimit), nil
+	}
+	if n > l.MaxListLimit {
+		return 0, Errorf(CodeInvalidArgument, "limit %d is above the maximum of %d", n, l.MaxListLimit)
+	}
+	return n, nil
+}
+
+// ValidateOffset checks an offset.
+func ValidateOffset(n int) error {
+	if n < 0 {
+		return Errorf(CodeInvalidArgument, "offset must not be negative")
+	}
+	return nil
+}
+
+// ValidateMutations checks an Atomic call's shape (sizes, ops, addresses,
+// data) and returns the mutations with canonical data. It does not touch a
+// database.
+func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation, error) {
+	if len(checks)+len(mutations) > MaxAtomicActions {
+		return nil, Errorf(CodeInvalidArgument, "atomic has %d checks and mutations, the limit is %d", len(checks)+len(mutations), MaxAtomicActions)
+	}
+	for i, c := range checks {
+		if err := l.ValidateNameKey(c.Name, c.Key); err != nil {
+			return nil, Errorf(CodeOf(err), "checks[%d]: %s", i, stripCode(err))
+		}
+		if c.Version < 0 {
+			return nil, Errorf(CodeInvalidArgument, "checks[%d]: version must not be negative", i)
+		}
+	}
+	out := make([]Mutation, len(mutations))
+	seen := make(map[[2]string]bool, len(mutations))
+	for i, m := range mutations {
+		if err := l.ValidateNameKey(m.Name, m.Key); err != nil {
+			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
+		}
+		addr := [2]string{m.Name, m.Key}
+		if seen[addr] {
+			return nil, Errorf(CodeInvalidArgument, "mutations[%d]: %s/%s is mutated twice in one atomic", i, m.Name, m.Key)
+		}
+		seen[addr] = true
+		if m.TTL < 0 {
+			return nil, Errorf(CodeInvalidArgument, "mutations[%d]: ttl must not be negative", i)
+		}
+		switch m.Op {
+		case OpSet:
+			d, err := l.PrepareData(m.Data)
+			if err != nil {
+				return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
+			}
+			m.Data = d
+		case OpSum:
+			if _, err := ParseNumber(m.Data); err != nil {
+				return nil, Errorf(CodeInvalidArgument, "mutations[%d]: sum needs a number as data", i)
+			}
+		case OpDelete:
+			m.Data = nil
+		default:
+			return nil, Errorf(CodeInvalidArgument, "mutations[%d]: unknown op %q (want set, delete or sum)", i, m.Op)
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func stripCode(err error) string {
+	var e *Error
+	if ok := asError(err, &e); ok && e.Msg != "" {
+		return e.Msg
+	}
+	return err.Error()
+}
