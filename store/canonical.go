@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,20 +156,15 @@ func writeString(buf *bytes.Buffer, s string) {
 	buf.Write(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 }
 
-// canonicalNumber normalises a JSON number literal. Integers that fit in
-// int64 print as integers; other values print as the shortest float64 that
-// round-trips, in integer form when integral and below 1e21 (as JavaScript
-// prints them). Integer literals beyond float64's exact range keep their
-// digits so big IDs are not rounded.
+// canonicalNumber normalises a JSON number literal by its value, not its
+// spelling. An integer value prints as its exact decimal digits, whatever the
+// literal looks like (1, 1.0, 1e0 and 10e-1 are "1"; 1e22 and
+// 10000000000000000000000 are the same digits), so big IDs are never rounded
+// and equal values always encode equally. Other values print as the shortest
+// float64 that round-trips, integral ones again as digits.
 func canonicalNumber(lit string) (string, error) {
-	if !strings.ContainsAny(lit, ".eE") {
-		if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
-			return strconv.FormatInt(n, 10), nil
-		}
-		var bi big.Int
-		if _, ok := bi.SetString(lit, 10); ok {
-			return bi.String(), nil
-		}
+	if s, ok := exactInteger(lit, max(maxExpandedDigits, len(lit))); ok {
+		return s, nil
 	}
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
@@ -179,18 +173,53 @@ func canonicalNumber(lit string) (string, error) {
 	return FormatNumber(f), nil
 }
 
-// FormatNumber prints a float64 as canonical JSON does.
-func FormatNumber(f float64) string {
-	if f == 0 {
-		return "0" // also -0
-	}
-	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
-		if math.Abs(f) < 1<<63 {
-			return strconv.FormatInt(int64(f), 10)
+// maxExpandedDigits bounds how far an exponent may expand an integer
+// (float64's largest value has 309 digits). An integer longer than this and
+// than its own literal goes through float64, where it is out of range.
+const maxExpandedDigits = 309
+
+// exactInteger returns the decimal digits of the JSON number lit when its
+// value is an integer of at most maxDigits digits.
+func exactInteger(lit string, maxDigits int) (string, bool) {
+	s, neg := strings.CutPrefix(lit, "-")
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e > 1<<20 || e < -(1<<20) {
+			return "", false
 		}
-		return strconv.FormatFloat(f, 'f', -1, 64)
+		mant, exp = s[:i], e
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return "", false
+	}
+	exp -= len(frac)
+	digits = strings.TrimLeft(digits, "0")
+	trimmed := strings.TrimRight(digits, "0")
+	exp += len(digits) - len(trimmed)
+	if trimmed == "" {
+		return "0", true // also -0
+	}
+	if exp < 0 || len(trimmed)+exp > maxDigits {
+		return "", false
+	}
+	out := trimmed + strings.Repeat("0", exp)
+	if neg {
+		out = "-" + out
+	}
+	return out, true
+}
+
+// FormatNumber prints a float64 as canonical JSON does: the shortest
+// decimal that round-trips, integral values as plain digits.
+func FormatNumber(f float64) string {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if i, ok := exactInteger(s, maxExpandedDigits); ok {
+		return i
+	}
+	return s
 }
 
 // Number is a JSON number kept exact when it is an integer.
