@@ -1,0 +1,290 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/store"
+)
+
+// rawPath makes echo route on the escaped path, always: then "%2F" inside a
+// segment is not a separator and PathParam can unescape every segment the
+// same way (echo itself routes on RawPath only when it differs from the
+// default encoding).
+func rawPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		u.RawPath = u.EscapedPath()
+		return next(c)
+	}
+}
+
+// PathParam returns the path parameter name (":name" in the route),
+// percent-decoded: keys and names may hold any UTF-8, including "/", ":"
+// and spaces, when the client percent-encodes them.
+func PathParam(c echo.Context, name string) (string, error) {
+	v, err := url.PathUnescape(c.Param(name))
+	if err != nil {
+		return "", store.Errorf(store.CodeInvalidArgument, "%s: bad percent-encoding in the path", name)
+	}
+	return v, nil
+}
+
+// observe logs one line per request and records the metrics. Errors are
+// turned into answers here (c.Error) so the line carries the final status.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		d := time.Since(start)
+		req, res := c.Request(), c.Response()
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.request(req.Method, route, res.Status, d)
+		attrs := []slog.Attr{
+			slog.String("method", req.Method),
+			slog.String("path", req.URL.EscapedPath()),
+			slog.String("route", route),
+			slog.Int("status", res.Status),
+			slog.Int64("bytes", res.Size),
+			slog.Float64("ms", float64(d.Microseconds())/1000),
+			slog.String("remote", c.RealIP()),
+		}
+		if code, ok := c.Get(ctxCode).(store.Code); ok {
+			attrs = append(attrs, slog.String("code", string(code)))
+		}
+		if t, ok := c.Get(ctxToken).(tokens.Token); ok {
+			attrs = append(attrs, slog.String("token", t.ID))
+		}
+		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs...)
+		return nil
+	}
+}
+
+// recoverPanics turns a handler panic into an unavailable answer; the stack
+// goes to the log, never to the client.
+func recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				slog.Error("handler panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = store.Errorf(store.CodeUnavailable, "internal error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// bodyLimit refuses a body whose declared length is over the limit before
+// reading any of it, and caps bodies of unknown length while reading.
+func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.limit {
+			c.Response().Header().Set("Connection", "close")
+			return store.Errorf(store.CodeTooLarge, "the request body is %d bytes, the limit is %d", r.ContentLength, s.limit)
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(c.Response().Writer, r.Body, s.limit)
+		}
+		return next(c)
+	}
+}
+
+const (
+	ctxGrants = "flowkv.grants"
+	ctxToken  = "flowkv.token"
+)
+
+// authenticate is the /v1 group's middleware: a valid, unrevoked bearer
+// token or 401 unauthenticated. The token's grants go into the context.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, secret, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+			return store.Errorf(store.CodeUnauthenticated, "send Authorization: Bearer <token>")
+		}
+		t, err := s.tokens.Verify(c.Request().Context(), strings.TrimSpace(secret))
+		if err != nil {
+			return err
+		}
+		SetToken(c, t)
+		return next(c)
+	}
+}
+
+// SetToken records the request's authenticated token (the /v1 middleware
+// does it; the web UI does it from its session).
+func SetToken(c echo.Context, t tokens.Token) {
+	c.Set(ctxToken, t)
+	c.Set(ctxGrants, t.Grants)
+}
+
+// Grants returns the grants of the request's token; none when the request
+// is not authenticated.
+func Grants(c echo.Context) store.Grants {
+	g, _ := c.Get(ctxGrants).(store.Grants)
+	return g
+}
+
+// Token returns the request's token and whether there is one.
+func Token(c echo.Context) (tokens.Token, bool) {
+	t, ok := c.Get(ctxToken).(tokens.Token)
+	return t, ok
+}
+
+// StoreFor returns the store as the request's token may use it:
+// store.WithGrants over the raw store. Use it for every user data access.
+func (s *Server) StoreFor(c echo.Context) store.Store {
+	return store.WithGrants(s.raw, Grants(c))
+}
+
+// Bind decodes the JSON request body into v strictly: unknown fields,
+// wrong types, trailing data and nesting deeper than the store's MaxDepth
+// (+1 for the envelope) are invalid_argument with a message naming the
+// field; a body over the limit is too_large. Any Content-Type is accepted
+// (curl -d sends a form type).
+func (s *Server) Bind(c echo.Context, v any) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return store.Errorf(store.CodeInvalidArgument, "reading the request body failed")
+	}
+	return DecodeJSON(body, v, s.raw.Limits().Normalize().MaxDepth+1)
+}
+
+// DecodeJSON is Bind's decoder over bytes.
+func DecodeJSON(body []byte, v any, maxDepth int) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return store.Errorf(store.CodeInvalidArgument, "the request body is empty: send a JSON object")
+	}
+	if err := checkDepth(body, maxDepth); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return store.Errorf(store.CodeInvalidArgument, "the request body has data after the JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return store.Errorf(store.CodeInvalidArgument, "the request body is not valid JSON: %s at byte %d", se.Error(), se.Offset)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return store.Errorf(store.CodeInvalidArgument, "the request body must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return store.Errorf(store.CodeInvalidArgument, "%s: want a JSON %s, got %s", field, jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return store.Errorf(store.CodeInvalidArgument, "the request body is not valid JSON: unexpected end of input")
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return store.Errorf(store.CodeInvalidArgument, "unknown field %s", f)
+	}
+	return store.Errorf(store.CodeInvalidArgument, "the request body is not valid: %s", strings.TrimPrefix(msg, "json: "))
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
+		return "number"
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "bool":
+		return "boolean"
+	}
+	return k
+}
+
+// checkDepth refuses JSON nested deeper than max, naming the top-level
+// field the deep value is under.
+func checkDepth(b []byte, max int) error {
+	depth := 0
+	inStr, esc := false, false
+	strStart := 0
+	last, field := "", ""
+	for i, ch := range b {
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case ch == '\\':
+				esc = true
+			case ch == '"':
+				inStr = false
+				if depth == 1 {
+					last = string(b[strStart:i])
+				}
+			}
+			continue
+		}
+		switch ch {
+		case '"':
+			inStr, strStart = true, i+1
+		case ':':
+			if depth == 1 {
+				field = last
+			}
+		case '{', '[':
+			depth++
+			if depth > max {
+				if field == "" || depth == 1 {
+					return store.Errorf(store.CodeInvalidArgument, "the request body is nested deeper than %d levels", max)
+				}
+				return store.Errorf(store.CodeInvalidArgument, "%s: nested deeper than %d levels", field, max-1)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// QueryInt reads an integer query parameter; absent is def.
+func QueryInt(c echo.Context, name string, def int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, store.Errorf(store.CodeInvalidArgument, "%s: want an integer, got %q", name, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,245 @@
+// Package web is flowkv's HTTP face: one echo server holding the REST API
+// (/v1/…, bearer tokens with per-namespace grants), the operational
+// endpoints (/healthz, /readyz, /metrics) and whatever other packages mount
+// (the web UI at /, webhooks at /hooks/…).
+//
+// Routes are added with Server.Handle, which also documents them in
+// /v1/openapi.json; other files of this package (routes_scripts.go,
+// routes_flows.go) and other packages (web/ui) plug in with Register. See
+// docs/http.md, section "Adding routes".
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/store"
+)
+
+// DefaultBodyOverhead is what the default body limit allows beyond the
+// store's data limit (the JSON envelope around a value).
+const DefaultBodyOverhead = 64 << 10
+
+// Options configure a Server.
+type Options struct {
+	// Store is the raw, unguarded store (required). Requests see it through
+	// store.WithGrants with their token's grants; tokens live in it too.
+	Store store.Store
+	// Logger receives one line per request; nil means slog.Default().
+	Logger *slog.Logger
+	// BodyLimit bounds request bodies in bytes; 0 means the store's
+	// MaxDataBytes + DefaultBodyOverhead.
+	BodyLimit int64
+	// Version is reported by /healthz.
+	Version string
+	// Extra carries optional dependencies for routes added with Register,
+	// by a name the registering file chooses ("scripts", "flows", "ui").
+	// A registrar reads its own entry with a type assertion and skips its
+	// routes (or serves 503) when the entry is absent.
+	Extra map[string]any
+}
+
+// Server is the HTTP server. Build it with New; serve it with Serve or use
+// Handler in tests. It is safe for concurrent use once built.
+type Server struct {
+	opts    Options
+	e       *echo.Echo
+	v1      *echo.Group
+	raw     store.Store // the Options.Store, wrapped to count operations
+	tokens  *tokens.Manager
+	log     *slog.Logger
+	metrics *metrics
+	limit   int64
+
+	mu      sync.Mutex
+	docs    []RouteDoc
+	closers []func() error
+}
+
+// Registrar adds routes (or anything else) to a Server being built.
+type Registrar func(s *Server) error
+
+var (
+	regMu      sync.Mutex
+	registrars = map[string]Registrar{}
+)
+
+// Register makes every Server built afterwards call fn during New, in the
+// order of the names. Call it from an init function:
+//
+//	func init() { web.Register("scripts", registerScriptRoutes) }
+//
+// A duplicate name panics (a programming error).
+func Register(name string, fn Registrar) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registrars[name]; dup {
+		panic("web: Register called twice for " + name)
+	}
+	registrars[name] = fn
+}
+
+// New builds a Server: middleware, error handler, the built-in routes and
+// then every registered Registrar.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("web: Options.Store is required")
+	}
+	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.raw = countingStore{Store: opts.Store, m: s.metrics}
+	s.tokens = tokens.New(s.raw)
+	s.limit = opts.BodyLimit
+	if s.limit <= 0 {
+		s.limit = int64(opts.Store.Limits().Normalize().MaxDataBytes) + DefaultBodyOverhead
+	}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	// Route on the escaped path so that %2F in a key or name is not a
+	// separator; PathParam unescapes each segment.
+	e.Pre(rawPath)
+	e.Use(s.observe, recoverPanics, s.bodyLimit)
+	s.e = e
+	s.v1 = e.Group("/v1", s.authenticate)
+
+	s.addBuiltinRoutes()
+
+	regMu.Lock()
+	names := make([]string, 0, len(registrars))
+	for n := range registrars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	regs := make([]Registrar, len(names))
+	for i, n := range names {
+		regs[i] = registrars[n]
+	}
+	regMu.Unlock()
+	for i, fn := range regs {
+		if err := fn(s); err != nil {
+			return nil, fmt.Errorf("web: register %s: %w", names[i], err)
+		}
+	}
+	return s, nil
+}
+
+// Echo returns the echo instance, for routes that are not part of the API
+// (the web UI's pages and assets). API routes go through Handle.
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// V1 returns the /v1 group; its middleware requires a valid bearer token.
+// Prefer Handle, which also documents the route in the OpenAPI document.
+func (s *Server) V1() *echo.Group { return s.v1 }
+
+// RawStore returns the unguarded store: only for flowkv's own records in
+// reserved namespaces. Requests' data goes through StoreFor.
+func (s *Server) RawStore() store.Store { return s.raw }
+
+// Tokens returns the token manager (the web UI signs in with a token).
+func (s *Server) Tokens() *tokens.Manager { return s.tokens }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Extra returns the optional dependency registered under name, or nil.
+func (s *Server) Extra(name string) any { return s.opts.Extra[name] }
+
+// BodyLimit returns the request body limit in bytes.
+func (s *Server) BodyLimit() int64 { return s.limit }
+
+// OnClose registers fn to run when the server shuts down (after in-flight
+// requests finish, before the store closes), in reverse order.
+func (s *Server) OnClose(fn func() error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closers = append(s.closers, fn)
+}
+
+// Handler returns the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Handle adds an API route and its documentation. path uses echo's syntax
+// (":name" segments, matched on the escaped path: read them with
+// PathParam). Paths under /v1/ require a bearer token (the group's
+// middleware); others (/hooks/…) are public and must authenticate
+// themselves. Every API route must be added here so /v1/openapi.json lists
+// exactly the served routes (a test compares the two).
+func (s *Server) Handle(method, path string, h echo.HandlerFunc, doc RouteDoc, mw ...echo.MiddlewareFunc) {
+	doc.Method, doc.Path = method, path
+	if doc.Summary == "" {
+		panic("web: Handle " + method + " " + path + " needs a RouteDoc.Summary")
+	}
+	s.mu.Lock()
+	s.docs = append(s.docs, doc)
+	s.mu.Unlock()
+	if rest, ok := strings.CutPrefix(path, "/v1/"); ok {
+		s.v1.Add(method, "/"+rest, h, mw...)
+		return
+	}
+	s.e.Add(method, path, h, mw...)
+}
+
+// Routes returns the documentation of every route added with Handle.
+func (s *Server) Routes() []RouteDoc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]RouteDoc(nil), s.docs...)
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully:
+// in-flight requests finish (up to grace), then the OnClose functions run.
+// It does not close the store; the caller owns it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		err = hs.Shutdown(sctx)
+		cancel()
+		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, s.Close())
+}
+
+// Close runs the OnClose functions (once).
+func (s *Server) Close() error {
+	s.mu.Lock()
+	cl := s.closers
+	s.closers = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(cl) - 1; i >= 0; i-- {
+		errs = append(errs, cl[i]())
+	}
+	return errors.Join(errs...)
+}
