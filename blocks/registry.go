@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/flowkv/flowkv/store"
 )
@@ -61,11 +62,11 @@ type Call struct {
 	Store store.Store
 	// Grants are the flow's grants (its dataStores, write access).
 	Grants store.Grants
-	// Logf appends a line to the run's logs.
+	// Logf appends a line to the run's logs (level: debug, info, warn, error).
 	Logf func(level, format string, args ...any)
-	// Services holds what the engine was configured with for blocks that
-	// need more than the store (the JavaScript block's script runner).
-	Services map[string]any
+	// Deadline is when the run's time runs out (zero: none); blocks with
+	// their own time limit should not exceed it.
+	Deadline time.Time
 }
 
 // FlowInfo identifies a flow and a run; expressions see it as `flow`.
