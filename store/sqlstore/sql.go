@@ -1,0 +1,124 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+)
+
+// live is the condition every read applies: the entry has not expired at
+// the query's now (the parameter).
+const live = "(expires_at IS NULL OR expires_at > ?)"
+
+// notReserved excludes flowkv's own namespaces (store.ReservedPrefix,
+// "_flowkv.") as a range, which indexes serve and which does not depend on
+// LIKE's case rules: '/' is the byte after '.'.
+const notReserved = "NOT (name >= '_flowkv.' AND name < '_flowkv/')"
+
+// stmts are the prepared statements of the hot paths. Reader statements are
+// prepared on the read pool, writer statements on the writer (used inside
+// write transactions through Tx.StmtContext).
+type stmts struct {
+	get, findName, listBounded, listOpen, names *sql.Stmt
+
+	lockRow, placeholder, nextVersion, put, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
+	reap                                                                                            *sql.Stmt
+	all                                                                                             []*sql.Stmt
+}
+
+func (st *stmts) close() {
+	for _, s := range st.all {
+		s.Close()
+	}
+	st.all = nil
+}
+
+// cols is the column list scanEntry reads.
+func (s *Store) cols() string {
+	if s.dialect == Postgres {
+		return "name, key, data::text, version, flow_uuid, expires_at, created_at, updated_at"
+	}
+	return "name, key, data, version, flow_uuid, expires_at, created_at, updated_at"
+}
+
+// rebind turns ? placeholders into PostgreSQL's $n.
+func (s *Store) rebind(q string) string {
+	if s.dialect != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	cols := s.cols()
+	pg := s.dialect == Postgres
+	var err error
+	prep := func(db *sql.DB, q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, s.rebind(q))
+		if err == nil {
+			s.st.all = append(s.st.all, st)
+		}
+		return st
+	}
+	r, w := s.r, s.w
+	s.st.get = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key = ? AND "+live)
+	s.st.findName = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND "+live+" ORDER BY key LIMIT ? OFFSET ?")
+	s.st.listBounded = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key > ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.listOpen = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key > ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.names = prep(r, "SELECT name, count(*) FROM entries WHERE "+live+" AND "+notReserved+" GROUP BY name ORDER BY name")
+
+	forUpdate := ""
+	if pg {
+		forUpdate = " FOR UPDATE"
+	}
+	dataCol := "data"
+	if pg {
+		dataCol = "data::text"
+	}
+	s.st.lockRow = prep(w, "SELECT "+dataCol+", version, expires_at, created_at FROM entries WHERE name = ? AND key = ?"+forUpdate)
+	if pg {
+		// An expired, never-visible row that holds the row lock of an
+		// absent (name, key) until the transaction ends.
+		s.st.placeholder = prep(w, "INSERT INTO entries (name, key, data, data_hash, version, flow_uuid, expires_at, created_at, updated_at) VALUES (?, ?, 'null', '', 0, '', 0, 0, 0) ON CONFLICT DO NOTHING")
+		s.st.dropPlaceholder = prep(w, "DELETE FROM entries WHERE name = ? AND key = ? AND version = 0")
+		s.st.nextVersion = prep(w, "SELECT nextval('entry_version')")
+		s.st.lockName = prep(w, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))")
+		s.st.put = prep(w, `INSERT INTO entries (name, key, data, data_hash, version, flow_uuid, expires_at, created_at, updated_at)
+VALUES (?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (name, key) DO UPDATE SET data = excluded.data, data_hash = excluded.data_hash, version = excluded.version,
+  flow_uuid = excluded.flow_uuid, expires_at = excluded.expires_at, created_at = excluded.created_at, updated_at = excluded.updated_at`)
+		s.st.reap = prep(w, "DELETE FROM entries WHERE (name, key) IN (SELECT name, key FROM entries WHERE expires_at <= ? LIMIT ? FOR UPDATE SKIP LOCKED)")
+	} else {
+		s.st.nextVersion = prep(w, "UPDATE version_counter SET value = max(value + 1, ?) WHERE id = 1 RETURNING value")
+		s.st.put = prep(w, `INSERT INTO entries (name, key, data, data_hash, version, flow_uuid, expires_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (name, key) DO UPDATE SET data = excluded.data, data_hash = excluded.data_hash, version = excluded.version,
+  flow_uuid = excluded.flow_uuid, expires_at = excluded.expires_at, created_at = excluded.created_at, updated_at = excluded.updated_at`)
+		s.st.reap = prep(w, "DELETE FROM entries WHERE (name, key) IN (SELECT name, key FROM entries WHERE expires_at <= ? LIMIT ?)")
+	}
+	s.st.delete = prep(w, "DELETE FROM entries WHERE name = ? AND key = ? AND (CAST(? AS BIGINT) = 0 OR version = ?) RETURNING expires_at")
+	s.st.deleteIn = prep(w, "DELETE FROM entries WHERE name = ? AND key = ?")
+	s.st.countName = prep(w, "SELECT count(*) FROM entries WHERE name = ? AND "+live)
+	if err != nil {
+		s.st.close()
+		return dbErr("prepare statements", err)
+	}
+	return nil
+}

@@ -1,0 +1,525 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flowkv/flowkv/store"
+)
+
+// row is the stored state of one (name, key) inside a write transaction.
+type row struct {
+	data    []byte
+	version int64
+	expires sql.NullInt64
+	created int64
+	// placeholder marks PostgreSQL's lock-holding row for an absent key.
+	placeholder bool
+}
+
+// liveAt reports whether r is a visible entry at n (unix µs).
+func (r *row) liveAt(n int64) bool {
+	return r != nil && !r.placeholder && r.version > 0 && (!r.expires.Valid || r.expires.Int64 > n)
+}
+
+// inTx runs fn in a write transaction: on SQLite on the single writer
+// connection with BEGIN IMMEDIATE; on PostgreSQL at READ COMMITTED with the
+// rows it touches locked (see lockAddr), retried on deadlock or
+// serialization failure.
+func (s *Store) inTx(ctx context.Context, step string, fn func(tx *sql.Tx) error) error {
+	if s.closed.Load() {
+		return store.Errorf(store.CodeUnavailable, "the data store is closed")
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = s.tryTx(ctx, fn)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return dbErr(step, mapDriverErr(err))
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// retryable reports PostgreSQL deadlocks and serialization failures.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// mapDriverErr turns driver errors caused by the input into coded errors.
+func mapDriverErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "22P05", "22021": // \u0000 in JSONB text, bad encoding
+			return store.Errorf(store.CodeInvalidArgument, "data holds a character PostgreSQL cannot store (\\u0000)")
+		case "54000":
+			return store.Errorf(store.CodeTooLarge, "data is too large for PostgreSQL")
+		}
+	}
+	return err
+}
+
+// lockAddr reads the stored row of (name, key) inside tx, whether live or
+// expired; nil when absent. On PostgreSQL the row is locked FOR UPDATE and,
+// when hold is set and no row exists, an expired placeholder row is
+// inserted so that the absent key stays locked too (insert-if-absent and
+// check-absent hold until commit). SQLite's immediate transaction already
+// excludes every other writer.
+func (s *Store) lockAddr(ctx context.Context, tx *sql.Tx, name, key string, hold bool) (*row, error) {
+	lock := tx.StmtContext(ctx, s.st.lockRow)
+	for i := 0; i < 20; i++ {
+		var r row
+		err := lock.QueryRowContext(ctx, name, key).Scan(&r.data, &r.version, &r.expires, &r.created)
+		if err == nil {
+			r.placeholder = r.version == 0
+			return &r, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		if !hold || s.dialect != Postgres {
+			return nil, nil
+		}
+		res, err := tx.StmtContext(ctx, s.st.placeholder).ExecContext(ctx, name, key)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return &row{placeholder: true, expires: sql.NullInt64{Valid: true}}, nil
+		}
+		// Another transaction inserted the key meanwhile: lock its row.
+	}
+	return nil, store.Errorf(store.CodeUnavailable, "could not lock %s/%s", name, key)
+}
+
+// checkCap fails with too_large when adding entries to name would exceed
+// Limits.MaxEntriesPerName. On PostgreSQL it first takes the namespace's
+// advisory transaction lock so concurrent inserts count one after another.
+func (s *Store) checkCap(ctx context.Context, tx *sql.Tx, name string, n int64, adding int64) error {
+	cap := s.limits.MaxEntriesPerName
+	if cap <= 0 || adding <= 0 {
+		return nil
+	}
+	if s.dialect == Postgres {
+		if _, err := tx.StmtContext(ctx, s.st.lockName).ExecContext(ctx, name); err != nil {
+			return err
+		}
+	}
+	var count int64
+	if err := tx.StmtContext(ctx, s.st.countName).QueryRowContext(ctx, name, n).Scan(&count); err != nil {
+		return err
+	}
+	if count+adding > cap {
+		return store.Errorf(store.CodeTooLarge, "namespace %q holds %d entries, the limit is %d", name, count, cap)
+	}
+	return nil
+}
+
+// next returns a fresh version, at least min: SQLite bumps its counter row
+// (the transaction holds the write lock); PostgreSQL takes nextval, or, for
+// Import with min above every version issued so far, moves the sequence to
+// min (the caller holds a SHARE ROW EXCLUSIVE lock on entries, so no
+// writer draws from the sequence meanwhile).
+func (s *Store) next(ctx context.Context, tx *sql.Tx, min int64) (int64, error) {
+	var v int64
+	if s.dialect != Postgres {
+		err := tx.StmtContext(ctx, s.st.nextVersion).QueryRowContext(ctx, min).Scan(&v)
+		return v, err
+	}
+	if min > 0 {
+		var last int64
+		var called bool
+		if err := tx.QueryRowContext(ctx, "SELECT last_value, is_called FROM entry_version").Scan(&last, &called); err != nil {
+			return 0, err
+		}
+		if min > last || (!called && min >= last) {
+			_, err := tx.ExecContext(ctx, "SELECT setval('entry_version', $1, true)", min)
+			return min, err
+		}
+	}
+	err := tx.StmtContext(ctx, s.st.nextVersion).QueryRowContext(ctx).Scan(&v)
+	return v, err
+}
+
+// put writes the full row of (name, key) with version v.
+func (s *Store) put(ctx context.Context, tx *sql.Tx, e *store.Entry, hash string) error {
+	var exp any
+	if e.ExpiresAt != nil {
+		exp = micros(*e.ExpiresAt)
+	}
+	_, err := tx.StmtContext(ctx, s.st.put).ExecContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.Version, e.FlowUUID, exp, micros(e.CreatedAt), micros(e.UpdatedAt))
+	return err
+}
+
+type writeOp int
+
+const (
+	opInsert writeOp = iota
+	opUpsert
+	opUpdate
+)
+
+func (o writeOp) String() string {
+	return [...]string{"insert", "upsert", "update"}[o]
+}
+
+func checkTTL(ttl time.Duration) error {
+	if ttl < 0 {
+		return store.Errorf(store.CodeInvalidArgument, "ttl must not be negative")
+	}
+	if ttl > store.MaxTTL {
+		return store.Errorf(store.CodeInvalidArgument, "ttl is longer than 100 years")
+	}
+	return nil
+}
+
+// Insert creates (name, key); already_exists when a live entry is there
+// (an expired one is replaced). IfVersion is invalid_argument on Insert.
+func (s *Store) Insert(ctx context.Context, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
+	if opts.IfVersion != 0 {
+		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "insert cannot be conditional on a version; use upsert or update with ifVersion")
+	}
+	return s.write(ctx, opInsert, name, key, data, opts)
+}
+
+// Upsert creates or overwrites (name, key). With IfVersion > 0 it writes
+// only over a live entry of exactly that version, else conflict.
+func (s *Store) Upsert(ctx context.Context, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
+	return s.write(ctx, opUpsert, name, key, data, opts)
+}
+
+// Update overwrites the live entry (name, key); not_found when absent or
+// expired, conflict when IfVersion > 0 does not match.
+func (s *Store) Update(ctx context.Context, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
+	return s.write(ctx, opUpdate, name, key, data, opts)
+}
+
+// write is Insert, Upsert and Update: one write transaction that reads (and
+// on PostgreSQL locks) the row, decides, draws a version and writes the row.
+// createdAt is kept when a live entry is overwritten.
+func (s *Store) write(ctx context.Context, op writeOp, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
+	if err := s.limits.ValidateNameKey(name, key); err != nil {
+		return store.Entry{}, err
+	}
+	data, err := s.limits.PrepareData(data)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	if err := checkTTL(opts.TTL); err != nil {
+		return store.Entry{}, err
+	}
+	if opts.IfVersion < 0 {
+		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "ifVersion must not be negative")
+	}
+	hash := store.DataHash(data)
+	t := now()
+	n := micros(t)
+	e := store.Entry{Name: name, Key: key, Data: data, FlowUUID: opts.FlowUUID, ExpiresAt: store.ExpiresAt(t, opts.TTL), CreatedAt: t, UpdatedAt: t}
+	if e.ExpiresAt != nil {
+		x := e.ExpiresAt.Truncate(time.Microsecond)
+		e.ExpiresAt = &x
+	}
+	err = s.inTx(ctx, op.String()+" "+name+"/"+key, func(tx *sql.Tx) error {
+		cur, err := s.lockAddr(ctx, tx, name, key, op != opUpdate)
+		if err != nil {
+			return err
+		}
+		isLive := cur.liveAt(n)
+		switch {
+		case op == opInsert && isLive:
+			return store.Errorf(store.CodeAlreadyExists, "entry %s/%s already exists", name, key)
+		case op == opUpdate && !isLive:
+			return store.Errorf(store.CodeNotFound, "no entry %s/%s", name, key)
+		case opts.IfVersion > 0 && !isLive:
+			return store.Errorf(store.CodeConflict, "entry %s/%s does not exist, expected version %d", name, key, opts.IfVersion)
+		case opts.IfVersion > 0 && cur.version != opts.IfVersion:
+			return store.Errorf(store.CodeConflict, "entry %s/%s is at version %d, expected %d", name, key, cur.version, opts.IfVersion)
+		}
+		if isLive {
+			e.CreatedAt = fromMicros(cur.created)
+		} else if err := s.checkCap(ctx, tx, name, n, 1); err != nil {
+			return err
+		}
+		if e.Version, err = s.next(ctx, tx, 0); err != nil {
+			return err
+		}
+		return s.put(ctx, tx, &e, hash)
+	})
+	if err != nil {
+		return store.Entry{}, err
+	}
+	return e, nil
+}
+
+// Delete removes the live entry (name, key) and reports whether there was
+// one (an expired row is removed too, reporting false). With IfVersion > 0
+// it deletes only a live entry of exactly that version, else conflict. It
+// is one statement.
+func (s *Store) Delete(ctx context.Context, name, key string, opts store.DeleteOptions) (bool, error) {
+	if err := s.limits.ValidateNameKey(name, key); err != nil {
+		return false, err
+	}
+	if opts.IfVersion < 0 {
+		return false, store.Errorf(store.CodeInvalidArgument, "ifVersion must not be negative")
+	}
+	if s.closed.Load() {
+		return false, store.Errorf(store.CodeUnavailable, "the data store is closed")
+	}
+	n := micros(now())
+	rows, err := s.st.delete.QueryContext(ctx, name, key, opts.IfVersion, opts.IfVersion)
+	if err != nil {
+		return false, dbErr("delete "+name+"/"+key, err)
+	}
+	wasLive := false
+	for rows.Next() {
+		var exp sql.NullInt64
+		if err := rows.Scan(&exp); err != nil {
+			rows.Close()
+			return false, dbErr("delete "+name+"/"+key, err)
+		}
+		wasLive = !exp.Valid || exp.Int64 > n
+	}
+	if err := rows.Close(); err != nil {
+		return false, dbErr("delete "+name+"/"+key, err)
+	}
+	if err := rows.Err(); err != nil {
+		return false, dbErr("delete "+name+"/"+key, err)
+	}
+	if opts.IfVersion > 0 && !wasLive {
+		return false, store.Errorf(store.CodeConflict, "entry %s/%s is not at version %d", name, key, opts.IfVersion)
+	}
+	return wasLive, nil
+}
+
+type addr struct{ name, key string }
+
+// Atomic applies mutations if every check holds, in one transaction: every
+// checked or mutated address is locked first (in (name, key) order, so
+// concurrent calls cannot deadlock), then checks are compared, then the
+// mutations run in order. A failed check is conflict and writes nothing.
+// sum on an absent entry starts from 0; on a non-number it is
+// invalid_argument.
+func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []store.Mutation) (store.AtomicResult, error) {
+	muts, err := s.limits.ValidateAtomic(checks, mutations)
+	if err != nil {
+		return store.AtomicResult{}, err
+	}
+	for i, m := range muts {
+		if err := checkTTL(m.TTL); err != nil {
+			return store.AtomicResult{}, store.Errorf(store.CodeInvalidArgument, "mutations[%d]: ttl is longer than 100 years", i)
+		}
+	}
+	seen := map[addr]bool{}
+	var addrs []addr
+	add := func(a addr) {
+		if !seen[a] {
+			seen[a] = true
+			addrs = append(addrs, a)
+		}
+	}
+	for _, c := range checks {
+		add(addr{c.Name, c.Key})
+	}
+	for _, m := range muts {
+		add(addr{m.Name, m.Key})
+	}
+	sort.Slice(addrs, func(i, j int) bool {
+		if addrs[i].name != addrs[j].name {
+			return addrs[i].name < addrs[j].name
+		}
+		return addrs[i].key < addrs[j].key
+	})
+	versions := make([]int64, len(muts))
+	t := now()
+	n := micros(t)
+	err = s.inTx(ctx, "atomic", func(tx *sql.Tx) error {
+		rows := make(map[addr]*row, len(addrs))
+		for _, a := range addrs {
+			r, err := s.lockAddr(ctx, tx, a.name, a.key, true)
+			if err != nil {
+				return err
+			}
+			rows[a] = r
+		}
+		for i, c := range checks {
+			r := rows[addr{c.Name, c.Key}]
+			var cur int64
+			if r.liveAt(n) {
+				cur = r.version
+			}
+			if cur != c.Version {
+				switch {
+				case c.Version == 0:
+					return store.Errorf(store.CodeConflict, "checks[%d]: %s/%s exists (version %d), expected absent", i, c.Name, c.Key, cur)
+				case cur == 0:
+					return store.Errorf(store.CodeConflict, "checks[%d]: %s/%s is absent, expected version %d", i, c.Name, c.Key, c.Version)
+				default:
+					return store.Errorf(store.CodeConflict, "checks[%d]: %s/%s is at version %d, expected %d", i, c.Name, c.Key, cur, c.Version)
+				}
+			}
+		}
+		if s.limits.MaxEntriesPerName > 0 {
+			delta := map[string]int64{}
+			for _, m := range muts {
+				live := rows[addr{m.Name, m.Key}].liveAt(n)
+				switch {
+				case m.Op == store.OpDelete && live:
+					delta[m.Name]--
+				case m.Op != store.OpDelete && !live:
+					delta[m.Name]++
+				}
+			}
+			names := make([]string, 0, len(delta))
+			for name := range delta {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				if err := s.checkCap(ctx, tx, name, n, delta[name]); err != nil {
+					return err
+				}
+			}
+		}
+		written := map[addr]bool{}
+		for i, m := range muts {
+			a := addr{m.Name, m.Key}
+			r := rows[a]
+			written[a] = true
+			if m.Op == store.OpDelete {
+				if r != nil {
+					if _, err := tx.StmtContext(ctx, s.st.deleteIn).ExecContext(ctx, m.Name, m.Key); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			data := m.Data
+			if m.Op == store.OpSum {
+				var cur json.RawMessage
+				if r.liveAt(n) {
+					cur = r.data
+				}
+				sum, err := store.SumData(cur, m.Data)
+				if err != nil {
+					return store.Errorf(store.CodeInvalidArgument, "mutations[%d]: %s/%s: %s", i, m.Name, m.Key, errMsg(err))
+				}
+				data = sum
+			}
+			e := store.Entry{Name: m.Name, Key: m.Key, Data: data, FlowUUID: m.FlowUUID, ExpiresAt: store.ExpiresAt(t, m.TTL), CreatedAt: t, UpdatedAt: t}
+			if r.liveAt(n) {
+				e.CreatedAt = fromMicros(r.created)
+			}
+			var err error
+			if e.Version, err = s.next(ctx, tx, 0); err != nil {
+				return err
+			}
+			if err := s.put(ctx, tx, &e, store.DataHash(data)); err != nil {
+				return err
+			}
+			versions[i] = e.Version
+		}
+		for _, a := range addrs {
+			if r := rows[a]; r != nil && r.placeholder && !written[a] {
+				if _, err := tx.StmtContext(ctx, s.st.dropPlaceholder).ExecContext(ctx, a.name, a.key); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.AtomicResult{}, err
+	}
+	return store.AtomicResult{OK: true, Versions: versions}, nil
+}
+
+// errMsg is a coded error's message without its code prefix.
+func errMsg(err error) string {
+	var e *store.Error
+	if errors.As(err, &e) && e.Msg != "" {
+		return e.Msg
+	}
+	return err.Error()
+}
+
+// Import writes an exported entry as it was: data, flowUuid, timestamps and
+// expiry are kept (an already expired entry is written and stays
+// invisible). Its version is the exported one when that is above every
+// version this database has issued, else a fresh one: never lower than the
+// exported version nor than any version (name, key) had here.
+func (s *Store) Import(ctx context.Context, in store.Entry) (store.Entry, error) {
+	if err := s.limits.ValidateNameKey(in.Name, in.Key); err != nil {
+		return store.Entry{}, err
+	}
+	data, err := s.limits.PrepareData(in.Data)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	if in.Version < 0 {
+		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "version must not be negative")
+	}
+	t := now()
+	e := in
+	e.Data = data
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = t
+	}
+	if e.UpdatedAt.IsZero() {
+		e.UpdatedAt = e.CreatedAt
+	}
+	e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
+	e.UpdatedAt = e.UpdatedAt.UTC().Truncate(time.Microsecond)
+	if e.ExpiresAt != nil {
+		x := e.ExpiresAt.UTC().Truncate(time.Microsecond)
+		e.ExpiresAt = &x
+	}
+	n := micros(t)
+	err = s.inTx(ctx, "import "+e.Name+"/"+e.Key, func(tx *sql.Tx) error {
+		if s.dialect == Postgres && in.Version > 0 {
+			if _, err := tx.ExecContext(ctx, "LOCK TABLE entries IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+				return err
+			}
+		}
+		cur, err := s.lockAddr(ctx, tx, e.Name, e.Key, true)
+		if err != nil {
+			return err
+		}
+		if !cur.liveAt(n) {
+			if err := s.checkCap(ctx, tx, e.Name, n, 1); err != nil {
+				return err
+			}
+		}
+		if e.Version, err = s.next(ctx, tx, in.Version); err != nil {
+			return err
+		}
+		return s.put(ctx, tx, &e, store.DataHash(data))
+	})
+	if err != nil {
+		return store.Entry{}, err
+	}
+	return e, nil
+}
