@@ -23,8 +23,8 @@ type stmts struct {
 	get, findName, listBounded, listOpen, names *sql.Stmt
 
 	lockRow, placeholder, nextVersion, put, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
-	reap                                                                                            *sql.Stmt
-	all                                                                                             []*sql.Stmt
+	reap                                                                                           *sql.Stmt
+	all                                                                                            []*sql.Stmt
 }
 
 func (st *stmts) close() {
