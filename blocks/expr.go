@@ -261,7 +261,12 @@ func lex(src string) ([]token, error) {
 			if _, err := strconv.ParseFloat(lit, 64); err != nil || !json.Valid([]byte(lit)) {
 				return nil, fmt.Errorf("bad number %q at %d", lit, i)
 			}
-			toks = append(toks, token{kind: tNumber, num: json.Number(lit), pos: i})
+			num := json.Number(lit)
+			if strings.ContainsAny(lit, ".eE") {
+				f, _ := strconv.ParseFloat(lit, 64)
+				num = json.Number(store.FormatNumber(f))
+			}
+			toks = append(toks, token{kind: tNumber, num: num, pos: i})
 			i = j
 		case c == '\'' || c == '"':
 			var b strings.Builder

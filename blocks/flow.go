@@ -423,6 +423,14 @@ func compile(f *Flow) (*compiledFlow, error) {
 		case seen[b.ID]:
 			add(label, "id", "used by an earlier block")
 		}
+		// Expressions may only refer to earlier blocks.
+		earlier := make(map[string]bool, len(seen))
+		for id := range seen {
+			earlier[id] = true
+		}
+		if !badID {
+			seen[b.ID] = true
+		}
 		if b.Type == "" {
 			add(label, "type", "required")
 			continue
@@ -433,11 +441,6 @@ func compile(f *Flow) (*compiledFlow, error) {
 			continue
 		}
 		cb := &compiledBlock{id: b.ID, typ: b.Type, spec: spec, fields: map[string]node{}}
-		// Expressions may only refer to earlier blocks.
-		earlier := make(map[string]bool, len(seen))
-		for id := range seen {
-			earlier[id] = true
-		}
 		if b.If != nil {
 			n, err := compileValue(b.If, false)
 			if err != nil {
@@ -490,9 +493,6 @@ func compile(f *Flow) (*compiledFlow, error) {
 			}
 		}
 		cb.impl = impl
-		if !badID {
-			seen[b.ID] = true
-		}
 		cf.blocks = append(cf.blocks, cb)
 	}
 	if len(ps) > 0 {
