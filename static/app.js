@@ -1,0 +1,144 @@
+// flowkv web UI: progressive enhancement of server-rendered pages. Every
+// form works without this script; with it, JSON is checked before it is
+// sent, textareas become highlighting editors, and flows are built by drag
+// and drop. No inline scripts: the Content-Security-Policy forbids them.
+(function () {
+  "use strict";
+
+  // jsonProblem returns "" when text is valid JSON, else the parse error
+  // with its line and column.
+  function jsonProblem(text) {
+    try { JSON.parse(text); return ""; } catch (e) {
+      var msg = String(e.message || e);
+      var m = /position (\d+)/.exec(msg);
+      if (m && !/line \d+/.test(msg)) {
+        var pos = Number(m[1]), before = text.slice(0, pos);
+        var line = before.split("\n").length, col = pos - before.lastIndexOf("\n");
+        msg += " (line " + line + ", column " + col + ")";
+      }
+      return "Invalid JSON: " + msg;
+    }
+  }
+
+  function attachEditors(root) {
+    if (!window.FlowkvEditor) return;
+    root.querySelectorAll("textarea[data-editor]").forEach(function (ta) {
+      window.FlowkvEditor.attach(ta, ta.dataset.editor);
+    });
+  }
+
+  function validateForms(root) {
+    root.querySelectorAll("form[data-validate-json]").forEach(function (form) {
+      if (form.dataset.bound) return;
+      form.dataset.bound = "1";
+      form.addEventListener("submit", function (ev) {
+        var ta = form.elements[form.dataset.validateJson];
+        var out = form.querySelector(".hint.err");
+        var problem = ta ? jsonProblem(ta.value) : "";
+        if (problem) {
+          ev.preventDefault();
+          if (out) { out.textContent = problem; out.hidden = false; }
+        }
+      });
+    });
+  }
+
+  function bulkSelection(root) {
+    root.querySelectorAll("[data-select-all]").forEach(function (all) {
+      var form = all.closest("form");
+      all.addEventListener("change", function () {
+        form.querySelectorAll("input[name=key]").forEach(function (cb) { cb.checked = all.checked; });
+        update(form);
+      });
+    });
+    root.querySelectorAll("form#bulk").forEach(function (form) {
+      form.addEventListener("change", function () { update(form); });
+      update(form);
+    });
+    function update(form) {
+      var n = form.querySelectorAll("input[name=key]:checked").length;
+      form.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
+    }
+  }
+
+  // Fields of a block card carry data-show-when="field=a|b;other=c": the
+  // field is shown when every named field of the same card has one of the
+  // listed values.
+  function applyShowWhen(card) {
+    card.querySelectorAll("[data-show-when]").forEach(function (wrap) {
+      var show = wrap.dataset.showWhen.split(";").every(function (cond) {
+        var i = cond.indexOf("=");
+        var input = card.querySelector("[data-field='" + cond.slice(0, i) + "']");
+        if (!input) return true;
+        var v = input.type === "checkbox" ? String(input.checked) : input.value;
+        if (v.indexOf("{{") >= 0) return true;
+        return cond.slice(i + 1).split("|").indexOf(v) >= 0;
+      });
+      wrap.hidden = !show;
+    });
+  }
+
+  function refreshNamespaceOptions() {
+    var ds = document.getElementById("flow-datastores"), list = document.getElementById("ds-options");
+    if (!ds || !list) return;
+    list.textContent = "";
+    ds.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean).forEach(function (n) {
+      var o = document.createElement("option"); o.value = n; list.appendChild(o);
+    });
+  }
+
+  function initCards(root) {
+    root.querySelectorAll(".blockcard").forEach(function (card) {
+      if (card.dataset.bound) return;
+      card.dataset.bound = "1";
+      applyShowWhen(card);
+      card.addEventListener("change", function () { applyShowWhen(card); });
+      card.addEventListener("input", function () { applyShowWhen(card); });
+      var rm = card.querySelector("[data-remove]");
+      if (rm) rm.addEventListener("click", function () { card.remove(); });
+    });
+  }
+
+  function initFlowEditor(root) {
+    var list = root.querySelector ? root.querySelector("#blocks") : null;
+    var palette = document.getElementById("palette-list");
+    if (!list || !palette || !window.Sortable || list.dataset.bound) return;
+    list.dataset.bound = "1";
+    window.Sortable.create(palette, {
+      group: { name: "flow", pull: "clone", put: false }, sort: false, animation: 150,
+    });
+    window.Sortable.create(list, {
+      group: { name: "flow", pull: false, put: true }, handle: ".handle, .palette-item", animation: 150,
+      onAdd: function (ev) {
+        var item = ev.item, type = item.dataset.type;
+        item.classList.add("palette-item");
+        var n = Date.now().toString(36) + Math.floor(Math.random() * 1e6).toString(36);
+        var url = "/flows/card?type=" + encodeURIComponent(type) + "&card=" + n +
+          "&taken=" + encodeURIComponent(takenIDs().join(","));
+        window.htmx.ajax("GET", url, { target: item, swap: "outerHTML" });
+      },
+    });
+    var ds = document.getElementById("flow-datastores");
+    if (ds) ds.addEventListener("input", refreshNamespaceOptions);
+    refreshNamespaceOptions();
+  }
+
+  function takenIDs() {
+    return Array.prototype.map.call(document.querySelectorAll("#blocks [data-field='id']"), function (i) { return i.value; });
+  }
+
+  // Refuse a run whose input is not JSON before sending it.
+  function init(root) {
+    attachEditors(root);
+    validateForms(root);
+    bulkSelection(root);
+    initCards(root);
+    initFlowEditor(root);
+  }
+
+  window.flowkvJSONProblem = jsonProblem;
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    if (window.htmx) window.htmx.onLoad(function (el) { if (el !== document.body) init(el); });
+  });
+})();

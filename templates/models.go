@@ -1,0 +1,286 @@
+// Package templates holds the web UI's templ components and the view models
+// they render. Components only print what they are given: handlers in
+// web/ui build the view models, including every URL. User data is always
+// printed through templ's escaping (no templ.Raw, no unchecked SafeURL).
+package templates
+
+import (
+	"time"
+
+	"github.com/flowkv/flowkv/blocks"
+)
+
+// Page is what every full page needs: its title, the signed-in session's
+// CSRF token and a message to show on top.
+type Page struct {
+	Title string
+	// Nav is the highlighted top-bar item: "namespaces" or "flows".
+	Nav string
+	// CSRF is the session's CSRF token ("" when signed out).
+	CSRF string
+	// Who describes the signed-in token ("" when signed out).
+	Who string
+	// Flash is a success message; Error an error message.
+	Flash string
+	Error string
+}
+
+// SignedIn reports whether the page is rendered for a session.
+func (p Page) SignedIn() bool { return p.CSRF != "" }
+
+// LoginView is the sign-in form.
+type LoginView struct {
+	// CSRF is the pre-session CSRF token of the sign-in form.
+	CSRF  string
+	Error string
+	// Next is where to go after signing in (a local path).
+	Next string
+}
+
+// NamespaceRow is one line of the namespaces page.
+type NamespaceRow struct {
+	Name   string
+	Count  int64
+	Access string
+	URL    string
+}
+
+// NamespacesView is the namespaces page.
+type NamespacesView struct {
+	Filter string
+	Rows   []NamespaceRow
+	// Total is the number of namespaces before filtering.
+	Total int
+	// CanCreate is true when the session may write some namespace.
+	CanCreate bool
+}
+
+// EntryRow is one line of the entries table.
+type EntryRow struct {
+	Key       string
+	URL       string
+	Preview   string
+	Version   int64
+	ExpiresIn string
+	Updated   string
+	UpdatedAt time.Time
+	FlowUUID  string
+}
+
+// EntriesView is a namespace's entries page (and its htmx partial).
+type EntriesView struct {
+	Name string
+	// The search: key prefix, exact data JSON, flowUuid.
+	Prefix string
+	Data   string
+	Flow   string
+	// DataError says why Data is not usable yet (not valid JSON).
+	DataError string
+	Rows      []EntryRow
+	// Page is the 1-based page number, for display.
+	Page     int
+	FirstURL string
+	// NextURL is "" on the last page.
+	NextURL   string
+	ExportURL string
+	NewURL    string
+	ImportURL string
+	CanWrite  bool
+	CSRF      string
+	// Error is a failure of the listing itself.
+	Error string
+}
+
+// Searching reports whether a search filter is set.
+func (v EntriesView) Searching() bool { return v.Prefix != "" || v.Data != "" || v.Flow != "" }
+
+// JSONToken is one highlighted piece of a pretty-printed JSON document.
+type JSONToken struct {
+	// Class is the CSS class: j-key, j-str, j-num, j-bool, j-null, j-punct
+	// or "" for whitespace.
+	Class string
+	Text  string
+}
+
+// EntryView is an entry's page.
+type EntryView struct {
+	Name      string
+	Key       string
+	Version   int64
+	FlowUUID  string
+	Created   string
+	Updated   string
+	ExpiresAt string
+	ExpiresIn string
+	// Pretty is the data pretty-printed; Tokens the same, highlighted.
+	Pretty   string
+	Tokens   []JSONToken
+	Size     int
+	CanWrite bool
+	CSRF     string
+	BackURL  string
+	// EditData is the text in the editor: Pretty, or what the user sent
+	// when it was refused.
+	EditData string
+	// EditError is why the last edit was refused (with its line).
+	EditError string
+	// Conflict is set when a save lost against a concurrent change.
+	Conflict *ConflictView
+	// TTLUnit and TTLValue prefill the TTL form.
+	TTLUnit  string
+	TTLValue string
+	TTLError string
+}
+
+// ConflictView shows both sides of a lost save.
+type ConflictView struct {
+	// Yours is what the user tried to save, from version YourBase.
+	Yours    string
+	YourBase int64
+	// Theirs is the entry now (nil when it was deleted meanwhile).
+	Theirs        []JSONToken
+	TheirsVersion int64
+	Deleted       bool
+}
+
+// DeleteView confirms deleting one or more entries.
+type DeleteView struct {
+	Name    string
+	Keys    []string
+	Version int64
+	CSRF    string
+	BackURL string
+}
+
+// NewEntryView is the create form.
+type NewEntryView struct {
+	Name       string
+	Key        string
+	Data       string
+	TTLUnit    string
+	TTLValue   string
+	Error      string
+	Namespaces []string
+	CSRF       string
+}
+
+// ImportView is the import form and its dry-run summary.
+type ImportView struct {
+	Name string
+	CSRF string
+	// Summary is set after a dry run or an import.
+	Summary *ImportSummary
+	Error   string
+}
+
+// ImportSummary counts what an import does (dry run) or did.
+type ImportSummary struct {
+	// ID identifies the uploaded file kept for applying the dry run.
+	ID        string
+	FileName  string
+	New       int
+	Changed   int
+	Unchanged int
+	// Problems lists refused lines ("line 3: …"), at most a few.
+	Problems []string
+	Invalid  int
+	Applied  bool
+	// Namespaces the file writes to.
+	Namespaces []string
+}
+
+// FlowRow is one line of the flows page.
+type FlowRow struct {
+	ID         string
+	URL        string
+	Blocks     int
+	DataStores string
+	Trigger    string
+	LastStatus string
+	LastRun    string
+}
+
+// FlowsView is the flows page.
+type FlowsView struct {
+	Rows  []FlowRow
+	CSRF  string
+	Error string
+}
+
+// FieldView is one input of a block card.
+type FieldView struct {
+	Spec blocks.Field
+	// Input is the form field name: "b.<card>.<field>".
+	Input string
+	Value string
+	// Checked is the value of a boolean field.
+	Checked bool
+	// Options of enum and namespace fields.
+	Options []blocks.Option
+	// ShowWhen holds the conditions as data for app.js:
+	// "field=a|b;other=c" with field names as form inputs of the card.
+	ShowWhen string
+	Hidden   bool
+	Problems []string
+}
+
+// BlockView is one block card.
+type BlockView struct {
+	// Card is the card's form-local id (stable while editing).
+	Card     string
+	ID       string
+	Type     string
+	Label    string
+	Unknown  bool
+	Fields   []FieldView
+	Problems []string
+}
+
+// PaletteItem is a block type in the palette.
+type PaletteItem struct {
+	Type        string
+	Label       string
+	Description string
+}
+
+// StepView is one block's result in a run.
+type StepView struct {
+	Block    string
+	Status   string
+	Output   []JSONToken
+	Error    string
+	Duration string
+}
+
+// RunView is one run of a flow.
+type RunView struct {
+	ID       string
+	Status   string
+	Started  string
+	Duration string
+	Trigger  string
+	Error    string
+	Input    string
+	Steps    []StepView
+}
+
+// FlowView is the visual flow editor.
+type FlowView struct {
+	// ID is the flow's id ("" for a new flow).
+	ID           string
+	IsNew        bool
+	UUID         string
+	DataStores   string
+	Trigger      string
+	TriggerEvery string
+	Blocks       []BlockView
+	Palette      []PaletteItem
+	// Problems not tied to a block.
+	Problems []string
+	CSRF     string
+	RunInput string
+	Run      *RunView
+	Runs     []RunView
+	Saved    bool
+	CanWrite bool
+}

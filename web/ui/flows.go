@@ -1,0 +1,588 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/templates"
+)
+
+// FlowService is what the flow editor needs from the flow engine;
+// *blocks.Engine implements it.
+type FlowService interface {
+	ListFlows(ctx context.Context) ([]blocks.StoredFlow, error)
+	GetFlow(ctx context.Context, id string) (blocks.StoredFlow, error)
+	PutFlow(ctx context.Context, src []byte) (blocks.StoredFlow, error)
+	RunFlow(ctx context.Context, id string, req blocks.RunRequest) (*blocks.Run, error)
+	Runs(ctx context.Context, flowID, cursor string, limit int) (blocks.RunPage, error)
+}
+
+var _ FlowService = (*blocks.Engine)(nil)
+
+// flowAccess reports whether grants give at least want on every namespace
+// the flow declares ("*" needs the wildcard grant).
+func flowAccess(g store.Grants, dataStores []string, want store.Access) bool {
+	for _, n := range dataStores {
+		if n == store.Wildcard {
+			if g[store.Wildcard] < want {
+				return false
+			}
+			continue
+		}
+		if g.Level(n) < want {
+			return false
+		}
+	}
+	return true
+}
+
+func (u *UI) flowsEnabled(c echo.Context) error {
+	if u.cfg.Flows == nil {
+		return render(c, http.StatusNotFound, templates.ErrorPage(u.page(c, "Flows", "flows"), http.StatusNotFound, "The flow engine is not enabled on this server."))
+	}
+	return nil
+}
+
+func flowURL(id string) string { return "/flow?id=" + url.QueryEscape(id) }
+
+func (u *UI) flows(c echo.Context) error {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return err
+	}
+	s := state(c)
+	ctx := c.Request().Context()
+	list, err := u.cfg.Flows.ListFlows(ctx)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	v := templates.FlowsView{CSRF: s.sess.csrf}
+	now := u.now()
+	for _, f := range list {
+		if f.Flow == nil || !flowAccess(s.grants, f.Flow.DataStores, store.Read) {
+			continue
+		}
+		row := templates.FlowRow{
+			ID: f.Flow.ID, URL: flowURL(f.Flow.ID), Blocks: len(f.Flow.Blocks),
+			DataStores: strings.Join(f.Flow.DataStores, ", "), Trigger: triggerText(f.Flow.Trigger),
+			LastStatus: "never run",
+		}
+		if rp, err := u.cfg.Flows.Runs(ctx, f.Flow.ID, "", 1); err == nil && len(rp.Runs) > 0 {
+			row.LastStatus = rp.Runs[0].Status
+			row.LastRun = ago(rp.Runs[0].StartedAt, now)
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return render(c, http.StatusOK, templates.Flows(u.page(c, "Flows", "flows"), v))
+}
+
+func triggerText(t blocks.Trigger) string {
+	switch {
+	case t.Type == blocks.TriggerSchedule && t.Every != "":
+		return "every " + t.Every
+	case t.Type == blocks.TriggerSchedule:
+		return "cron " + t.Cron
+	case t.Type == "":
+		return blocks.TriggerManual
+	}
+	return t.Type
+}
+
+func (u *UI) palette() []templates.PaletteItem {
+	var out []templates.PaletteItem
+	for _, sp := range u.cfg.Specs() {
+		out = append(out, templates.PaletteItem{Type: sp.Type, Label: sp.Label, Description: sp.Description})
+	}
+	return out
+}
+
+func (u *UI) spec(t string) (blocks.Spec, bool) {
+	for _, sp := range u.cfg.Specs() {
+		if sp.Type == t {
+			return sp, true
+		}
+	}
+	return blocks.Spec{}, false
+}
+
+func (u *UI) newFlow(c echo.Context) error {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return err
+	}
+	s := state(c)
+	v := templates.FlowView{IsNew: true, Trigger: blocks.TriggerManual, Palette: u.palette(), CSRF: s.sess.csrf, CanWrite: true, RunInput: "{}"}
+	return render(c, http.StatusOK, templates.FlowPage(u.page(c, "New flow", "flows"), v))
+}
+
+func (u *UI) flow(c echo.Context) error {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return err
+	}
+	s := state(c)
+	sf, err := u.cfg.Flows.GetFlow(c.Request().Context(), c.QueryParam("id"))
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if !flowAccess(s.grants, sf.Flow.DataStores, store.Read) {
+		return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot read"))
+	}
+	v := u.flowView(c, sf.Flow)
+	v.UUID = sf.UUID
+	v.Saved = c.QueryParam("done") == "flow-saved"
+	u.addRuns(c, &v)
+	return render(c, http.StatusOK, templates.FlowPage(u.page(c, sf.Flow.ID, "flows"), v))
+}
+
+// flowView renders a flow document as editor cards.
+func (u *UI) flowView(c echo.Context, f *blocks.Flow) templates.FlowView {
+	s := state(c)
+	v := templates.FlowView{
+		ID: f.ID, DataStores: strings.Join(f.DataStores, ", "), Trigger: f.Trigger.Type,
+		TriggerEvery: f.Trigger.Every, Palette: u.palette(), CSRF: s.sess.csrf,
+		CanWrite: flowAccess(s.grants, f.DataStores, store.Write), RunInput: "{}",
+	}
+	if v.Trigger == "" {
+		v.Trigger = blocks.TriggerManual
+	}
+	if f.Trigger.Cron != "" {
+		v.TriggerEvery = f.Trigger.Cron
+	}
+	for i, b := range f.Blocks {
+		v.Blocks = append(v.Blocks, u.blockView("c"+strconv.Itoa(i+1), b))
+	}
+	return v
+}
+
+func (u *UI) addRuns(c echo.Context, v *templates.FlowView) {
+	rp, err := u.cfg.Flows.Runs(c.Request().Context(), v.ID, "", 20)
+	if err != nil {
+		return
+	}
+	for _, r := range rp.Runs {
+		v.Runs = append(v.Runs, runView(r, u.now()))
+	}
+}
+
+func runView(r blocks.Run, now time.Time) templates.RunView {
+	rv := templates.RunView{
+		ID: r.ID, Status: r.Status, Started: ago(r.StartedAt, now), Trigger: r.Trigger,
+		Duration: fmt.Sprintf("%.1f ms", r.DurationMS), Input: truncate(string(r.Input), 200),
+	}
+	if r.Error != nil {
+		rv.Error = string(r.Error.Code) + ": " + r.Error.Message
+	}
+	for _, b := range r.Blocks {
+		st := templates.StepView{Block: b.ID, Status: b.Status, Duration: fmt.Sprintf("%.1f ms", b.DurationMS)}
+		if len(b.Output) > 0 {
+			st.Output = templates.HighlightJSON(prettyJSON(b.Output))
+		}
+		if b.Error != nil {
+			st.Error = string(b.Error.Code) + ": " + b.Error.Message
+		}
+		rv.Steps = append(rv.Steps, st)
+	}
+	return rv
+}
+
+// fieldInput is the form input name of a card's field.
+func fieldInput(card, field string) string { return "b." + card + "." + field }
+
+// displayValue turns a stored field value into input text.
+func displayValue(fd blocks.Field, v any) (string, bool) {
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case bool:
+		return strconv.FormatBool(x), x
+	case string:
+		if fd.Type == blocks.TypeJSON && json.Valid([]byte(strings.TrimSpace(x))) {
+			b, _ := json.Marshal(x) // keep it a string on the way back
+			return string(b), false
+		}
+		return x, false
+	case json.Number:
+		return x.String(), false
+	default:
+		b, err := json.MarshalIndent(x, "", "  ")
+		if err != nil {
+			return fmt.Sprint(x), false
+		}
+		return string(b), false
+	}
+}
+
+// blockView builds a card from a block's configuration.
+func (u *UI) blockView(card string, b blocks.BlockConfig) templates.BlockView {
+	bv := templates.BlockView{Card: card, ID: b.ID, Type: b.Type}
+	sp, ok := u.spec(b.Type)
+	if !ok {
+		bv.Unknown = true
+		bv.Label = b.Type
+		return bv
+	}
+	bv.Label = sp.Label
+	values := b.Fields
+	if values == nil {
+		values = map[string]any{}
+	}
+	ifText, _ := displayValue(blocks.Field{Type: blocks.TypeExpression}, b.If)
+	for _, cf := range blocks.CommonFields {
+		if cf.Name == "if" {
+			bv.Fields = append(bv.Fields, templates.FieldView{Spec: cf, Input: fieldInput(card, "if"), Value: ifText})
+		}
+	}
+	for _, fd := range sp.Fields {
+		val, set := values[fd.Name]
+		if !set {
+			val = fd.Default
+		}
+		text, checked := displayValue(fd, val)
+		fv := templates.FieldView{Spec: fd, Input: fieldInput(card, fd.Name), Value: text, Checked: checked, Options: fd.Options}
+		var conds []string
+		for _, c := range fd.ShowWhen {
+			conds = append(conds, c.Field+"="+strings.Join(c.In, "|"))
+		}
+		fv.ShowWhen = strings.Join(conds, ";")
+		fv.Hidden = !conditionsHold(sp, fd.ShowWhen, values)
+		bv.Fields = append(bv.Fields, fv)
+	}
+	return bv
+}
+
+// conditionsHold mirrors the engine's ShowWhen rule for the editor: every
+// condition's sibling value (or its default) is one of In; an expression
+// counts as holding.
+func conditionsHold(sp blocks.Spec, conds []blocks.Condition, values map[string]any) bool {
+	for _, c := range conds {
+		v, ok := values[c.Field]
+		if !ok || v == nil {
+			if f, found := sp.Field(c.Field); found {
+				v = f.Default
+			}
+		}
+		text := ""
+		switch x := v.(type) {
+		case string:
+			text = x
+		case nil:
+		default:
+			text = strings.TrimSpace(fmt.Sprint(x))
+		}
+		if strings.Contains(text, "{{") {
+			continue
+		}
+		match := false
+		for _, w := range c.In {
+			if w == text {
+				match = true
+			}
+		}
+		if !match {
+			return false
+		}
+	}
+	return true
+}
+
+// flowCard renders a new card for a block dropped from the palette.
+func (u *UI) flowCard(c echo.Context) error {
+	t := c.QueryParam("type")
+	if _, ok := u.spec(t); !ok {
+		return u.badRequest(c, "unknown block type")
+	}
+	card := c.QueryParam("card")
+	if !cardRe(card) {
+		card = "n" + strconv.FormatInt(u.now().UnixNano(), 36)
+	}
+	taken := map[string]bool{}
+	for _, id := range strings.Split(c.QueryParam("taken"), ",") {
+		taken[id] = true
+	}
+	id := t
+	for i := 1; taken[id]; i++ {
+		id = t + strconv.Itoa(i)
+	}
+	return render(c, http.StatusOK, templates.BlockCard(u.blockView(card, blocks.BlockConfig{ID: id, Type: t})))
+}
+
+func cardRe(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseValue turns input text into a field value of the field's type.
+// Text that does not parse as the type (an expression) stays text.
+func parseValue(fd blocks.Field, text string) (any, bool) {
+	switch fd.Type {
+	case blocks.TypeBoolean:
+		return text == "true", true
+	case blocks.TypeNumber, blocks.TypeInteger:
+		t := strings.TrimSpace(text)
+		if t == "" {
+			return nil, false
+		}
+		if _, err := strconv.ParseFloat(t, 64); err == nil {
+			return json.Number(t), true
+		}
+		return t, true
+	case blocks.TypeJSON:
+		t := strings.TrimSpace(text)
+		if t == "" {
+			return nil, false
+		}
+		dec := json.NewDecoder(strings.NewReader(t))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err == nil && !dec.More() {
+			return v, true
+		}
+		return text, true
+	case blocks.TypeCode, blocks.TypeText:
+		if text == "" {
+			return nil, false
+		}
+		return text, true
+	default:
+		t := strings.TrimSpace(text)
+		if t == "" {
+			return nil, false
+		}
+		return t, true
+	}
+}
+
+// flowFromForm builds a flow document from the editor's form, starting
+// from the stored flow (kept fields: description, timeout, trigger input
+// and secret).
+func (u *UI) flowFromForm(c echo.Context, form url.Values, base *blocks.Flow) (*blocks.Flow, []string) {
+	f := &blocks.Flow{}
+	if base != nil {
+		cp := *base
+		f = &cp
+	}
+	f.ID = strings.TrimSpace(form.Get("id"))
+	f.DataStores = nil
+	for _, n := range strings.Split(form.Get("dataStores"), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			f.DataStores = append(f.DataStores, n)
+		}
+	}
+	f.Trigger.Type = form.Get("trigger")
+	f.Trigger.Every, f.Trigger.Cron = "", ""
+	if f.Trigger.Type == blocks.TriggerSchedule {
+		when := strings.TrimSpace(form.Get("every"))
+		if strings.Contains(when, " ") || strings.HasPrefix(when, "@") {
+			f.Trigger.Cron = when
+		} else {
+			f.Trigger.Every = when
+		}
+	}
+	f.Blocks = nil
+	cards := form["card"]
+	for _, card := range cards {
+		if !cardRe(card) {
+			continue
+		}
+		get := func(name string) string {
+			vs := form[fieldInput(card, name)]
+			if len(vs) == 0 {
+				return ""
+			}
+			return vs[len(vs)-1] // a checkbox follows its hidden "false"
+		}
+		b := blocks.BlockConfig{ID: strings.TrimSpace(get("id")), Type: get("type"), Fields: map[string]any{}}
+		if t := strings.TrimSpace(get("if")); t != "" {
+			b.If = t
+		}
+		if sp, ok := u.spec(b.Type); ok {
+			for _, fd := range sp.Fields {
+				if _, present := form[fieldInput(card, fd.Name)]; !present {
+					continue
+				}
+				if v, set := parseValue(fd, get(fd.Name)); set {
+					b.Fields[fd.Name] = v
+				}
+			}
+			// Drop fields the chosen options hide (the form keeps them).
+			for _, fd := range sp.Fields {
+				if _, set := b.Fields[fd.Name]; set && !conditionsHold(sp, fd.ShowWhen, b.Fields) {
+					delete(b.Fields, fd.Name)
+				}
+			}
+		}
+		f.Blocks = append(f.Blocks, b)
+	}
+	return f, cards
+}
+
+func (u *UI) saveFlow(c echo.Context) error {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return err
+	}
+	s := state(c)
+	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return u.badRequest(c, "The form could not be read.")
+	}
+	var base *blocks.Flow
+	orig := form.Get("original")
+	if orig != "" {
+		sf, err := u.cfg.Flows.GetFlow(ctx, orig)
+		if err != nil && store.CodeOf(err) != store.CodeNotFound {
+			return u.fail(c, err)
+		}
+		if err == nil {
+			if !flowAccess(s.grants, sf.Flow.DataStores, store.Write) {
+				return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot write"))
+			}
+			base = sf.Flow
+		}
+	}
+	f, cards := u.flowFromForm(c, form, base)
+	again := func(status int, problems []blocks.Problem, general string) error {
+		v := u.flowView(c, f)
+		v.IsNew = orig == ""
+		// Keep the card ids of the form so problems land on the right card.
+		for i := range v.Blocks {
+			if i < len(cards) && cardRe(cards[i]) {
+				v.Blocks[i] = u.blockView(cards[i], f.Blocks[i])
+			}
+		}
+		if general != "" {
+			v.Problems = append(v.Problems, general)
+		}
+		attachProblems(&v, problems)
+		if !v.IsNew {
+			u.addRuns(c, &v)
+		}
+		return render(c, status, templates.FlowPage(u.page(c, "Flow", "flows"), v))
+	}
+	if !flowAccess(s.grants, f.DataStores, store.Write) {
+		return again(http.StatusForbidden, nil, "Your token cannot write every namespace in dataStores, so it cannot save this flow.")
+	}
+	if orig != "" && f.ID != orig {
+		if _, err := u.cfg.Flows.GetFlow(ctx, f.ID); err == nil {
+			return again(http.StatusConflict, []blocks.Problem{{Field: "id", Message: "another flow already has this id"}}, "")
+		}
+	} else if orig == "" && f.ID != "" {
+		if _, err := u.cfg.Flows.GetFlow(ctx, f.ID); err == nil {
+			return again(http.StatusConflict, []blocks.Problem{{Field: "id", Message: "a flow with this id already exists"}}, "")
+		}
+	}
+	src, err := json.Marshal(f)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if _, err := u.cfg.Flows.PutFlow(ctx, src); err != nil {
+		var ve *blocks.ValidationError
+		if asValidation(err, &ve) {
+			return again(http.StatusUnprocessableEntity, ve.Problems, "")
+		}
+		if store.CodeOf(err) == store.CodeInvalidArgument || store.CodeOf(err) == store.CodeTooLarge {
+			return again(statusOf(err), nil, store.Message(err))
+		}
+		return u.fail(c, err)
+	}
+	return c.Redirect(http.StatusSeeOther, flowURL(f.ID)+"&done=flow-saved")
+}
+
+// attachProblems puts each problem next to its block card and field, or
+// on top for the flow's own fields.
+func attachProblems(v *templates.FlowView, ps []blocks.Problem) {
+	for _, p := range ps {
+		placed := false
+		for i := range v.Blocks {
+			b := &v.Blocks[i]
+			if p.Block == "" || (p.Block != b.ID && p.Block != "#"+strconv.Itoa(i+1)) {
+				continue
+			}
+			placed = true
+			for j := range b.Fields {
+				if b.Fields[j].Spec.Name == p.Field {
+					b.Fields[j].Problems = append(b.Fields[j].Problems, p.Message)
+					b.Fields[j].Hidden = false
+					p.Field = "\x00done"
+				}
+			}
+			if p.Field != "\x00done" {
+				msg := p.Message
+				if p.Field != "" {
+					msg = p.Field + ": " + msg
+				}
+				b.Problems = append(b.Problems, msg)
+			}
+			break
+		}
+		if !placed {
+			msg := p.Message
+			if p.Field != "" {
+				msg = p.Field + ": " + msg
+			}
+			if p.Block != "" {
+				msg = "block " + p.Block + ": " + msg
+			}
+			v.Problems = append(v.Problems, msg)
+		}
+	}
+}
+
+func (u *UI) runFlow(c echo.Context) error {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return err
+	}
+	s := state(c)
+	ctx := c.Request().Context()
+	sf, err := u.cfg.Flows.GetFlow(ctx, c.FormValue("id"))
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if !flowAccess(s.grants, sf.Flow.DataStores, store.Write) {
+		return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot write"))
+	}
+	v := u.flowView(c, sf.Flow)
+	v.UUID = sf.UUID
+	input := strings.TrimSpace(c.FormValue("input"))
+	if input == "" {
+		input = "null"
+	}
+	v.RunInput = c.FormValue("input")
+	status := http.StatusOK
+	if msg := jsonProblem([]byte(input)); msg != "" {
+		v.Problems = append(v.Problems, "Run input is not valid JSON: "+msg)
+		status = http.StatusUnprocessableEntity
+	} else {
+		run, err := u.cfg.Flows.RunFlow(ctx, sf.Flow.ID, blocks.RunRequest{Input: json.RawMessage(input), Trigger: blocks.TriggerManual})
+		if err != nil {
+			if store.CodeOf(err) == store.CodeUnavailable {
+				return u.fail(c, err)
+			}
+			v.Problems = append(v.Problems, "The run could not start: "+store.Message(err))
+			status = statusOf(err)
+		} else {
+			rv := runView(*run, u.now())
+			v.Run = &rv
+		}
+	}
+	u.addRuns(c, &v)
+	return render(c, status, templates.FlowPage(u.page(c, sf.Flow.ID, "flows"), v))
+}
+
+func asValidation(err error, target **blocks.ValidationError) bool { return errors.As(err, target) }

@@ -1,0 +1,111 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/templates"
+)
+
+// render writes comp as the response with status.
+func render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// page returns the Page of a signed-in request.
+func (u *UI) page(c echo.Context, title, nav string) templates.Page {
+	p := templates.Page{Title: title, Nav: nav}
+	if s := state(c); s != nil {
+		p.CSRF = s.sess.csrf
+		p.Who = s.sess.label
+	}
+	if msg := flashText(c.QueryParam("done")); msg != "" {
+		p.Flash = msg
+	}
+	return p
+}
+
+// flashText maps the fixed ?done= codes of redirects to messages, so no
+// user-controlled text is reflected from the URL.
+func flashText(code string) string {
+	switch code {
+	case "saved":
+		return "Saved."
+	case "created":
+		return "Entry created."
+	case "deleted":
+		return "Deleted."
+	case "ttl":
+		return "Expiry updated."
+	case "imported":
+		return "Import written."
+	case "flow-saved":
+		return "Flow saved."
+	case "signed-out":
+		return "Signed out."
+	}
+	return ""
+}
+
+func statusOf(err error) int {
+	switch store.CodeOf(err) {
+	case store.CodeInvalidArgument:
+		return http.StatusBadRequest
+	case store.CodeNotFound:
+		return http.StatusNotFound
+	case store.CodeAlreadyExists, store.CodeConflict:
+		return http.StatusConflict
+	case store.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case store.CodeAccessDenied:
+		return http.StatusForbidden
+	case store.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case store.CodeTimeout:
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+// fail renders err as an error page with the status of its code; the
+// message is store.Message (never SQL or internals).
+func (u *UI) fail(c echo.Context, err error) error {
+	status := statusOf(err)
+	if status >= 500 {
+		u.log.Error("ui request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status = http.StatusRequestEntityTooLarge
+		err = store.Errorf(store.CodeTooLarge, "the upload is larger than %d bytes", mbe.Limit)
+	}
+	return render(c, status, templates.ErrorPage(u.page(c, "Error", ""), status, store.Message(err)))
+}
+
+func (u *UI) forbidden(c echo.Context, msg string) error {
+	return render(c, http.StatusForbidden, templates.ErrorPage(u.page(c, "Forbidden", ""), http.StatusForbidden, msg))
+}
+
+func (u *UI) badRequest(c echo.Context, msg string) error {
+	return render(c, http.StatusBadRequest, templates.ErrorPage(u.page(c, "Bad request", ""), http.StatusBadRequest, msg))
+}
+
+func prettyJSON(data json.RawMessage) string { return templates.PrettyJSON(data) }
+
+// isPartial reports whether htmx asked for a fragment (not a history
+// restore, which needs the whole page).
+func isPartial(c echo.Context) bool {
+	h := c.Request().Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-History-Restore-Request") != "true"
+}

@@ -1,0 +1,202 @@
+// Package ui is flowkv's web UI: the store browser (namespaces, entries,
+// search, edit, TTL, import/export) and the visual flow editor, rendered
+// on the server with templ components (package templates) and enhanced with
+// htmx. It signs in with an access token, keeps a server-side session,
+// checks a CSRF token on every state-changing request, and reaches the data
+// only through store.WithGrants with the session's grants, so it works on
+// every backend.
+//
+// Mount it on an echo server with (*UI).Register; its routes live at the
+// root ("/", "/login", "/entries", …) beside the API's /v1 routes.
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/static"
+	"github.com/flowkv/flowkv/store"
+)
+
+// Verifier checks an access token and returns its grants; an unknown or
+// revoked token is an error with code unauthenticated. It is called at
+// sign-in and again on every request, so a revoked token ends its sessions
+// at once. (tokens.Manager.Verify fits with a one-line adapter.)
+type Verifier func(ctx context.Context, token string) (store.Grants, error)
+
+// Config configures the UI.
+type Config struct {
+	// Store is the raw store; every access goes through
+	// store.WithGrants(Store, session grants).
+	Store store.Store
+	// Verify checks tokens at sign-in and on each request.
+	Verify Verifier
+	// Flows is the flow engine for the flow editor; nil hides flows.
+	Flows FlowService
+	// Specs lists the block types for the flow editor's palette; nil
+	// means blocks.Specs.
+	Specs func() []blocks.Spec
+	// SecureCookies forces the Secure cookie attribute (behind a TLS
+	// proxy); requests over TLS always get it.
+	SecureCookies bool
+	// SessionTTL is how long an idle session lasts (default 12h).
+	SessionTTL time.Duration
+	// MaxImportBytes bounds an uploaded import file (default 64 MiB).
+	MaxImportBytes int64
+	// Logger receives one line per failure (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// UI serves the web UI. Create it with New; it is safe for concurrent use.
+type UI struct {
+	cfg      Config
+	sessions *sessions
+	limiter  *failLimiter
+	imports  *importCache
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns a UI for cfg. Store and Verify are required.
+func New(cfg Config) *UI {
+	if cfg.Store == nil || cfg.Verify == nil {
+		panic("ui: New needs Config.Store and Config.Verify")
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.MaxImportBytes <= 0 {
+		cfg.MaxImportBytes = 64 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Specs == nil {
+		cfg.Specs = blocks.Specs
+	}
+	return &UI{
+		cfg:      cfg,
+		sessions: newSessions(cfg.SessionTTL, cfg.Now),
+		limiter:  newFailLimiter(5, 30*time.Second, cfg.Now),
+		imports:  newImportCache(cfg.Now),
+		log:      cfg.Logger,
+		now:      cfg.Now,
+	}
+}
+
+// route is one UI route; state-changing ones (POST) check the CSRF token.
+type route struct {
+	method, path string
+	handler      echo.HandlerFunc
+	// public routes need no session.
+	public bool
+}
+
+func (u *UI) routes() []route {
+	return []route{
+		{http.MethodGet, "/login", u.loginPage, true},
+		{http.MethodPost, "/login", u.login, true},
+		{http.MethodPost, "/logout", u.logout, false},
+		{http.MethodGet, "/", u.home, false},
+		{http.MethodGet, "/namespaces", u.namespaces, false},
+		{http.MethodGet, "/entries", u.entries, false},
+		{http.MethodPost, "/entries/delete", u.bulkDelete, false},
+		{http.MethodGet, "/entry", u.entry, false},
+		{http.MethodPost, "/entry/save", u.saveEntry, false},
+		{http.MethodPost, "/entry/ttl", u.setTTL, false},
+		{http.MethodGet, "/entry/delete", u.deleteConfirm, false},
+		{http.MethodGet, "/new", u.newEntryPage, false},
+		{http.MethodPost, "/new", u.createEntry, false},
+		{http.MethodGet, "/export", u.export, false},
+		{http.MethodGet, "/import", u.importPage, false},
+		{http.MethodPost, "/import", u.importDryRun, false},
+		{http.MethodPost, "/import/apply", u.importApply, false},
+		{http.MethodGet, "/flows", u.flows, false},
+		{http.MethodGet, "/flows/new", u.newFlow, false},
+		{http.MethodGet, "/flows/card", u.flowCard, false},
+		{http.MethodGet, "/flow", u.flow, false},
+		{http.MethodPost, "/flow/save", u.saveFlow, false},
+		{http.MethodPost, "/flow/run", u.runFlow, false},
+	}
+}
+
+// StateChangingRoutes lists the UI's POST routes (all check CSRF).
+func (u *UI) StateChangingRoutes() []string {
+	var out []string
+	for _, r := range u.routes() {
+		if r.method != http.MethodGet {
+			out = append(out, r.path)
+		}
+	}
+	return out
+}
+
+// Register mounts the UI's routes and /static/* on e. It adds no
+// middleware to e itself: each route carries its own (security headers,
+// session, CSRF), so the API's routes are untouched.
+func (u *UI) Register(e *echo.Echo) {
+	for _, r := range u.routes() {
+		mw := []echo.MiddlewareFunc{u.headers}
+		if !r.public {
+			mw = append(mw, u.requireSession)
+		}
+		e.Add(r.method, r.path, r.handler, mw...)
+	}
+	sub, _ := fs.Sub(static.FS, ".")
+	files := http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
+	e.GET("/static/*", func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(c.Response(), c.Request())
+		return nil
+	})
+}
+
+// Handler returns a standalone http.Handler serving only the UI (tests,
+// benchmarks, or mounting under a plain mux).
+func (u *UI) Handler() http.Handler {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	u.Register(e)
+	return e
+}
+
+// headers sets the security headers of every UI page.
+func (u *UI) headers(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Vary", "HX-Request, Cookie")
+		return next(c)
+	}
+}
+
+func (u *UI) home(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/namespaces")
+}
+
+// jsonText is a JSON value for a textarea: pretty-printed.
+func jsonText(data json.RawMessage) string {
+	if len(data) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(prettyJSON(data))
+}
