@@ -80,14 +80,14 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 
 // recoverPanics turns a handler panic into an unavailable answer; the stack
 // goes to the log, never to the client.
-func recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				slog.Error("handler panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				s.log.Error("handler panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				err = store.Errorf(store.CodeUnavailable, "internal error")
 			}
 		}()

@@ -114,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	// Route on the escaped path so that %2F in a key or name is not a
 	// separator; PathParam unescapes each segment.
 	e.Pre(rawPath)
-	e.Use(s.observe, recoverPanics, s.bodyLimit)
+	e.Use(s.observe, s.recoverPanics, s.bodyLimit)
 	s.e = e
 	s.v1 = e.Group("/v1", s.authenticate)
 
