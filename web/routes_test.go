@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -375,5 +374,4 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if !strings.Contains(logs, `route=/v1/store/:name/:key status=404`) {
 		t.Errorf("log line lacks route and status:\n%s", logs)
 	}
-	_ = http.MethodGet
 }
