@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/dynamostore"
 	"github.com/flowkv/flowkv/store/sqlstore"
 )
 
@@ -19,7 +20,14 @@ func Open(ctx context.Context, cfg config.Config) (store.Store, error) {
 	case "internal":
 		return sqlstore.Open(ctx, cfg.DSN, sqlstore.Options{Limits: cfg.Limits})
 	case "aws":
-		return nil, store.Errorf(store.CodeInvalidArgument, "aws mode is not built yet (DATA_STORE_MODE=aws)")
+		s, err := dynamostore.Open(ctx, dynamostore.Config{
+			Region: cfg.AWSRegion, AccessKey: cfg.AWSAccessKey, Secret: cfg.AWSSecret,
+			Endpoint: cfg.AWSEndpoint, Table: cfg.AWSTable, Limits: cfg.Limits,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case "azure":
 		return nil, store.Errorf(store.CodeInvalidArgument, "azure mode is not built (DATA_STORE_MODE=azure); use internal or aws")
 	default:

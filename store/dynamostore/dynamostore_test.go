@@ -1,0 +1,347 @@
+package dynamostore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/flowkv/flowkv/internal/testenv"
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/dynamostore"
+)
+
+// open returns a store on a fresh table of DynamoDB Local.
+func open(t testing.TB, l store.Limits, extra ...func(*dynamodb.Options)) *dynamostore.Store {
+	t.Helper()
+	ep := testenv.DynamoEndpoint(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := dynamostore.Open(ctx, dynamostore.Config{
+		Endpoint: ep, Table: testenv.UniqueName("flowkv_t_"), Limits: l, ClientOptions: extra,
+	})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = s.Client().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: ptr(s.Table())})
+		_ = s.Close()
+	})
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+func code(t *testing.T, err error, want store.Code) {
+	t.Helper()
+	if got := store.CodeOf(err); got != want {
+		t.Fatalf("error %v: code %q, want %q", err, got, want)
+	}
+}
+
+func TestBasicOperations(t *testing.T) {
+	s := open(t, store.Limits{})
+	ctx := context.Background()
+	e, err := s.Insert(ctx, "orders", "o-1", raw(`{"total":12, "a":[1,2.50]}`), store.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(e.Data) != `{"a":[1,2.5],"total":12}` || e.Version <= 0 {
+		t.Fatalf("insert returned %+v", e)
+	}
+	_, err = s.Insert(ctx, "orders", "o-1", raw(`1`), store.WriteOptions{})
+	code(t, err, store.CodeAlreadyExists)
+	got, err := s.FindNameKey(ctx, "orders", "o-1")
+	if err != nil || string(got.Data) != string(e.Data) || got.Version != e.Version || !got.CreatedAt.Equal(e.CreatedAt) {
+		t.Fatalf("get = %+v, %v; want %+v", got, err, e)
+	}
+	_, err = s.Update(ctx, "orders", "missing", raw(`{}`), store.WriteOptions{})
+	code(t, err, store.CodeNotFound)
+	u, err := s.Update(ctx, "orders", "o-1", raw(`5`), store.WriteOptions{IfVersion: e.Version, FlowUUID: "f-1"})
+	if err != nil || u.Version <= e.Version || string(u.Data) != "5" || !u.CreatedAt.Equal(e.CreatedAt) || u.FlowUUID != "f-1" {
+		t.Fatalf("update = %+v, %v", u, err)
+	}
+	_, err = s.Update(ctx, "orders", "o-1", raw(`6`), store.WriteOptions{IfVersion: e.Version})
+	code(t, err, store.CodeConflict)
+
+	p, err := s.Fetch(ctx, store.FetchQuery{Data: raw(`5.0`)})
+	if err != nil || len(p.Entries) != 1 || p.Entries[0].Key != "o-1" {
+		t.Fatalf("fetch by numeric data = %+v, %v", p, err)
+	}
+	p, err = s.Fetch(ctx, store.FetchQuery{FlowUUID: "f-1"})
+	if err != nil || len(p.Entries) != 1 {
+		t.Fatalf("fetch by flow = %+v, %v", p, err)
+	}
+	ok, err := s.Delete(ctx, "orders", "o-1", store.DeleteOptions{})
+	if err != nil || !ok {
+		t.Fatalf("delete = %v, %v", ok, err)
+	}
+	ok, err = s.Delete(ctx, "orders", "o-1", store.DeleteOptions{})
+	if err != nil || ok {
+		t.Fatalf("second delete = %v, %v", ok, err)
+	}
+	_, err = s.FindNameKey(ctx, "orders", "o-1")
+	code(t, err, store.CodeNotFound)
+	re, err := s.Insert(ctx, "orders", "o-1", raw(`{"total":12}`), store.WriteOptions{})
+	if err != nil || re.Version <= u.Version {
+		t.Fatalf("re-insert = %+v, %v (old version %d)", re, err, u.Version)
+	}
+	up, err := s.Upsert(ctx, "orders", "o-2", raw(`"x"`), store.WriteOptions{TTL: time.Hour})
+	if err != nil || up.ExpiresAt == nil {
+		t.Fatalf("upsert = %+v, %v", up, err)
+	}
+	names, err := s.Names(ctx)
+	if err != nil || len(names) != 1 || names[0] != (store.NameCount{Name: "orders", Count: 2}) {
+		t.Fatalf("names = %+v, %v", names, err)
+	}
+}
+
+func TestAtomicSumAndChecks(t *testing.T) {
+	s := open(t, store.Limits{})
+	ctx := context.Background()
+	r, err := s.Atomic(ctx, []store.Check{{Name: "c", Key: "k", Version: 0}},
+		[]store.Mutation{{Op: store.OpSum, Name: "c", Key: "k", Data: raw("2")}})
+	if err != nil || len(r.Versions) != 1 || r.Versions[0] <= 0 {
+		t.Fatalf("atomic = %+v, %v", r, err)
+	}
+	r2, err := s.Atomic(ctx, []store.Check{{Name: "c", Key: "k", Version: r.Versions[0]}},
+		[]store.Mutation{{Op: store.OpSum, Name: "c", Key: "k", Data: raw("3.5")}, {Op: store.OpSet, Name: "c", Key: "other", Data: raw(`{"b":1,"a":2}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := s.FindNameKey(ctx, "c", "k")
+	if string(e.Data) != "5.5" || e.Version != r2.Versions[0] {
+		t.Fatalf("sum gave %+v, versions %v", e, r2.Versions)
+	}
+	_, err = s.Atomic(ctx, []store.Check{{Name: "c", Key: "k", Version: r.Versions[0]}},
+		[]store.Mutation{{Op: store.OpSet, Name: "c", Key: "z", Data: raw("1")}})
+	code(t, err, store.CodeConflict)
+	if _, err := s.FindNameKey(ctx, "c", "z"); store.CodeOf(err) != store.CodeNotFound {
+		t.Fatalf("a failed atomic wrote: %v", err)
+	}
+	_, err = s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "c", Key: "other", Data: raw("1")}})
+	code(t, err, store.CodeInvalidArgument)
+	p, err := s.Fetch(ctx, store.FetchQuery{Data: raw(`{"a":2,"b":1}`)})
+	if err != nil || len(p.Entries) != 1 || p.Entries[0].Key != "other" {
+		t.Fatalf("fetch by data = %+v, %v", p, err)
+	}
+}
+
+func TestConcurrentSum(t *testing.T) {
+	s := open(t, store.Limits{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const workers, each = 16, 10
+	var failed atomic.Int64
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "c", Key: "n", Data: raw("1")}}); err != nil {
+					failed.Add(1)
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	e, err := s.FindNameKey(ctx, "c", "n")
+	if err != nil || string(e.Data) != "160" {
+		t.Fatalf("counter = %s, %v (failed %d)", e.Data, err, failed.Load())
+	}
+}
+
+// countOps counts the DynamoDB operations a client sends.
+type countOps struct {
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (c *countOps) option(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("countOps",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				c.mu.Lock()
+				c.ops[middleware.GetOperationName(ctx)]++
+				c.mu.Unlock()
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	})
+}
+
+func (c *countOps) reset() { c.mu.Lock(); c.ops = map[string]int{}; c.mu.Unlock() }
+func (c *countOps) get(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ops[op]
+}
+
+func TestSearchesQueryNeverScan(t *testing.T) {
+	c := &countOps{ops: map[string]int{}}
+	s := open(t, store.Limits{}, c.option)
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := s.Insert(ctx, "n1", k, raw(`{"x":1}`), store.WriteOptions{FlowUUID: "fl"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Insert(ctx, "_flowkv.tokens", "t", raw(`{"x":1}`), store.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.reset()
+	for _, q := range []store.FetchQuery{
+		{Data: raw(`{"x":1}`)}, {FlowUUID: "fl"}, {}, {Name: "n1", KeyPrefix: "b"}, {Names: []string{"n1"}},
+	} {
+		p, err := s.Fetch(ctx, q)
+		if err != nil || len(p.Entries) == 0 {
+			t.Fatalf("fetch %+v = %+v, %v", q, p, err)
+		}
+		for _, e := range p.Entries {
+			if store.IsReserved(e.Name) {
+				t.Fatalf("fetch %+v returned reserved %s", q, e.Name)
+			}
+		}
+	}
+	if _, err := s.Names(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.get("Scan"); n != 0 {
+		t.Fatalf("%d Scan requests", n)
+	}
+	if c.get("Query") == 0 {
+		t.Fatal("no Query requests counted: the counter does not work")
+	}
+}
+
+func TestCursorPages(t *testing.T) {
+	s := open(t, store.Limits{})
+	ctx := context.Background()
+	for i := range 25 {
+		k := string(rune('a'+i%26)) + strings.Repeat("x", i%3)
+		if _, err := s.Upsert(ctx, "p", k, raw(`1`), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys []string
+	cur := ""
+	for {
+		p, err := s.List(ctx, "p", "", cur, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range p.Entries {
+			keys = append(keys, e.Key)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cur = p.NextCursor
+	}
+	if len(keys) != 25 {
+		t.Fatalf("listed %d keys: %v", len(keys), keys)
+	}
+	for i := 1; i < len(keys); i++ {
+		if keys[i-1] >= keys[i] {
+			t.Fatalf("keys out of order: %v", keys)
+		}
+	}
+	_, err := s.List(ctx, "p", "", "garbage!", 7)
+	code(t, err, store.CodeInvalidArgument)
+}
+
+func TestItemSizeBoundary(t *testing.T) {
+	s := open(t, store.Limits{})
+	if got := s.Limits().MaxDataBytes; got != dynamostore.MaxDataBytes {
+		t.Fatalf("MaxDataBytes = %d, want %d", got, dynamostore.MaxDataBytes)
+	}
+	ctx := context.Background()
+	name := strings.Repeat("n", s.Limits().MaxNameBytes)
+	key := strings.Repeat("k", s.Limits().MaxKeyBytes)
+	at := raw(`"` + strings.Repeat("é", (dynamostore.MaxDataBytes-2)/2) + `"`)
+	if len(at) != dynamostore.MaxDataBytes {
+		t.Fatalf("test data is %d bytes", len(at))
+	}
+	e, err := s.Insert(ctx, name, key, at, store.WriteOptions{FlowUUID: strings.Repeat("f", 64), TTL: time.Hour})
+	if err != nil {
+		t.Fatalf("insert at the limit: %v", err)
+	}
+	got, err := s.FindNameKey(ctx, name, key)
+	if err != nil || string(got.Data) != string(at) || got.Version != e.Version {
+		t.Fatalf("read back at the limit: %v", err)
+	}
+	over := raw(`"` + strings.Repeat("x", dynamostore.MaxDataBytes-1) + `"`)
+	_, err = s.Upsert(ctx, name, key, over, store.WriteOptions{})
+	code(t, err, store.CodeTooLarge)
+	_, err = s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSet, Name: name, Key: "k2", Data: over}})
+	code(t, err, store.CodeTooLarge)
+}
+
+func TestAtomicActionLimit(t *testing.T) {
+	c := &countOps{ops: map[string]int{}}
+	s := open(t, store.Limits{}, c.option)
+	ctx := context.Background()
+	muts := make([]store.Mutation, 101)
+	for i := range muts {
+		muts[i] = store.Mutation{Op: store.OpSet, Name: "a", Key: strings.Repeat("k", i+1), Data: raw("1")}
+	}
+	c.reset()
+	_, err := s.Atomic(ctx, nil, muts)
+	code(t, err, store.CodeInvalidArgument)
+	if n := c.get("TransactWriteItems"); n != 0 {
+		t.Fatalf("%d transactions sent for a refused atomic", n)
+	}
+	r, err := s.Atomic(ctx, nil, muts[:100])
+	if err != nil || len(r.Versions) != 100 {
+		t.Fatalf("100 actions: %v", err)
+	}
+	if n := c.get("TransactWriteItems"); n != 1 {
+		t.Fatalf("%d transactions for one atomic", n)
+	}
+}
+
+func TestExpiredInvisible(t *testing.T) {
+	s := open(t, store.Limits{})
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, "x", "k", raw(`{"v":1}`), store.WriteOptions{TTL: 300 * time.Millisecond, FlowUUID: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	_, err := s.FindNameKey(ctx, "x", "k")
+	code(t, err, store.CodeNotFound)
+	for _, q := range []store.FetchQuery{{}, {Name: "x"}, {Data: raw(`{"v":1}`)}, {FlowUUID: "f"}} {
+		p, err := s.Fetch(ctx, q)
+		if err != nil || len(p.Entries) != 0 {
+			t.Fatalf("fetch %+v = %+v, %v", q, p, err)
+		}
+	}
+	// An expired entry counts as absent for insert, update and sum.
+	_, err = s.Update(ctx, "x", "k", raw(`1`), store.WriteOptions{})
+	code(t, err, store.CodeNotFound)
+	r, err := s.Atomic(ctx, []store.Check{{Name: "x", Key: "k"}}, []store.Mutation{{Op: store.OpSum, Name: "x", Key: "k", Data: raw("4")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.FindNameKey(ctx, "x", "k")
+	if err != nil || string(e.Data) != "4" || e.Version != r.Versions[0] || e.ExpiresAt != nil {
+		t.Fatalf("sum over expired = %+v, %v", e, err)
+	}
+	if names, _ := s.Names(ctx); len(names) != 1 || names[0].Count != 1 {
+		t.Fatalf("names = %v", names)
+	}
+	var nf *store.Error
+	if !errors.As(err, &nf) && err != nil {
+		t.Fatal(err)
+	}
+}
