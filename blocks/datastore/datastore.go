@@ -39,7 +39,7 @@ var (
 	writeOps   = []string{OpInsert, OpUpsert, OpUpdateOneNameKey, OpAtomicIncrement}
 	dataOps    = []string{OpFetch, OpInsert, OpUpsert, OpUpdateOneNameKey, OpAtomicIncrement}
 	pageOps    = []string{OpFetch, OpFindName}
-	onErrorOps = []string{OpFindNameKey, OpInsert, OpUpdateOneNameKey, OpAtomicIncrement}
+	onErrorOps = []string{OpFindNameKey, OpInsert, OpUpdateOneNameKey}
 	ttlUnits   = []string{"seconds", "minutes", "hours", "days"}
 )
 

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/flowkv/flowkv/blocks"
+	_ "github.com/flowkv/flowkv/blocks/all" // register the built-in blocks
+	"github.com/flowkv/flowkv/internal/config"
+	"github.com/flowkv/flowkv/store"
+)
+
+func init() {
+	register(command{
+		name:    "flow",
+		summary: "store, list and run flows: put, list, get, delete, run, runs",
+		run:     runFlow,
+	})
+}
+
+type flowSub struct {
+	usage, summary string
+	run            func(ctx context.Context, args []string) error
+}
+
+var flowSubs = map[string]flowSub{
+	"put":    {"FILE", "validate and store a flow (YAML or JSON; - reads stdin); prints {id, uuid, version}", runFlowPut},
+	"list":   {"", "stored flows (JSONL: id, uuid, trigger, dataStores, blocks, version, updatedAt)", runFlowList},
+	"get":    {"ID", "print a stored flow's document as it was put", runFlowGet},
+	"delete": {"ID", `delete a stored flow; prints {"deleted":true|false}`, runFlowDelete},
+	"run":    {"ID [--input JSON] | --file FILE [--input JSON]", "run a stored flow, or a flow file without storing it; prints the run as JSON, exits 1 when it fails", runFlowRun},
+	"runs":   {"ID [--limit N] [--cursor C]", "recorded runs of a flow, newest first (JSONL; next cursor on stderr)", runFlowRuns},
+}
+
+func runFlow(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		flowUsage(stdout)
+		if len(args) == 0 {
+			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (put, list, get, delete, run, runs)")
+		}
+		return flag.ErrHelp
+	}
+	sub, ok := flowSubs[args[0]]
+	if !ok {
+		return store.Errorf(store.CodeInvalidArgument, "unknown subcommand %q (see flowkv flow help)", args[0])
+	}
+	return sub.run(ctx, args[1:])
+}
+
+func flowUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: flowkv flow SUBCOMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	names := make([]string, 0, len(flowSubs))
+	for n := range flowSubs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := flowSubs[n]
+		fmt.Fprintf(w, "  %-7s %s\n          %s\n", n, s.usage, s.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The flow format, blocks and expressions: docs/flows.md; `flowkv blocks` lists every")
+	fmt.Fprintln(w, "block and its fields. Every subcommand takes the backend flags (--dsn, env DATA_STORE_DSN).")
+}
+
+// flowFlagSet returns a flag set with the backend flags.
+func flowFlagSet(sub string) (*flag.FlagSet, *config.Config) {
+	cfg := config.FromEnv()
+	fs := newFlags("flow " + sub)
+	cfg.StoreFlags(fs)
+	return fs, &cfg
+}
+
+// withFlowEngine opens the store and runs fn with a flow engine over it.
+func withFlowEngine(ctx context.Context, cfg config.Config, fn func(*blocks.Engine) error) error {
+	return withStore(ctx, cfg, func(st store.Store) error {
+		return fn(blocks.NewEngine(st, blocks.Options{}))
+	})
+}
+
+// readFlowDocument reads a flow file, or stdin for "-".
+func readFlowDocument(path string) ([]byte, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(io.LimitReader(stdin, blocks.MaxFlowBytes+1))
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, store.Errorf(store.CodeInvalidArgument, "read flow %s: %v", path, err)
+	}
+	return b, nil
+}
+
+func printFlowJSON(v any, indent bool) error {
+	var b []byte
+	var err error
+	if indent {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, string(b))
+	return err
+}
+
+func flowPositional(pos []string, what string) (string, error) {
+	if len(pos) != 1 {
+		return "", store.Errorf(store.CodeInvalidArgument, "want exactly one argument: %s", what)
+	}
+	return pos[0], nil
+}
+
+func runFlowPut(ctx context.Context, args []string) error {
+	fs, cfg := flowFlagSet("put")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	path, err := flowPositional(pos, "FILE")
+	if err != nil {
+		return err
+	}
+	src, err := readFlowDocument(path)
+	if err != nil {
+		return err
+	}
+	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+		sf, err := e.PutFlow(ctx, src)
+		if err != nil {
+			return err
+		}
+		return printFlowJSON(map[string]any{"id": sf.Flow.ID, "uuid": sf.UUID, "version": sf.Version}, false)
+	})
+}
+
+// flowSummary is a line of `flow list`.
+type flowSummary struct {
+	ID         string   `json:"id"`
+	UUID       string   `json:"uuid"`
+	Trigger    string   `json:"trigger"`
+	DataStores []string `json:"dataStores"`
+	Blocks     []string `json:"blocks"`
+	Version    int64    `json:"version"`
+	UpdatedAt  string   `json:"updatedAt"`
+}
+
+func runFlowList(ctx context.Context, args []string) error {
+	fs, cfg := flowFlagSet("list")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return store.Errorf(store.CodeInvalidArgument, "flow list takes no arguments")
+	}
+	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+		flows, err := e.ListFlows(ctx)
+		if err != nil {
+			return err
+		}
+		for _, sf := range flows {
+			s := flowSummary{ID: sf.Flow.ID, UUID: sf.UUID, Trigger: flowTriggerText(sf.Flow.Trigger),
+				DataStores: sf.Flow.DataStores, Blocks: []string{}, Version: sf.Version,
+				UpdatedAt: sf.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+			if s.DataStores == nil {
+				s.DataStores = []string{}
+			}
+			for _, b := range sf.Flow.Blocks {
+				s.Blocks = append(s.Blocks, b.ID+":"+b.Type)
+			}
+			if err := printFlowJSON(s, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func flowTriggerText(t blocks.Trigger) string {
+	switch t.Type {
+	case blocks.TriggerSchedule:
+		if t.Cron != "" {
+			return "schedule cron " + t.Cron
+		}
+		return "schedule every " + t.Every
+	case "":
+		return blocks.TriggerManual
+	}
+	return t.Type
+}
+
+func runFlowGet(ctx context.Context, args []string) error {
+	fs, cfg := flowFlagSet("get")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := flowPositional(pos, "ID")
+	if err != nil {
+		return err
+	}
+	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+		sf, err := e.GetFlow(ctx, id)
+		if err != nil {
+			return err
+		}
+		src := sf.Source
+		if !strings.HasSuffix(src, "\n") {
+			src += "\n"
+		}
+		_, err = io.WriteString(stdout, src)
+		return err
+	})
+}
+
+func runFlowDelete(ctx context.Context, args []string) error {
+	fs, cfg := flowFlagSet("delete")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := flowPositional(pos, "ID")
+	if err != nil {
+		return err
+	}
+	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+		ok, err := e.DeleteFlow(ctx, id)
+		if err != nil {
+			return err
+		}
+		return printFlowJSON(map[string]bool{"deleted": ok}, false)
+	})
+}
+
+func runFlowRun(ctx context.Context, args []string) error {
+	fs, cfg := flowFlagSet("run")
+	input := fs.String("input", "", "the flow's input as JSON (- reads stdin); default null")
+	file := fs.String("file", "", "run this flow file (YAML or JSON) without storing it")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	var src []byte
+	var id string
+	switch {
+	case *file != "" && len(pos) == 0:
+		if src, err = readFlowDocument(*file); err != nil {
+			return err
+		}
+	case *file == "" && len(pos) == 1:
+		id = pos[0]
+	default:
+		return store.Errorf(store.CodeInvalidArgument, "want a stored flow ID or --file FILE (not both)")
+	}
+	in := json.RawMessage(*input)
+	if *input == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return store.Errorf(store.CodeInvalidArgument, "read input: %v", err)
+		}
+		in = b
+	}
+	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+		var r *blocks.Run
+		var err error
+		if src != nil {
+			r, err = e.RunDocument(ctx, src, blocks.RunRequest{Input: in})
+		} else {
+			r, err = e.RunFlow(ctx, id, blocks.RunRequest{Input: in})
+		}
+		if r != nil {
+			if perr := printFlowJSON(r, true); perr != nil && err == nil {
+				err = perr
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if r.Status != blocks.StatusSucceeded {
+			code, msg := store.CodeUnavailable, "the run failed"
+			if r.Error != nil {
+				code, msg = r.Error.Code, r.Error.Message
+				if r.Error.Block != "" {
+					msg = "block " + r.Error.Block + ": " + msg
+				}
+			}
+			return store.Errorf(code, "run %s of %s failed: %s", r.ID, r.Flow, msg)
+		}
+		return nil
+	})
+}
+
+func runFlowRuns(ctx context.Context, args []string) error {
+	fs, cfg := flowFlagSet("runs")
+	limit := fs.Int("limit", 20, "runs per page")
+	cursor := fs.String("cursor", "", "continue after a previous page (its next cursor)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := flowPositional(pos, "FLOW")
+	if err != nil {
+		return err
+	}
+	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+		p, err := e.Runs(ctx, id, *cursor, *limit)
+		if err != nil {
+			return err
+		}
+		for _, r := range p.Runs {
+			if err := printFlowJSON(r, false); err != nil {
+				return err
+			}
+		}
+		if p.NextCursor != "" {
+			fmt.Fprintln(stderr, "next cursor:", p.NextCursor)
+		}
+		return nil
+	})
+}
