@@ -3,7 +3,7 @@ package blocks
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +24,7 @@ const (
 	FlowsNamespace = store.ReservedPrefix + "flows"
 	// FlowUUIDsNamespace maps flow UUIDs to flow ids.
 	FlowUUIDsNamespace = store.ReservedPrefix + "flowuuids"
-	// RunsNamespace holds run records, keyed FLOW/INVERTED-TIME/RUN-ID so a
+	// RunsNamespace holds run records, keyed FLOW/INVERTED-RUN-ID so a
 	// flow's runs list newest first.
 	RunsNamespace = store.ReservedPrefix + "runs"
 	// TicksNamespace holds schedule claims so each scheduled time runs once
@@ -576,17 +576,16 @@ func runError(err error, block string) *RunError {
 	return &RunError{Code: code, Message: msg, Block: block}
 }
 
-// runKey is a run's key in RunsNamespace: FLOW/INVERTED-MS/RUN-ID, so a
-// prefix scan of FLOW/ lists the newest run first.
+// runKey is a run's key in RunsNamespace: FLOW/ followed by the run's
+// UUIDv7 with every bit inverted, in hex. UUIDv7s grow with time (and,
+// within a process, strictly), so a prefix scan of FLOW/ lists the newest
+// run first.
 func runKey(flowID string, runID uuid.UUID) string {
-	return fmt.Sprintf("%s/%013x/%s", flowID, invertedMillis(runID), runID)
-}
-
-func invertedMillis(id uuid.UUID) uint64 {
-	var b [8]byte
-	copy(b[2:], id[:6])
-	msec := binary.BigEndian.Uint64(b[:])
-	return (1<<52 - 1) - msec
+	var inv [16]byte
+	for i, b := range runID {
+		inv[i] = ^b
+	}
+	return flowID + "/" + hex.EncodeToString(inv[:])
 }
 
 // record writes the run, shrinking outputs and logs if it is too large.

@@ -1,0 +1,302 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/blocks"
+	_ "github.com/flowkv/flowkv/blocks/all" // register the built-in blocks
+	"github.com/flowkv/flowkv/store"
+)
+
+// The flow routes: store flows, run them, read their runs, and the public
+// webhook of webhook-triggered flows. A token may manage or run a flow
+// only if its grants cover every namespace in the flow's dataStores (write
+// to put, delete and run; read to see the flow and its runs).
+//
+// The engine comes from Options.Extra["flows"] (a *blocks.Engine, shared
+// with the scheduler serve starts); without it the routes build their own
+// over the raw store.
+
+func init() { Register("flows", registerFlowRoutes) }
+
+// HookSecretHeader carries a webhook flow's secret (or ?secret=).
+const HookSecretHeader = "X-Flowkv-Secret"
+
+func registerFlowRoutes(s *Server) error {
+	eng, _ := s.Extra("flows").(*blocks.Engine)
+	if eng == nil {
+		eng = blocks.NewEngine(s.RawStore(), blocks.Options{Logger: s.Logger()})
+	}
+	h := flowRoutes{s: s, e: eng}
+	errSchema := Obj(map[string]Schema{"code": Str("error code"), "message": Str(""), "block": Str("the failing block's id")})
+	runSchema := Obj(map[string]Schema{
+		"id": Str("run id (UUIDv7)"), "flow": Str("flow id"), "flowUuid": Str(""),
+		"trigger":   Str("manual, webhook, schedule or file"),
+		"input":     AnyJSON("the run's input"),
+		"status":    Str("succeeded or failed"),
+		"error":     errSchema,
+		"output":    AnyJSON("the last block's output"),
+		"startedAt": Schema{"type": "string", "format": "date-time"}, "finishedAt": Schema{"type": "string", "format": "date-time"},
+		"durationMs": Num(""),
+		"blocks": Arr(Obj(map[string]Schema{"id": Str(""), "type": Str(""), "status": Str("succeeded, failed or skipped"),
+			"output": AnyJSON(""), "error": errSchema, "durationMs": Num("")})),
+		"logs": Arr(Obj(map[string]Schema{"time": Str(""), "block": Str(""), "level": Str(""), "message": Str("")})),
+	})
+	s.Handle(http.MethodGet, "/v1/blocks", h.blocks, RouteDoc{
+		Summary: "list block types and their fields (the specs the flow editor renders)", Tag: "flows",
+		Response: Obj(map[string]Schema{"common": Arr(AnyJSON("field")), "blocks": Arr(AnyJSON("block spec"))}),
+	})
+	s.Handle(http.MethodGet, "/v1/flows", h.list, RouteDoc{
+		Summary: "list the stored flows the token may read", Tag: "flows",
+		Response: Obj(map[string]Schema{"flows": Arr(AnyJSON("stored flow: flow, uuid, source, version, createdAt, updatedAt"))}),
+	})
+	s.Handle(http.MethodPut, "/v1/flows/:id", h.put, RouteDoc{
+		Summary: "validate and store a flow (YAML or JSON body)", Tag: "flows",
+		Description: "The body is the flow document; its id must be the path's. A flow that fails validation is refused " +
+			"with 400 invalid_argument listing every problem by block id and field. The token needs write access to " +
+			"every namespace in the flow's dataStores.",
+		Body:     AnyJSON("the flow document (application/yaml or application/json)"),
+		Response: Obj(map[string]Schema{"id": Str(""), "uuid": Str("the flow's UUID, kept across puts"), "version": Int("")}),
+	})
+	s.Handle(http.MethodGet, "/v1/flows/:id", h.get, RouteDoc{
+		Summary: "read a stored flow", Tag: "flows",
+		Response: AnyJSON("stored flow: flow, uuid, source, version, createdAt, updatedAt"),
+	})
+	s.Handle(http.MethodDelete, "/v1/flows/:id", h.delete, RouteDoc{
+		Summary: "delete a stored flow (its runs stay until they expire)", Tag: "flows",
+		Response: Obj(map[string]Schema{"deleted": Bool("")}),
+	})
+	s.Handle(http.MethodPost, "/v1/flows/:id/runs", h.run, RouteDoc{
+		Summary: "run a stored flow and answer with the run record", Tag: "flows",
+		Description: "The run's status is in the record: 200 with status failed when a block failed. " +
+			"Errors are for runs that could not start (404 no such flow, 400 bad input).",
+		Body:     Obj(map[string]Schema{"input": AnyJSON("the flow's input")}),
+		Response: runSchema,
+	})
+	s.Handle(http.MethodGet, "/v1/flows/:id/runs", h.runs, RouteDoc{
+		Summary: "list a flow's recorded runs, newest first", Tag: "flows",
+		Query: []Param{
+			{Name: "limit", Description: "runs per page (default 20, at most the store's page limit)", Schema: Int("")},
+			{Name: "cursor", Description: "nextCursor of the previous page"},
+		},
+		Response: Obj(map[string]Schema{"runs": Arr(runSchema), "nextCursor": Str("")}),
+	})
+	s.Handle(http.MethodGet, "/v1/flows/:id/runs/:run", h.getRun, RouteDoc{
+		Summary: "read one run record", Tag: "flows", Response: runSchema,
+	})
+	s.Handle(http.MethodPost, "/hooks/:id", h.hook, RouteDoc{
+		Summary: "run a webhook-triggered flow with the request body as input (no token)", Tag: "flows",
+		Description: "Only flows with trigger type webhook answer (404 otherwise). When the trigger has a secret, send it " +
+			"as the X-Flowkv-Secret header or ?secret= (401 otherwise). The body (any JSON, or empty for null) is the input. " +
+			"The answer is the run's id, status, output and error; 200 even when the run failed.",
+		Headers:  []Param{{Name: HookSecretHeader, Description: "the flow's webhook secret"}},
+		Body:     AnyJSON("the flow's input"),
+		Response: Obj(map[string]Schema{"runId": Str(""), "status": Str("succeeded or failed"), "output": AnyJSON("the last block's output"), "error": AnyJSON("")}),
+	})
+	return nil
+}
+
+type flowRoutes struct {
+	s *Server
+	e *blocks.Engine
+}
+
+// allowFlow checks that grants cover every namespace of the flow.
+func allowFlow(g store.Grants, f *blocks.Flow, want store.Access) error {
+	for _, n := range f.DataStores {
+		if err := g.Allow(n, want); err != nil {
+			return store.Errorf(store.CodeAccessDenied, "flow %s uses namespace %q: %s", f.ID, n, strings.TrimPrefix(err.Error(), "access_denied: "))
+		}
+	}
+	return nil
+}
+
+// storedFlow reads flow id and checks the token may see it with want;
+// a flow it may not read is reported as not found.
+func (h flowRoutes) storedFlow(c echo.Context, want store.Access) (blocks.StoredFlow, error) {
+	id, err := PathParam(c, "id")
+	if err != nil {
+		return blocks.StoredFlow{}, err
+	}
+	sf, err := h.e.GetFlow(c.Request().Context(), id)
+	if err != nil {
+		return blocks.StoredFlow{}, err
+	}
+	if allowFlow(Grants(c), sf.Flow, store.Read) != nil {
+		return blocks.StoredFlow{}, store.Errorf(store.CodeNotFound, "no flow %q", id)
+	}
+	if err := allowFlow(Grants(c), sf.Flow, want); err != nil {
+		return blocks.StoredFlow{}, err
+	}
+	return sf, nil
+}
+
+func (h flowRoutes) blocks(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"common": blocks.CommonFields, "blocks": blocks.Specs()})
+}
+
+func (h flowRoutes) list(c echo.Context) error {
+	flows, err := h.e.ListFlows(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]blocks.StoredFlow, 0, len(flows))
+	for _, sf := range flows {
+		if allowFlow(Grants(c), sf.Flow, store.Read) == nil {
+			out = append(out, sf)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"flows": out})
+}
+
+func (h flowRoutes) put(c echo.Context) error {
+	id, err := PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	src, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return store.Errorf(store.CodeTooLarge, "the request body is over the limit of %d bytes", mbe.Limit)
+		}
+		return store.Errorf(store.CodeInvalidArgument, "reading the request body failed")
+	}
+	f, err := blocks.ParseFlow(src)
+	if err != nil {
+		return err
+	}
+	if f.ID != id {
+		return store.Errorf(store.CodeInvalidArgument, "id: the document's id %q differs from the path's %q", f.ID, id)
+	}
+	g := Grants(c)
+	if err := allowFlow(g, f, store.Write); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if old, err := h.e.GetFlow(ctx, id); err == nil {
+		if err := allowFlow(g, old.Flow, store.Write); err != nil {
+			return err
+		}
+	}
+	sf, err := h.e.PutFlow(ctx, src)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": sf.Flow.ID, "uuid": sf.UUID, "version": sf.Version})
+}
+
+func (h flowRoutes) get(c echo.Context) error {
+	sf, err := h.storedFlow(c, store.Read)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sf)
+}
+
+func (h flowRoutes) delete(c echo.Context) error {
+	sf, err := h.storedFlow(c, store.Write)
+	if errors.Is(err, store.ErrNotFound) {
+		return c.JSON(http.StatusOK, map[string]bool{"deleted": false})
+	}
+	if err != nil {
+		return err
+	}
+	ok, err := h.e.DeleteFlow(c.Request().Context(), sf.Flow.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"deleted": ok})
+}
+
+func (h flowRoutes) run(c echo.Context) error {
+	sf, err := h.storedFlow(c, store.Write)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Input json.RawMessage `json:"input"`
+	}
+	if c.Request().ContentLength != 0 {
+		raw, err := io.ReadAll(c.Request().Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return store.Errorf(store.CodeTooLarge, "the request body is over the limit of %d bytes", mbe.Limit)
+			}
+			return store.Errorf(store.CodeInvalidArgument, "reading the request body failed")
+		}
+		if len(strings.TrimSpace(string(raw))) > 0 {
+			if err := DecodeJSON(raw, &body, h.s.RawStore().Limits().Normalize().MaxDepth+1); err != nil {
+				return err
+			}
+		}
+	}
+	r, err := h.e.RunFlow(c.Request().Context(), sf.Flow.ID, blocks.RunRequest{Input: body.Input, Trigger: blocks.TriggerManual})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (h flowRoutes) runs(c echo.Context) error {
+	sf, err := h.storedFlow(c, store.Read)
+	if err != nil {
+		return err
+	}
+	limit, err := QueryInt(c, "limit", 20)
+	if err != nil {
+		return err
+	}
+	p, err := h.e.Runs(c.Request().Context(), sf.Flow.ID, c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (h flowRoutes) getRun(c echo.Context) error {
+	sf, err := h.storedFlow(c, store.Read)
+	if err != nil {
+		return err
+	}
+	runID, err := PathParam(c, "run")
+	if err != nil {
+		return err
+	}
+	r, err := h.e.GetRun(c.Request().Context(), sf.Flow.ID, runID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (h flowRoutes) hook(c echo.Context) error {
+	id, err := PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return store.Errorf(store.CodeTooLarge, "the request body is over the limit of %d bytes", mbe.Limit)
+		}
+		return store.Errorf(store.CodeInvalidArgument, "reading the request body failed")
+	}
+	secret := c.Request().Header.Get(HookSecretHeader)
+	if secret == "" {
+		secret = c.QueryParam("secret")
+	}
+	r, err := h.e.RunHook(c.Request().Context(), id, raw, secret)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"runId": r.ID, "status": r.Status, "output": r.Output, "error": r.Error})
+}
