@@ -114,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	// Route on the escaped path so that %2F in a key or name is not a
 	// separator; PathParam unescapes each segment.
 	e.Pre(rawPath)
-	e.Use(s.observe, s.recoverPanics, s.bodyLimit)
+	e.Use(s.observe, s.recoverPanics)
 	s.e = e
 	s.v1 = e.Group("/v1", s.authenticate)
 
@@ -188,6 +188,8 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, doc RouteDoc, m
 	s.mu.Lock()
 	s.docs = append(s.docs, doc)
 	s.mu.Unlock()
+	// The body limit is per API route: the web UI's uploads have their own.
+	mw = append([]echo.MiddlewareFunc{s.bodyLimit}, mw...)
 	if rest, ok := strings.CutPrefix(path, "/v1/"); ok {
 		s.v1.Add(method, "/"+rest, h, mw...)
 		return

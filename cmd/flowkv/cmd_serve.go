@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/internal/config"
+	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/web"
+	"github.com/flowkv/flowkv/web/ui"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "serve the HTTP API (and web UI) on FLOWKV_ADDR",
+		run:     runServe,
+	})
+}
+
+// serveVersion is reported by /healthz and the OpenAPI document.
+var serveVersion = "dev"
+
+// serveReady, when set (tests), receives the listening address.
+var serveReady func(addr string)
+
+func runServe(ctx context.Context, args []string) error {
+	cfg := config.FromEnv()
+	fs := newFlags("serve")
+	cfg.StoreFlags(fs)
+	cfg.ServeFlags(fs)
+	bodyLimit := fs.Int64("max-body-bytes", serveEnvInt64("FLOWKV_MAX_BODY_BYTES"),
+		"largest request body; 0 = the data limit + 64 KiB (env FLOWKV_MAX_BODY_BYTES)")
+	grace := fs.Duration("shutdown-grace", 15*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
+	logJSON := fs.Bool("log-json", os.Getenv("FLOWKV_LOG_FORMAT") == "json", "log JSON lines instead of text (env FLOWKV_LOG_FORMAT=json)")
+	noUI := fs.Bool("no-ui", false, "serve the API only, without the web UI")
+	quiet := fs.Bool("quiet", false, "do not log one line per request (errors are still logged)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+
+	level := slog.LevelInfo
+	if *quiet {
+		level = slog.LevelWarn
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if *logJSON {
+		h = slog.NewJSONHandler(stderr, hopts)
+	}
+	log := slog.New(h)
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			log.Error("closing the store failed", "err", cerr)
+		}
+	}()
+
+	secret, err := tokens.New(st).EnsureAdmin(ctx, cfg.AdminToken)
+	if err != nil {
+		return fmt.Errorf("creating the admin token: %w", err)
+	}
+	if secret != "" {
+		fmt.Fprintln(stdout, "Created an admin token (write access to every namespace). It is shown only this once:")
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, "    "+secret)
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, "Use it as: curl -H 'Authorization: Bearer <token>' …   (more tokens: flowkv token create)")
+	}
+
+	// One flow engine serves the API's flow routes and the UI's editor.
+	engine := blocks.NewEngine(st, blocks.Options{Logger: log})
+	srv, err := web.New(web.Options{
+		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion,
+		Extra: map[string]any{"flows": engine},
+	})
+	if err != nil {
+		return err
+	}
+	if !*noUI {
+		tm := srv.Tokens()
+		u := ui.New(ui.Config{
+			Store: st,
+			Verify: func(ctx context.Context, token string) (store.Grants, error) {
+				t, err := tm.Verify(ctx, token)
+				return t.Grants, err
+			},
+			Flows:  engine,
+			Logger: log,
+		})
+		u.Register(srv.Echo())
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return store.Errorf(store.CodeUnavailable, "listen on %s: %v", cfg.Addr, err)
+	}
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "flowkv serving on http://%s\n", addr)
+	log.Info("serving", "addr", addr, "mode", cfg.Mode)
+	if serveReady != nil {
+		serveReady(addr)
+	}
+	err = srv.Serve(ctx, ln, *grace)
+	log.Info("stopped", "err", err)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func serveEnvInt64(k string) int64 {
+	n, _ := strconv.ParseInt(os.Getenv(k), 10, 64)
+	return n
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowkv/flowkv/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe for a serving goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var tokenRE = regexp.MustCompile(`fkv_[A-Za-z0-9_-]{43}`)
+
+// serving is a `flowkv serve` running in-process.
+type serving struct {
+	t      *testing.T
+	base   string
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startServe runs `flowkv serve args…` on a random loopback port with the
+// package's streams swapped for one buffer until stop. Commands run while
+// it serves (runIn) write to the same buffer.
+func startServe(t *testing.T, args ...string) *serving {
+	t.Helper()
+	cliMu.Lock()
+	out := &syncBuffer{}
+	oldOut, oldErr := stdout, stderr
+	stdout, stderr = out, out
+	addrc := make(chan string, 1)
+	serveReady = func(a string) { addrc <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{t: t, out: out, cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		s.done <- runMain(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--no-ui"}, args...))
+	}()
+	t.Cleanup(func() {
+		s.stop()
+		serveReady = nil
+		stdout, stderr = oldOut, oldErr
+		cliMu.Unlock()
+	})
+	select {
+	case a := <-addrc:
+		s.base = "http://" + a
+	case code := <-s.done:
+		s.done <- code
+		t.Fatalf("serve exited with %d: %s", code, out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not start: %s", out.String())
+	}
+	return s
+}
+
+// stop sends the equivalent of SIGINT (the context main cancels) and
+// waits for serve to return; it must exit 0.
+func (s *serving) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	if code := <-s.done; code != 0 {
+		s.t.Errorf("serve exited with %d: %s", code, s.out.String())
+	}
+}
+
+// runIn runs a command while serving and returns what it printed.
+func (s *serving) runIn(args ...string) (string, int) {
+	before := len(s.out.String())
+	code := runMain(context.Background(), args)
+	return s.out.String()[before:], code
+}
+
+func (s *serving) req(method, path, token, body string) (int, string) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestServeAdminTokenAndTokenCommands: the first start prints an admin
+// token once; token create/list/revoke work against the running server's
+// database; a revoked token fails at once.
+func TestServeAdminTokenAndTokenCommands(t *testing.T) {
+	dsn := testenv.SQLiteDSN(t)
+	s := startServe(t, "--dsn", dsn)
+	admin := tokenRE.FindString(s.out.String())
+	if admin == "" || !strings.Contains(s.out.String(), "shown only this once") {
+		t.Fatalf("no admin token printed: %s", s.out.String())
+	}
+	if st, body := s.req("PUT", "/v1/store/orders/o-1", admin, `{"data": {"total": 5}}`); st != 200 {
+		t.Fatalf("admin PUT: %d %s", st, body)
+	}
+	if st, body := s.req("POST", "/v1/operations/data", admin, `{"key": "k", "value": 1, "ttl": 3600}`); st != 200 {
+		t.Fatalf("admin putData: %d %s", st, body)
+	}
+
+	out, code := s.runIn("token", "create", "--dsn", dsn, "--grant", "orders:read", "--name", "reader")
+	ro := tokenRE.FindString(out)
+	if code != 0 || ro == "" {
+		t.Fatalf("token create: %d %s", code, out)
+	}
+	if st, _ := s.req("GET", "/v1/store/orders/o-1", ro, ""); st != 200 {
+		t.Fatalf("reader GET orders: %d", st)
+	}
+	if st, body := s.req("PUT", "/v1/store/orders/o-1", ro, `{"data": 1}`); st != 403 || !strings.Contains(body, "access_denied") {
+		t.Fatalf("reader PUT orders: %d %s", st, body)
+	}
+	if st, body := s.req("GET", "/v1/operations/data?key=k", ro, ""); st != 403 || !strings.Contains(body, "access_denied") {
+		t.Fatalf("reader GET default: %d %s", st, body)
+	}
+
+	out, code = s.runIn("token", "list", "--dsn", dsn)
+	if code != 0 || !strings.Contains(out, "reader") || !strings.Contains(out, "orders:read") || !strings.Contains(out, "*:write") {
+		t.Fatalf("token list: %d %s", code, out)
+	}
+	if strings.Contains(out, ro) || strings.Contains(out, admin) {
+		t.Fatalf("token list shows a secret: %s", out)
+	}
+
+	out, code = s.runIn("token", "revoke", "--dsn", dsn, "reader")
+	if code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("token revoke: %d %s", code, out)
+	}
+	if st, body := s.req("GET", "/v1/store/orders/o-1", ro, ""); st != 401 || !strings.Contains(body, "unauthenticated") {
+		t.Fatalf("revoked token: %d %s", st, body)
+	}
+	out, code = s.runIn("token", "revoke", "--dsn", dsn, "nosuchtoken")
+	if code == 0 || !strings.Contains(out, "not_found") {
+		t.Fatalf("revoke unknown: %d %s", code, out)
+	}
+	out, code = s.runIn("token", "create", "--dsn", dsn, "--grant", "orders:admin")
+	if code == 0 || !strings.Contains(out, "invalid_argument") {
+		t.Fatalf("bad grant: %d %s", code, out)
+	}
+	out, code = s.runIn("token", "create", "--dsn", dsn)
+	if code == 0 || !strings.Contains(out, "invalid_argument") {
+		t.Fatalf("no grant: %d %s", code, out)
+	}
+	s.stop()
+	if !strings.Contains(s.out.String(), "msg=stopped") {
+		t.Fatalf("no clean stop logged: %s", s.out.String())
+	}
+}
+
+// TestServeSecondStartPrintsNoToken and FLOWKV_ADMIN_TOKEN.
+func TestServeAdminTokenFromEnv(t *testing.T) {
+	dsn := testenv.SQLiteDSN(t)
+	t.Setenv("FLOWKV_ADMIN_TOKEN", "my-admin-token-0123456789")
+	s := startServe(t, "--dsn", dsn)
+	if tokenRE.MatchString(s.out.String()) {
+		t.Fatalf("a token was generated although FLOWKV_ADMIN_TOKEN is set: %s", s.out.String())
+	}
+	if st, body := s.req("GET", "/v1/names", "my-admin-token-0123456789", ""); st != 200 {
+		t.Fatalf("env admin token: %d %s", st, body)
+	}
+	if st, _ := s.req("GET", "/v1/names", "my-admin-token-wrong", ""); st != 401 {
+		t.Fatalf("wrong token: %d", st)
+	}
+	if st, _ := s.req("GET", "/healthz", "", ""); st != 200 {
+		t.Fatalf("healthz: %d", st)
+	}
+	if st, _ := s.req("GET", "/readyz", "", ""); st != 200 {
+		t.Fatalf("readyz: %d", st)
+	}
+}
+
+func TestServeBadAddr(t *testing.T) {
+	var o, e bytes.Buffer
+	cliMu.Lock()
+	oldOut, oldErr := stdout, stderr
+	stdout, stderr = &o, &e
+	code := runMain(context.Background(), []string{"serve", "--dsn", testenv.SQLiteDSN(t), "--addr", "256.0.0.1:99999", "--no-ui"})
+	stdout, stderr = oldOut, oldErr
+	cliMu.Unlock()
+	if code == 0 || !strings.Contains(e.String(), "unavailable") {
+		t.Fatalf("bad addr: %d %s", code, e.String())
+	}
+}

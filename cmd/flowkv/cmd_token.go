@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/flowkv/flowkv/internal/config"
+	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/store"
+)
+
+func init() {
+	register(command{
+		name:    "token",
+		summary: "manage HTTP API tokens: token create --grant NS:read|write [--name L], token list, token revoke ID",
+		run:     runToken,
+	})
+}
+
+// grantList collects a repeated string flag.
+type grantList []string
+
+func (m *grantList) String() string     { return strings.Join(*m, ",") }
+func (m *grantList) Set(v string) error { *m = append(*m, v); return nil }
+
+func runToken(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token create|list|revoke (see flowkv token create -h)")
+	}
+	sub, args := args[0], args[1:]
+	cfg := config.FromEnv()
+	fs := newFlags("token " + sub)
+	cfg.StoreFlags(fs)
+	var grants grantList
+	var name string
+	switch sub {
+	case "create":
+		fs.Var(&grants, "grant", "namespace:read or namespace:write (* = every namespace); repeatable")
+		fs.StringVar(&name, "name", "", "a label shown by token list")
+	case "list", "revoke":
+	default:
+		return store.Errorf(store.CodeInvalidArgument, "unknown token command %q (want create, list or revoke)", sub)
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		if len(pos) > 0 {
+			return store.Errorf(store.CodeInvalidArgument, "token create takes no arguments, only --grant and --name (got %q)", pos[0])
+		}
+		if len(grants) == 0 {
+			return store.Errorf(store.CodeInvalidArgument, "token create needs at least one --grant namespace:read|write")
+		}
+		g, err := store.ParseGrants(grants)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(st store.Store) error {
+			secret, t, err := tokens.New(st).Create(ctx, name, g)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, secret)
+			fmt.Fprintf(stderr, "token %s created with grants %s; the token above is shown only this once\n", t.ID, strings.Join(t.Grants.Strings(), " "))
+			return nil
+		})
+	case "list":
+		if len(pos) > 0 {
+			return store.Errorf(store.CodeInvalidArgument, "token list takes no arguments")
+		}
+		return withStore(ctx, cfg, func(st store.Store) error {
+			ts, err := tokens.New(st).List(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tCREATED\tSTATUS")
+			for _, t := range ts {
+				status := "active"
+				if t.RevokedAt != nil {
+					status = "revoked " + t.RevokedAt.Format(time.RFC3339)
+				}
+				n := t.Name
+				if n == "" {
+					n = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, n, strings.Join(t.Grants.Strings(), ","), t.CreatedAt.Format(time.RFC3339), status)
+			}
+			return tw.Flush()
+		})
+	default: // revoke
+		if len(pos) != 1 {
+			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token revoke ID (or a unique name; see flowkv token list)")
+		}
+		return withStore(ctx, cfg, func(st store.Store) error {
+			t, err := tokens.New(st).Revoke(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked token %s\n", t.ID)
+			return nil
+		})
+	}
+}
