@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,6 +81,51 @@ func storeFlagSet(sub string) (*flag.FlagSet, *config.Config) {
 	return fs, &cfg
 }
 
+// parseArgs is parseFlags that also takes negative numbers as positional
+// arguments (`flowkv store upsert counters c -1`): an argument like -5 or
+// -1.5e3 that is not the value of the flag before it is DATA, KEY or NAME,
+// not an unknown flag. Anything after "--" is positional as well.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	subst := map[string]string{}
+	in := slices.Clone(args)
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if negativeNumber(a) && !(i > 0 && takesValue(fs, args[i-1])) {
+			ph := fmt.Sprintf("\x00arg%d", i)
+			subst[ph] = a
+			in[i] = ph
+		}
+	}
+	pos, err := parseFlags(fs, in)
+	for i, p := range pos {
+		if v, ok := subst[p]; ok {
+			pos[i] = v
+		}
+	}
+	return pos, err
+}
+
+// negativeNumber reports whether a looks like a negative number (-5, -.5).
+func negativeNumber(a string) bool {
+	return len(a) > 1 && a[0] == '-' && (a[1] >= '0' && a[1] <= '9' || a[1] == '.')
+}
+
+// takesValue reports whether arg is a flag of fs that consumes the next
+// argument as its value (-ttl 5m, not -ttl=5m, not a bool flag).
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
+		return false
+	}
+	f := fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
+}
+
 // wantArgs checks the number of positional arguments.
 func wantArgs(sub string, pos []string, n int, usage string) error {
 	if len(pos) != n {
@@ -131,7 +177,7 @@ func writeCmd(op string) func(ctx context.Context, args []string) error {
 		if op != "insert" {
 			ifVersion = fs.Int64("if-version", 0, "write only if the entry has this version (compare-and-set), else conflict")
 		}
-		pos, err := parseFlags(fs, args)
+		pos, err := parseArgs(fs, args)
 		if err != nil {
 			return err
 		}
@@ -174,7 +220,7 @@ func writeCmd(op string) func(ctx context.Context, args []string) error {
 
 func runStoreGet(ctx context.Context, args []string) error {
 	fs, cfg := storeFlagSet("get")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -193,7 +239,7 @@ func runStoreGet(ctx context.Context, args []string) error {
 func runStoreDelete(ctx context.Context, args []string) error {
 	fs, cfg := storeFlagSet("delete")
 	ifVersion := fs.Int64("if-version", 0, "delete only if the entry has this version, else conflict")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -226,7 +272,7 @@ func runStoreFetch(ctx context.Context, args []string) error {
 	fs.IntVar(&q.Limit, "limit", 0, "page size (default 100, at most 1000)")
 	fs.IntVar(&q.Offset, "offset", 0, "skip this many entries (cursors are faster)")
 	fs.StringVar(&q.Cursor, "cursor", "", "continue after a previous page (its next cursor)")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -250,7 +296,7 @@ func runStoreList(ctx context.Context, args []string) error {
 	prefix := fs.String("prefix", "", "only keys starting with this")
 	cursor := fs.String("cursor", "", "continue after a previous page (its next cursor)")
 	limit := fs.Int("limit", 0, "page size (default 100, at most 1000)")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -268,7 +314,7 @@ func runStoreList(ctx context.Context, args []string) error {
 
 func runStoreNames(ctx context.Context, args []string) error {
 	fs, cfg := storeFlagSet("names")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
