@@ -6,18 +6,68 @@
   "use strict";
 
   // jsonProblem returns "" when text is valid JSON, else the parse error
-  // with its line and column.
+  // with its line and column (found by errorOffset: browsers' messages do
+  // not always say where).
   function jsonProblem(text) {
     try { JSON.parse(text); return ""; } catch (e) {
-      var msg = String(e.message || e);
-      var m = /position (\d+)/.exec(msg);
-      if (m && !/line \d+/.test(msg)) {
-        var pos = Number(m[1]), before = text.slice(0, pos);
-        var line = before.split("\n").length, col = pos - before.lastIndexOf("\n");
-        msg += " (line " + line + ", column " + col + ")";
-      }
-      return "Invalid JSON: " + msg;
+      var pos = errorOffset(text), before = text.slice(0, pos);
+      var line = before.split("\n").length, col = pos - before.lastIndexOf("\n");
+      return "Invalid JSON at line " + line + ", column " + col + ": " + String(e.message || e);
     }
+  }
+
+  // errorOffset scans text as JSON and returns the offset of the first
+  // character that does not fit.
+  function errorOffset(text) {
+    var i = 0;
+    function ws() { while (i < text.length && " \t\r\n".indexOf(text[i]) >= 0) i++; }
+    function fail() { throw i; }
+    function lit(w) { if (text.substr(i, w.length) !== w) fail(); i += w.length; }
+    function str() {
+      i++;
+      while (i < text.length && text[i] !== '"') {
+        if (text.charCodeAt(i) < 32) fail();
+        if (text[i] === "\\") i++;
+        i++;
+      }
+      if (i >= text.length) fail();
+      i++;
+    }
+    function num() {
+      var m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i));
+      if (!m || !m[0]) fail();
+      i += m[0].length;
+    }
+    function value() {
+      ws();
+      var c = text[i];
+      if (c === "{") {
+        i++; ws();
+        if (text[i] === "}") { i++; return; }
+        for (;;) {
+          ws(); if (text[i] !== '"') fail(); str(); ws();
+          if (text[i] !== ":") fail(); i++; value(); ws();
+          if (text[i] === ",") { i++; continue; }
+          if (text[i] === "}") { i++; return; }
+          fail();
+        }
+      } else if (c === "[") {
+        i++; ws();
+        if (text[i] === "]") { i++; return; }
+        for (;;) {
+          value(); ws();
+          if (text[i] === ",") { i++; continue; }
+          if (text[i] === "]") { i++; return; }
+          fail();
+        }
+      } else if (c === '"') str();
+      else if (c === "t") lit("true");
+      else if (c === "f") lit("false");
+      else if (c === "n") lit("null");
+      else num();
+    }
+    try { value(); ws(); if (i < text.length) fail(); } catch (at) { return typeof at === "number" ? at : i; }
+    return i;
   }
 
   function attachEditors(root) {
@@ -105,10 +155,10 @@
     if (!list || !palette || !window.Sortable || list.dataset.bound) return;
     list.dataset.bound = "1";
     window.Sortable.create(palette, {
-      group: { name: "flow", pull: "clone", put: false }, sort: false, animation: 150,
+      group: { name: "flow", pull: "clone", put: false }, sort: false, animation: 150, forceFallback: true,
     });
     window.Sortable.create(list, {
-      group: { name: "flow", pull: false, put: true }, handle: ".handle, .palette-item", animation: 150,
+      group: { name: "flow", pull: false, put: true }, handle: ".handle, .palette-item", animation: 150, forceFallback: true,
       onAdd: function (ev) {
         var item = ev.item, type = item.dataset.type;
         item.classList.add("palette-item");

@@ -1,7 +1,7 @@
 // Package templates holds the web UI's templ components and the view models
 // they render. Components only print what they are given: handlers in
 // web/ui build the view models, including every URL. User data is always
-// printed through templ's escaping (no templ.Raw, no unchecked SafeURL).
+// printed through templ's escaping: no raw HTML, no unchecked URL casts.
 package templates
 
 import (
