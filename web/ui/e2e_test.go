@@ -208,9 +208,9 @@ func TestBrowserStoreBrowser(t *testing.T) {
 		f := filepath.Join(dir, "orders.jsonl")
 		lines := []string{
 			`{"name":"orders","key":"order-000","data":{"n":0,"status":"open","items":[{"sku":"A-0","qty":1}]}}`, // unchanged
-			`{"name":"orders","key":"order-001","data":{"changed":true}}`,                                       // changed
-			`{"name":"orders","key":"imported-1","data":[1,2,3]}`,                                               // new
-			`{"name":"orders","key":"imported-2","data":"text"}`,                                                // new
+			`{"name":"orders","key":"order-001","data":{"changed":true}}`,                                        // changed
+			`{"name":"orders","key":"imported-1","data":[1,2,3]}`,                                                // new
+			`{"name":"orders","key":"imported-2","data":"text"}`,                                                 // new
 		}
 		if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
