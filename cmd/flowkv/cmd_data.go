@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/flowkv/flowkv/internal/backend"
@@ -93,9 +95,16 @@ func runExport(ctx context.Context, args []string) error {
 		if err := w.Flush(); err != nil {
 			return fmt.Errorf("writing output: %w", err)
 		}
-		fmt.Fprintf(stderr, "exported %d entries\n", n)
+		fmt.Fprintf(stderr, "exported %d %s\n", n, plural(n, "entry", "entries"))
 		return nil
 	})
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // exportNamespace writes every live entry of ns to w, page by page with
@@ -192,13 +201,14 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	count, err := validateImport(in, spool, cfg.Limits.Normalize())
+	lines, err := validateImport(in, spool, cfg.Limits.Normalize())
 	if err != nil {
 		return err
 	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("import: spool file: %w", err)
-	}
+	// Writing in version order lets a fresh database keep every exported
+	// version exactly (a backend issues a fresh, higher version for an
+	// imported one at or below a version it has already issued).
+	slices.SortStableFunc(lines, func(a, b spooled) int { return cmp.Compare(a.version, b.version) })
 
 	// Pass 2: write.
 	return withStore(ctx, cfg, func(st store.Store) error {
@@ -206,85 +216,90 @@ func runImport(ctx context.Context, args []string) error {
 		if !exact {
 			fmt.Fprintln(stderr, "warning: this backend cannot restore versions and timestamps; entries are written as new ones")
 		}
-		r := bufio.NewReaderSize(spool, 64<<10)
 		limits := st.Limits()
 		written, skipped := 0, 0
-		for {
-			line, rerr := r.ReadBytes('\n')
-			if len(line) > 0 {
-				ok := true
-				e, err := parseExportLine(line, limits)
-				if err == nil {
-					if exact {
-						_, err = imp.Import(ctx, e)
-					} else {
-						ok, err = importPlain(ctx, st, e)
-					}
-				}
-				if err != nil {
-					return importErr(fmt.Sprintf("entry %s/%s (%d of %d written before it)", e.Name, e.Key, written, count), err)
-				}
-				if ok {
-					written++
+		var buf []byte
+		for _, l := range lines {
+			buf = slices.Grow(buf[:0], l.n)[:l.n]
+			if _, err := spool.ReadAt(buf, l.off); err != nil {
+				return fmt.Errorf("import: spool file: %w", err)
+			}
+			ok := true
+			e, err := parseExportLine(buf, limits)
+			if err == nil {
+				if exact {
+					_, err = imp.Import(ctx, e)
 				} else {
-					skipped++
+					ok, err = importPlain(ctx, st, e)
 				}
 			}
-			if rerr == io.EOF {
-				break
+			if err != nil {
+				return importErr(fmt.Sprintf("line %d, %s/%s (%d of %d entries written before it)", l.lineNo, e.Name, e.Key, written, len(lines)), err)
 			}
-			if rerr != nil {
-				return fmt.Errorf("import: spool file: %w", rerr)
+			if ok {
+				written++
+			} else {
+				skipped++
 			}
 		}
 		if skipped > 0 {
-			fmt.Fprintf(stderr, "%d expired entries were skipped\n", skipped)
+			fmt.Fprintf(stderr, "%d expired %s skipped\n", skipped, plural(skipped, "entry was", "entries were"))
 		}
 		return printJSON(stdout, map[string]int{"imported": written})
 	})
 }
 
+// spooled locates one validated line in the spool file.
+type spooled struct {
+	version int64
+	off     int64
+	n       int
+	lineNo  int
+}
+
 // validateImport reads JSONL from in, validates every line (a second entry
 // for the same name and key is refused too) and copies the valid lines,
-// compacted, to spool. It returns the number of entries.
-func validateImport(in io.Reader, spool io.Writer, limits store.Limits) (int, error) {
+// compacted, to spool, returning where each is.
+func validateImport(in io.Reader, spool io.Writer, limits store.Limits) ([]spooled, error) {
 	r := bufio.NewReaderSize(in, 64<<10)
 	w := bufio.NewWriterSize(spool, 64<<10)
 	seen := map[[2]string]int{}
-	count := 0
+	var lines []spooled
+	var off int64
+	var buf bytes.Buffer
 	for lineNo := 1; ; lineNo++ {
 		line, rerr := r.ReadBytes('\n')
 		if rerr != nil && rerr != io.EOF {
-			return 0, store.Errorf(store.CodeInvalidArgument, "import: reading line %d: %v", lineNo, rerr)
+			return nil, store.Errorf(store.CodeInvalidArgument, "import: reading line %d: %v", lineNo, rerr)
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			e, err := parseExportLine(line, limits)
 			if err != nil {
-				return 0, importErr(fmt.Sprintf("line %d", lineNo), err)
+				return nil, importErr(fmt.Sprintf("line %d", lineNo), err)
 			}
 			addr := [2]string{e.Name, e.Key}
 			if first, dup := seen[addr]; dup {
-				return 0, store.Errorf(store.CodeInvalidArgument, "import: line %d: %s/%s is already on line %d; nothing was written", lineNo, e.Name, e.Key, first)
+				return nil, store.Errorf(store.CodeInvalidArgument, "import: line %d: %s/%s is already on line %d; nothing was written", lineNo, e.Name, e.Key, first)
 			}
 			seen[addr] = lineNo
-			var buf bytes.Buffer
+			buf.Reset()
 			if err := json.Compact(&buf, line); err != nil {
-				return 0, importErr(fmt.Sprintf("line %d", lineNo), err)
+				return nil, importErr(fmt.Sprintf("line %d", lineNo), err)
 			}
-			buf.WriteByte('\n')
 			if _, err := w.Write(buf.Bytes()); err != nil {
-				return 0, fmt.Errorf("import: spool file: %w", err)
+				return nil, fmt.Errorf("import: spool file: %w", err)
 			}
-			count++
+			lines = append(lines, spooled{version: e.Version, off: off, n: buf.Len(), lineNo: lineNo})
+			off += int64(buf.Len())
 		}
 		if rerr == io.EOF {
 			break
 		}
 	}
 	if err := w.Flush(); err != nil {
-		return 0, fmt.Errorf("import: spool file: %w", err)
+		return nil, fmt.Errorf("import: spool file: %w", err)
 	}
-	return count, nil
+	return lines, nil
 }
 
 // importErr prefixes err with where the import failed, keeping its code.

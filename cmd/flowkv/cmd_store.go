@@ -64,7 +64,7 @@ func storeUsage(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		s := storeSubs[n]
-		fmt.Fprintf(w, "  %-7s %s\n          %s\n", n, s.usage, s.summary)
+		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(n+" "+s.usage), s.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "DATA is JSON, or - to read it from stdin. Every subcommand takes the backend")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -39,14 +40,19 @@ func withStore(ctx context.Context, cfg config.Config, fn func(store.Store) erro
 	return fn(st)
 }
 
-// withCode makes sure err's text holds its code word (store.CodeOf): a
-// database failure whose text is the driver's gets "unavailable: " (or
-// "timeout: ") in front, so the CLI's one line always names the code.
+// withCode shapes err for the CLI's one line: a coded error (not_found,
+// already_exists, …) is shown as its code and message without the backend's
+// wrapping; a database failure keeps the driver's detail, which helps the
+// operator, with its code word (unavailable, timeout) in front.
 func withCode(err error) error {
 	if err == nil {
 		return nil
 	}
 	code := store.CodeOf(err)
+	var e *store.Error
+	if errors.As(err, &e) && code != store.CodeUnavailable && code != store.CodeTimeout {
+		return e
+	}
 	if strings.Contains(err.Error(), string(code)) {
 		return err
 	}
