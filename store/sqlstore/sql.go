@@ -22,6 +22,9 @@ const notReserved = "NOT (name >= '_flowkv.' AND name < '_flowkv/')"
 type stmts struct {
 	get, findName, listBounded, listOpen, names *sql.Stmt
 
+	// Single-statement writes (no MaxEntriesPerName cap).
+	fastUpsert, fastInsert, fastUpdate *sql.Stmt
+
 	lockRow, placeholder, nextVersion, put, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
 	reap                                                                                           *sql.Stmt
 	all                                                                                            []*sql.Stmt
@@ -113,6 +116,36 @@ ON CONFLICT (name, key) DO UPDATE SET data = excluded.data, data_hash = excluded
   flow_uuid = excluded.flow_uuid, expires_at = excluded.expires_at, created_at = excluded.created_at, updated_at = excluded.updated_at`)
 		s.st.reap = prep(w, "DELETE FROM entries WHERE (name, key) IN (SELECT name, key FROM entries WHERE expires_at <= ? LIMIT ?)")
 	}
+	// The single-statement writes draw the version inside the statement:
+	// PostgreSQL from the sequence (in SET, evaluated after the row lock is
+	// held), SQLite from the counter row, which a trigger moves up within
+	// the same statement (the writer connection serialises them).
+	nextSQL := "(SELECT value FROM version_counter WHERE id = 1) + 1"
+	updVersion := "excluded.version"
+	dataParam := "?"
+	if pg {
+		nextSQL = "nextval('entry_version')"
+		updVersion = nextSQL
+		dataParam = "?::jsonb"
+	}
+	insertHead := `INSERT INTO entries (name, key, data, data_hash, version, flow_uuid, expires_at, created_at, updated_at)
+VALUES (?, ?, ` + dataParam + `, ?, ` + nextSQL + `, ?, ?, ?, ?)
+ON CONFLICT (name, key) DO UPDATE SET data = excluded.data, data_hash = excluded.data_hash, version = ` + updVersion + `,
+  flow_uuid = excluded.flow_uuid, expires_at = excluded.expires_at, updated_at = excluded.updated_at,`
+	// Upsert keeps created_at of a live entry, renews it over an expired one.
+	s.st.fastUpsert = prep(w, insertHead+`
+  created_at = CASE WHEN entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at THEN excluded.created_at ELSE entries.created_at END
+RETURNING version, created_at`)
+	// Insert overwrites only an expired entry; no row back = already exists.
+	s.st.fastInsert = prep(w, insertHead+`
+  created_at = excluded.created_at
+WHERE entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at
+RETURNING version, created_at`)
+	// Update (and conditional upsert) of a live entry; no row back = absent
+	// or another version.
+	s.st.fastUpdate = prep(w, `UPDATE entries SET data = `+dataParam+`, data_hash = ?, version = `+nextSQL+`, flow_uuid = ?, expires_at = ?, updated_at = ?
+WHERE name = ? AND key = ? AND `+live+` AND (CAST(? AS BIGINT) = 0 OR version = ?)
+RETURNING version, created_at`)
 	s.st.delete = prep(w, "DELETE FROM entries WHERE name = ? AND key = ? AND (CAST(? AS BIGINT) = 0 OR version = ?) RETURNING expires_at")
 	s.st.deleteIn = prep(w, "DELETE FROM entries WHERE name = ? AND key = ?")
 	s.st.countName = prep(w, "SELECT count(*) FROM entries WHERE name = ? AND "+live)

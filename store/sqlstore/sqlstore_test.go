@@ -20,13 +20,32 @@ import (
 func openWith(dsn func(t *testing.T) string) storetest.Opener {
 	return func(t *testing.T, l store.Limits) store.Store {
 		t.Helper()
-		s, err := sqlstore.Open(context.Background(), dsn(t), sqlstore.Options{Limits: l, ReapInterval: time.Hour})
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return open(t, dsn, l)
 	}
+}
+
+// openCapped forces the transactional write path (taken when an entries
+// cap is set) with a cap no test reaches.
+func openCapped(dsn func(t *testing.T) string) storetest.Opener {
+	return func(t *testing.T, l store.Limits) store.Store {
+		t.Helper()
+		if l.MaxEntriesPerName == 0 {
+			l.MaxEntriesPerName = 1 << 40
+		}
+		return open(t, dsn, l)
+	}
+}
+
+// open returns a fresh store; the reaper stays idle so the suite sees
+// that reads filter expired entries themselves.
+func open(t *testing.T, dsn func(t *testing.T) string, l store.Limits) store.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), dsn(t), sqlstore.Options{Limits: l, ReapInterval: time.Hour})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestSQLite(t *testing.T) {
@@ -37,6 +56,17 @@ func TestSQLite(t *testing.T) {
 func TestPostgres(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, openWith(func(t *testing.T) string { return testenv.PostgresDSN(t) }))
+}
+
+// The same suite through the transactional write path.
+func TestSQLiteTxPath(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, openCapped(func(t *testing.T) string { return testenv.SQLiteDSN(t) }))
+}
+
+func TestPostgresTxPath(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, openCapped(func(t *testing.T) string { return testenv.PostgresDSN(t) }))
 }
 
 func dsns(t *testing.T) map[string]func(t *testing.T) string {

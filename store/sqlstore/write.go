@@ -243,6 +243,9 @@ func (s *Store) write(ctx context.Context, op writeOp, name, key string, data js
 		x := e.ExpiresAt.Truncate(time.Microsecond)
 		e.ExpiresAt = &x
 	}
+	if s.limits.MaxEntriesPerName == 0 {
+		return s.writeFast(ctx, op, e, hash, opts.IfVersion)
+	}
 	err = s.inTx(ctx, op.String()+" "+name+"/"+key, func(tx *sql.Tx) error {
 		cur, err := s.lockAddr(ctx, tx, name, key, op != opUpdate)
 		if err != nil {
@@ -273,6 +276,62 @@ func (s *Store) write(ctx context.Context, op writeOp, name, key string, data js
 		return store.Entry{}, err
 	}
 	return e, nil
+}
+
+// writeFast is write without an entries cap: one prepared statement that
+// decides and writes (INSERT … ON CONFLICT DO UPDATE, or UPDATE), drawing
+// the version inside the statement. Only a failed conditional write reads
+// once more, to report absent and mismatched entries apart.
+func (s *Store) writeFast(ctx context.Context, op writeOp, e store.Entry, hash string, ifVersion int64) (store.Entry, error) {
+	if s.closed.Load() {
+		return store.Entry{}, store.Errorf(store.CodeUnavailable, "the data store is closed")
+	}
+	var exp any
+	if e.ExpiresAt != nil {
+		exp = micros(*e.ExpiresAt)
+	}
+	n := micros(e.UpdatedAt)
+	var created int64
+	var err error
+	switch {
+	case op == opUpdate || ifVersion > 0:
+		err = s.st.fastUpdate.QueryRowContext(ctx, jsonText(e.Data), hash, e.FlowUUID, exp, n, e.Name, e.Key, n, ifVersion, ifVersion).Scan(&e.Version, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.Entry{}, s.explainMiss(ctx, op, e.Name, e.Key, ifVersion)
+		}
+	case op == opInsert:
+		err = s.st.fastInsert.QueryRowContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.FlowUUID, exp, n, n).Scan(&e.Version, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.Entry{}, store.Errorf(store.CodeAlreadyExists, "entry %s/%s already exists", e.Name, e.Key)
+		}
+	default:
+		err = s.st.fastUpsert.QueryRowContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.FlowUUID, exp, n, n).Scan(&e.Version, &created)
+	}
+	if err != nil {
+		return store.Entry{}, dbErr(op.String()+" "+e.Name+"/"+e.Key, mapDriverErr(err))
+	}
+	e.CreatedAt = fromMicros(created)
+	return e, nil
+}
+
+// explainMiss returns the error of an update or conditional upsert that
+// matched no row: not_found for an update of an absent entry, else conflict.
+func (s *Store) explainMiss(ctx context.Context, op writeOp, name, key string, ifVersion int64) error {
+	if op == opUpdate && ifVersion == 0 {
+		return store.Errorf(store.CodeNotFound, "no entry %s/%s", name, key)
+	}
+	cur, err := s.FindNameKey(ctx, name, key)
+	switch {
+	case store.CodeOf(err) == store.CodeNotFound:
+		if op == opUpdate {
+			return store.Errorf(store.CodeNotFound, "no entry %s/%s", name, key)
+		}
+		return store.Errorf(store.CodeConflict, "entry %s/%s does not exist, expected version %d", name, key, ifVersion)
+	case err != nil:
+		return err
+	default:
+		return store.Errorf(store.CodeConflict, "entry %s/%s is at version %d, expected %d", name, key, cur.Version, ifVersion)
+	}
 }
 
 // Delete removes the live entry (name, key) and reports whether there was
