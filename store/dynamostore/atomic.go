@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/flowkv/flowkv/store"
 )
+
+func randN(n int64) int64 { return rand.Int64N(n) }
 
 // maxAtomicAttempts bounds re-sends of a canceled transaction (contention
 // with other transactions, stale versions, a sum switching its form).
@@ -33,6 +34,7 @@ const (
 	modeSumFresh                 // SET n = delta; the entry is absent or expired
 	modeSumComputed              // SET the sum computed from the old value (version-checked)
 	modeDelete                   // tombstone
+	modeSetChunked               // SET a chunked value (version-checked)
 )
 
 // action is all a transaction does to one item: DynamoDB allows one
@@ -47,6 +49,11 @@ type action struct {
 	atLeast   int64           // the next version must be >= this
 	oldVer    int64           // modeSumComputed: the version summed on
 	computed  json.RawMessage // modeSumComputed: the new value
+	// clean: the item holds a chunked value whose chunks this write
+	// deletes (the write is then conditional on that version); nil: the
+	// write is conditional on the item not being chunked.
+	clean *chunkRef
+	base  record // modeSetChunked: the item as read
 	// per attempt
 	ver   int64
 	token string
@@ -111,8 +118,16 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 	if err := s.atomicCap(ctx, acts); err != nil {
 		return store.AtomicResult{}, err
 	}
-	// A delta DynamoDB cannot hold as a number is summed client-side.
+	// A delta DynamoDB cannot hold as a number is summed client-side, and
+	// a chunked value is written over the version read.
 	for _, a := range acts {
+		if a.mode == modeSet && len(a.mut.Data) > chunkSize {
+			r, err := s.getRaw(ctx, a.name, a.key)
+			if err != nil {
+				return store.AtomicResult{}, err
+			}
+			a.mode, a.base = modeSetChunked, r
+		}
 		if a.mode == modeSumAdd && !dynamoNumber(a.delta) {
 			r, err := s.get(ctx, a.name, a.key)
 			if err != nil {
@@ -128,7 +143,7 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 			return store.AtomicResult{}, store.Errorf(store.CodeUnavailable, "atomic: gave up after %d attempts under contention", attempt)
 		}
 		t := now()
-		items, err := s.transactItems(acts, t)
+		items, owner, err := s.transactItems(acts, t)
 		if err != nil {
 			return store.AtomicResult{}, err
 		}
@@ -149,16 +164,13 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 			}
 			return store.AtomicResult{}, wrapErr("atomic", err)
 		}
-		wait, err := s.diagnose(acts, tc.CancellationReasons, t)
+		wait, err := s.diagnose(acts, owner, tc.CancellationReasons, t)
 		if err != nil {
 			return store.AtomicResult{}, err
 		}
 		if wait {
-			d := time.Duration(rand.Int64N(int64(min(2<<min(attempt, 7), 200)))+1) * time.Millisecond
-			select {
-			case <-ctx.Done():
-				return store.AtomicResult{}, fmt.Errorf("dynamostore: atomic: %w", ctx.Err())
-			case <-time.After(d):
+			if err := pause(ctx, attempt); err != nil {
+				return store.AtomicResult{}, err
 			}
 		}
 	}
@@ -172,14 +184,17 @@ func (s *Store) atomicCap(ctx context.Context, acts []*action) error {
 	creating := map[string]int{}
 	t := time.Now()
 	for _, a := range acts {
-		if a.mut == nil || a.mode == modeDelete {
+		if a.mut == nil {
 			continue
 		}
-		r, err := s.get(ctx, a.name, a.key)
+		r, err := s.getRaw(ctx, a.name, a.key)
 		if err != nil {
 			return err
 		}
-		if !r.live(t) {
+		switch live := r.live(t); {
+		case a.mode == modeDelete && live:
+			creating[a.name]--
+		case a.mode != modeDelete && !live:
 			creating[a.name]++
 		}
 	}
@@ -211,10 +226,11 @@ func (a *action) sumFrom(r record, t time.Time) error {
 }
 
 // transactItems builds one attempt's actions, with fresh versions.
-func (s *Store) transactItems(acts []*action, t time.Time) ([]types.TransactWriteItem, error) {
-	items := make([]types.TransactWriteItem, 0, len(acts))
+// owner maps each item to its action (-1 for chunk puts and deletes).
+func (s *Store) transactItems(acts []*action, t time.Time) (items []types.TransactWriteItem, owner []int, err error) {
+	items = make([]types.TransactWriteItem, 0, len(acts))
 	total := 0
-	for _, a := range acts {
+	for ai, a := range acts {
 		vals := item{":now": avN(t.UnixMicro())}
 		var conds []string
 		for i, cv := range a.checks {
@@ -236,11 +252,22 @@ func (s *Store) transactItems(acts []*action, t time.Time) ([]types.TransactWrit
 				ExpressionAttributeValues:           exprValues(vals, cond),
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}})
+			owner = append(owner, ai)
 			total += 1024
 			continue
 		}
 		a.ver, a.token = 0, ""
 		var upd string
+		var extra []types.TransactWriteItem
+		switch {
+		case a.mode == modeSetChunked:
+		case a.clean != nil:
+			conds = append(conds, "#v = :cv")
+			vals[":cv"] = avN(a.clean.ver)
+			extra = s.chunkDeletes(a.clean)
+		default:
+			conds = append(conds, "attribute_not_exists(#p)")
+		}
 		if a.mode == modeDelete {
 			upd = tombstoneUpdate(vals, t, s.clock.next(a.atLeast))
 			total += 1024
@@ -277,12 +304,31 @@ func (s *Store) transactItems(acts []*action, t time.Time) ([]types.TransactWrit
 					conds = append(conds, condLive+" AND #v = :old")
 					vals[":old"] = avN(a.oldVer)
 				}
+			case modeSetChunked:
+				w.data, w.parts = m.Data, split(m.Data)
+				if a.base.ver > 0 {
+					conds = append(conds, "#v = :old")
+					vals[":old"] = avN(a.base.ver)
+				} else {
+					conds = append(conds, "attribute_not_exists(#v)")
+				}
+				if !a.base.live(t) {
+					w.created = ":now"
+				}
+				a.atLeast = max(a.atLeast, a.base.ver+1)
 			}
 			w.ver = s.clock.next(a.atLeast)
+			if a.mode == modeSetChunked {
+				extra = s.chunkPuts(a.name, a.key, w.ver, w.parts, w.expires)
+				if a.base.parts > 0 {
+					extra = append(extra, s.chunkDeletes(&chunkRef{a.name, a.key, a.base.ver, a.base.parts})...)
+				}
+				total += len(m.Data) - len(w.parts[0])
+			}
 			a.ver = w.ver
 			conds = append(conds, condNewer)
 			if err := tooLarge(w); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			a.size = w.itemSize()
 			total += a.size
@@ -301,23 +347,41 @@ func (s *Store) transactItems(acts []*action, t time.Time) ([]types.TransactWrit
 			u.ConditionExpression = &cond
 		}
 		items = append(items, types.TransactWriteItem{Update: u})
+		owner = append(owner, ai)
+		items = append(items, extra...)
+		for range extra {
+			owner = append(owner, -1)
+		}
+	}
+	if len(items) > store.MaxAtomicActions {
+		return nil, nil, store.Errorf(store.CodeTooLarge, "atomic with large values needs %d DynamoDB actions, the limit is %d", len(items), store.MaxAtomicActions)
 	}
 	if total > maxTransactBytes {
-		return nil, store.Errorf(store.CodeTooLarge, "atomic writes about %d bytes, DynamoDB's transaction limit is %d", total, maxTransactBytes)
+		return nil, nil, store.Errorf(store.CodeTooLarge, "atomic writes about %d bytes, DynamoDB's transaction limit is %d", total, maxTransactBytes)
 	}
-	return items, nil
+	return items, owner, nil
 }
 
 // diagnose reads a canceled transaction's reasons: a failed check is
 // conflict; a mutation whose form did not fit the item gets the right
 // form; contention asks for a pause before the next attempt.
-func (s *Store) diagnose(acts []*action, reasons []types.CancellationReason, t time.Time) (wait bool, err error) {
-	if len(reasons) != len(acts) {
+func (s *Store) diagnose(acts []*action, owner []int, reasons []types.CancellationReason, t time.Time) (wait bool, err error) {
+	if len(reasons) != len(owner) {
 		return true, nil
 	}
 	for i, rs := range reasons {
-		a := acts[i]
 		code := aws.ToString(rs.Code)
+		if owner[i] < 0 {
+			switch code {
+			case "", "None":
+			case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+				wait = true
+			default:
+				return false, store.Errorf(store.CodeUnavailable, "dynamostore: atomic canceled on a chunk: %s %s", code, aws.ToString(rs.Message))
+			}
+			continue
+		}
+		a := acts[owner[i]]
 		switch code {
 		case "", "None":
 			continue
@@ -353,10 +417,16 @@ func (s *Store) diagnose(acts []*action, reasons []types.CancellationReason, t t
 		if a.mut == nil {
 			continue // the item changed after it failed: try again
 		}
+		a.clean = nil
+		if old.parts > 0 {
+			a.clean = &chunkRef{a.name, a.key, old.ver, old.parts}
+		}
 		if old.ver >= a.ver && a.mode != modeDelete {
 			a.atLeast = max(a.atLeast, old.ver+1)
 		}
 		switch a.mode {
+		case modeSetChunked:
+			a.base = old
 		case modeSet, modeSetExpired:
 			if old.exists && old.entry.Expired(t) {
 				a.mode = modeSetExpired

@@ -53,11 +53,13 @@ const DefaultTable = "flowkv"
 // DefaultRegion is used when Config.Region is empty.
 const DefaultRegion = "us-east-1"
 
-// MaxDataBytes is the largest canonical data value this backend stores:
-// DynamoDB items are at most 400 KB, and an item also holds the namespace,
-// the key (twice), the data hash and the metadata. A configured limit above
-// it is lowered to it (Limits reports the effective limit).
-const MaxDataBytes = 400_000
+// MaxDataBytes is the largest canonical data value this backend stores
+// (a configured limit above it is lowered to it; Limits reports the
+// effective limit). Values above 350,000 bytes do not fit one DynamoDB item
+// (400 KB) and are chunked across items transparently (see chunk.go), so
+// the default 1 MiB limit holds; one transaction carries at most 4 MB,
+// which bounds a value.
+const MaxDataBytes = 3_500_000
 
 // maxItemBytes is DynamoDB's item size limit.
 const maxItemBytes = 400 * 1024

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/flowkv/flowkv/internal/testenv"
@@ -261,31 +263,91 @@ func TestCursorPages(t *testing.T) {
 	code(t, err, store.CodeInvalidArgument)
 }
 
-func TestItemSizeBoundary(t *testing.T) {
+// Values above one item's capacity are chunked: the default 1 MiB limit
+// holds at its boundary through every write path, and chunks of replaced
+// versions are removed.
+func TestLargeValues(t *testing.T) {
 	s := open(t, store.Limits{})
-	if got := s.Limits().MaxDataBytes; got != dynamostore.MaxDataBytes {
-		t.Fatalf("MaxDataBytes = %d, want %d", got, dynamostore.MaxDataBytes)
+	if got := s.Limits(); got != store.DefaultLimits() {
+		t.Fatalf("Limits() = %+v, want the defaults", got)
 	}
 	ctx := context.Background()
-	name := strings.Repeat("n", s.Limits().MaxNameBytes)
-	key := strings.Repeat("k", s.Limits().MaxKeyBytes)
-	at := raw(`"` + strings.Repeat("é", (dynamostore.MaxDataBytes-2)/2) + `"`)
-	if len(at) != dynamostore.MaxDataBytes {
+	name := strings.Repeat("n", store.DefaultMaxNameBytes)
+	key := strings.Repeat("k", store.DefaultMaxKeyBytes)
+	max := store.DefaultMaxDataBytes
+	// Two-byte runes put the 350,000-byte cuts inside a rune unless split
+	// respects UTF-8.
+	runes := (max - 3) / 2
+	at := raw(`"` + strings.Repeat("é", runes) + strings.Repeat("x", max-2-2*runes) + `"`)
+	if len(at) != max {
 		t.Fatalf("test data is %d bytes", len(at))
+	}
+	over := raw(`"` + strings.Repeat("x", max-1) + `"`)
+	check := func(what string, want json.RawMessage) {
+		t.Helper()
+		got, err := s.FindNameKey(ctx, name, key)
+		if err != nil || string(got.Data) != string(want) {
+			t.Fatalf("%s: read back %d bytes, %v; want %d bytes", what, len(got.Data), err, len(want))
+		}
+		p, err := s.Fetch(ctx, store.FetchQuery{Data: want})
+		if err != nil || len(p.Entries) != 1 || string(p.Entries[0].Data) != string(want) {
+			t.Fatalf("%s: fetch by data = %d entries, %v", what, len(p.Entries), err)
+		}
 	}
 	e, err := s.Insert(ctx, name, key, at, store.WriteOptions{FlowUUID: strings.Repeat("f", 64), TTL: time.Hour})
 	if err != nil {
 		t.Fatalf("insert at the limit: %v", err)
 	}
-	got, err := s.FindNameKey(ctx, name, key)
-	if err != nil || string(got.Data) != string(at) || got.Version != e.Version {
-		t.Fatalf("read back at the limit: %v", err)
+	check("insert", at)
+	if n := chunkItems(t, s); n != 2 {
+		t.Fatalf("a 1 MiB value left %d chunk items, want 2", n)
 	}
-	over := raw(`"` + strings.Repeat("x", dynamostore.MaxDataBytes-1) + `"`)
 	_, err = s.Upsert(ctx, name, key, over, store.WriteOptions{})
 	code(t, err, store.CodeTooLarge)
 	_, err = s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSet, Name: name, Key: "k2", Data: over}})
 	code(t, err, store.CodeTooLarge)
+
+	// Boundaries of chunking itself, by update, upsert and atomic.
+	for i, n := range []int{350_000, 350_001, 700_001, 100} {
+		v := raw(`"` + strings.Repeat(string(rune('a'+i)), n-2) + `"`)
+		u, err := s.Update(ctx, name, key, v, store.WriteOptions{IfVersion: e.Version})
+		if err != nil || u.Version <= e.Version || !u.CreatedAt.Equal(e.CreatedAt) {
+			t.Fatalf("update to %d bytes: %+v, %v", n, u.Version, err)
+		}
+		check(fmt.Sprintf("update to %d bytes", n), v)
+		r, err := s.Atomic(ctx, []store.Check{{Name: name, Key: key, Version: u.Version}},
+			[]store.Mutation{{Op: store.OpSet, Name: name, Key: key, Data: at}})
+		if err != nil {
+			t.Fatalf("atomic set over %d bytes: %v", n, err)
+		}
+		check("atomic set", at)
+		e.Version = r.Versions[0]
+	}
+	if _, err := s.Delete(ctx, name, key, store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "small", "k", raw(`1`), store.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Every replaced version's chunks are gone: only the entry's items remain.
+	if n := chunkItems(t, s); n != 0 {
+		t.Fatalf("%d chunks outlived their versions", n)
+	}
+}
+
+// chunkItems counts the chunk items in s's table (a test-only Scan).
+func chunkItems(t *testing.T, s *dynamostore.Store) int {
+	out, err := s.Client().Scan(context.Background(), &dynamodb.ScanInput{TableName: ptr(s.Table())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, it := range out.Items {
+		if pk := it["pk"].(*types.AttributeValueMemberS).Value; strings.HasPrefix(pk, "\x02") {
+			n++
+		}
+	}
+	return n
 }
 
 func TestAtomicActionLimit(t *testing.T) {

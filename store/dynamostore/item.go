@@ -80,6 +80,9 @@ type record struct {
 	token string
 	// numeric: the data is held in n (sum can ADD to it).
 	numeric bool
+	// parts > 0: entry.Data holds only the first part of a chunked value
+	// until complete reads the others.
+	parts int
 }
 
 func (r record) live(now time.Time) bool { return r.exists && !r.entry.Expired(now) }
@@ -91,6 +94,7 @@ func decode(it item) (record, error) {
 	}
 	r.ver, _ = getN(it, aVer)
 	r.token, _ = getS(it, aToken)
+	r.parts = partsOf(it)
 	if _, del := it[aDel]; del {
 		return r, nil
 	}
@@ -210,6 +214,7 @@ const (
 type dataWrite struct {
 	name, key string
 	data      json.RawMessage // canonical; nil for an ADD (sum) write
+	parts     []string        // data split by split when it is chunked
 	ver       int64
 	token     string
 	now       time.Time
@@ -238,15 +243,24 @@ func (w dataWrite) update(vals item) string {
 	}
 	switch {
 	case w.data == nil: // ADD
+	case len(w.parts) > 1:
+		set = append(set, "#d = :d", "#h = :h", "#p = :p")
+		vals[":d"] = avS(w.parts[0])
+		vals[":h"] = avS(store.DataHash(w.data))
+		vals[":p"] = avN(int64(len(w.parts) - 1))
+		remove = append(remove, "#n")
 	case dynamoNumber(w.data):
 		set = append(set, "#n = :n")
 		vals[":n"] = avNum(string(w.data))
-		remove = append(remove, "#d", "#h")
+		remove = append(remove, "#d", "#h", "#p")
 	default:
 		set = append(set, "#d = :d", "#h = :h")
 		vals[":d"] = avS(string(w.data))
 		vals[":h"] = avS(store.DataHash(w.data))
-		remove = append(remove, "#n")
+		remove = append(remove, "#n", "#p")
+	}
+	if w.data == nil {
+		remove = append(remove, "#p")
 	}
 	if w.flow != "" {
 		set = append(set, "#f = :f")
@@ -282,7 +296,7 @@ func tombstoneUpdate(vals item, now time.Time, ver int64) string {
 	vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
 	vals[":ttl"] = avN(now.Add(tombstoneTTL).Unix())
 	vals[":v"] = avN(ver)
-	return "SET #del = :true, #ttl = :ttl, #v = if_not_exists(#v, :v) REMOVE #d, #n, #h, #nk, #f, #e, #c, #u, #w"
+	return "SET #del = :true, #ttl = :ttl, #v = if_not_exists(#v, :v) REMOVE #d, #n, #h, #p, #nk, #f, #e, #c, #u, #w"
 }
 
 // itemSize estimates the stored size of a data write (DynamoDB counts
@@ -293,6 +307,8 @@ func (w dataWrite) itemSize() int {
 	switch {
 	case w.data == nil:
 		n += 1 + 21
+	case len(w.parts) > 1:
+		n += len(aData) + len(w.parts[0]) + len(aHash) + 64 + len(aParts) + 21
 	case dynamoNumber(w.data):
 		n += 1 + 21
 	default:

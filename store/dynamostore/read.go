@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -33,14 +33,17 @@ func (s *Store) FindNameKey(ctx context.Context, name, key string) (store.Entry,
 	return r.entry, nil
 }
 
+// get reads an item with all of its data.
 func (s *Store) get(ctx context.Context, name, key string) (record, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: keyOf(name, key), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return record{}, wrapErr(fmt.Sprintf("get %s/%s", name, key), err)
+	for {
+		r, err := s.getRaw(ctx, name, key)
+		if err != nil {
+			return record{}, err
+		}
+		if err := s.complete(ctx, &r); err != errStale {
+			return r, err
+		}
 	}
-	return decode(out.Item)
 }
 
 // FindName lists one namespace in key order (a Query).
@@ -58,8 +61,15 @@ func (s *Store) List(ctx context.Context, name, prefix, cursor string, limit int
 	if err := s.limits.ValidateName(name); err != nil {
 		return store.Page{}, err
 	}
-	return s.Fetch(ctx, store.FetchQuery{Name: name, KeyPrefix: prefix, Cursor: cursor, Limit: limit})
+	return s.fetch(ctx, store.FetchQuery{Name: name, KeyPrefix: prefix, Cursor: cursor, Limit: limit}, cursorList)
 }
+
+// Cursors are EncodeCursor(tag, name, key): a position after (name, key).
+// List's cursors are only valid for their namespace.
+const (
+	cursorFetch = "f"
+	cursorList  = "l"
+)
 
 // Sort-key conditions of a source.
 type sortKind int
@@ -125,7 +135,11 @@ func (p *fetchPlan) match(e store.Entry) bool {
 // index, a name the base table; without those it queries the namespaces
 // of q.Names, or of the registry, one after another. It never scans.
 func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, error) {
-	p, err := s.plan(q)
+	return s.fetch(ctx, q, cursorFetch)
+}
+
+func (s *Store) fetch(ctx context.Context, q store.FetchQuery, tag string) (store.Page, error) {
+	p, err := s.plan(q, tag)
 	if err != nil {
 		return store.Page{}, err
 	}
@@ -166,7 +180,7 @@ func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, erro
 	if len(out) > p.limit {
 		page.Entries = out[:p.limit]
 		last := page.Entries[p.limit-1]
-		page.NextCursor = store.EncodeCursor(last.Name, last.Key)
+		page.NextCursor = store.EncodeCursor(tag, last.Name, last.Key)
 	}
 	if page.Entries == nil {
 		page.Entries = []store.Entry{}
@@ -174,7 +188,7 @@ func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, erro
 	return page, nil
 }
 
-func (s *Store) plan(q store.FetchQuery) (*fetchPlan, error) {
+func (s *Store) plan(q store.FetchQuery, tag string) (*fetchPlan, error) {
 	l := s.limits
 	p := &fetchPlan{q: q}
 	var err error
@@ -201,17 +215,23 @@ func (s *Store) plan(q store.FetchQuery) (*fetchPlan, error) {
 	if err := l.ValidatePrefix(q.KeyPrefix); err != nil {
 		return nil, err
 	}
+	if !utf8.ValidString(q.FlowUUID) {
+		return nil, store.Errorf(store.CodeInvalidArgument, "flowUuid is not valid UTF-8")
+	}
 	if q.Data != nil {
 		if p.data, err = l.PrepareData(q.Data); err != nil {
 			return nil, err
 		}
 	}
 	if q.Cursor != "" {
-		parts, err := store.DecodeCursor(q.Cursor, 2)
+		parts, err := store.DecodeCursor(q.Cursor, 3)
 		if err != nil {
 			return nil, err
 		}
-		p.cur, p.curName, p.curKey = true, parts[0], parts[1]
+		if parts[0] != tag || tag == cursorList && parts[1] != q.Name {
+			return nil, store.Errorf(store.CodeInvalidArgument, "cursor is not valid here")
+		}
+		p.cur, p.curName, p.curKey = true, parts[1], parts[2]
 	}
 	if q.Names != nil {
 		p.names = make(map[string]bool, len(q.Names))
@@ -327,6 +347,16 @@ func (s *Store) run(ctx context.Context, p *fetchPlan, src source, t time.Time, 
 			r, err := decode(it)
 			if err != nil {
 				return err
+			}
+			if r.parts > 0 && r.live(t) {
+				if err := s.complete(ctx, &r); err == errStale {
+					r, err = s.get(ctx, r.entry.Name, r.entry.Key)
+					if err != nil {
+						return err
+					}
+				} else if err != nil {
+					return err
+				}
 			}
 			if !r.live(t) || !p.match(r.entry) {
 				continue

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -41,6 +42,9 @@ func (s *Store) prepare(name, key string, data json.RawMessage, opts store.Write
 	}
 	if opts.IfVersion < 0 {
 		return nil, store.Errorf(store.CodeInvalidArgument, "ifVersion must not be negative")
+	}
+	if !utf8.ValidString(opts.FlowUUID) {
+		return nil, store.Errorf(store.CodeInvalidArgument, "flowUuid is not valid UTF-8")
 	}
 	return s.limits.PrepareData(data)
 }
@@ -166,27 +170,58 @@ func (s *Store) Import(ctx context.Context, e store.Entry) (store.Entry, error) 
 	return out, err
 }
 
+// newWrite prepares the dataWrite of a single-entry write at t.
+func (s *Store) newWrite(kind writeKind, name, key string, data json.RawMessage, opts store.WriteOptions, imp *store.Entry, t time.Time, atLeast int64) dataWrite {
+	w := dataWrite{
+		name: name, key: key, data: data, now: t, flow: opts.FlowUUID,
+		ver: s.clock.next(atLeast), token: newToken(),
+		expires: store.ExpiresAt(t, opts.TTL), created: ":now",
+	}
+	if w.expires != nil {
+		x := w.expires.Truncate(time.Microsecond)
+		w.expires = &x
+	}
+	if len(data) > chunkSize {
+		w.parts = split(data)
+	}
+	switch kind {
+	case kindUpdate:
+		w.created = "if_not_exists(#c, :now)"
+	case kindImport:
+		w.created, w.createdAt, w.updatedAt = ":c", imp.CreatedAt.UTC(), imp.UpdatedAt.UTC()
+		if w.createdAt.IsZero() {
+			w.createdAt = t
+		}
+		if w.updatedAt.IsZero() {
+			w.updatedAt = t
+		}
+		w.expires = nil
+		if imp.ExpiresAt != nil {
+			x := imp.ExpiresAt.UTC().Truncate(time.Microsecond)
+			w.expires = &x
+		}
+	}
+	return w
+}
+
 // write runs one conditional UpdateItem for kind and maps its outcome:
 // a stale version (another writer's clock ahead) retries with a higher
 // one; other condition failures become already_exists, not_found or
 // conflict. It returns the old record on a condition failure. imp is the
-// imported entry for kindImport.
+// imported entry for kindImport. Values above chunkSize go to
+// writeChunked.
 func (s *Store) write(ctx context.Context, kind writeKind, name, key string, data json.RawMessage, opts store.WriteOptions, imp *store.Entry) (store.Entry, record, error) {
+	if len(data) > chunkSize {
+		e, err := s.writeChunked(ctx, kind, name, key, data, opts, imp)
+		return e, record{}, err
+	}
 	atLeast := int64(0)
 	if imp != nil {
 		atLeast = imp.Version
 	}
 	for range maxVersionRetries {
 		t := now()
-		w := dataWrite{
-			name: name, key: key, data: data, now: t, flow: opts.FlowUUID,
-			ver: s.clock.next(atLeast), token: newToken(),
-			expires: store.ExpiresAt(t, opts.TTL), created: ":now",
-		}
-		if w.expires != nil {
-			x := w.expires.Truncate(time.Microsecond)
-			w.expires = &x
-		}
+		w := s.newWrite(kind, name, key, data, opts, imp, t, atLeast)
 		vals := item{}
 		var cond string
 		switch kind {
@@ -194,43 +229,27 @@ func (s *Store) write(ctx context.Context, kind writeKind, name, key string, dat
 			cond = condNotLive + " AND " + condNewer
 		case kindUpdate:
 			cond = condLive + " AND " + condNewer
-			w.created = "if_not_exists(#c, :now)"
 			if opts.IfVersion > 0 {
 				cond += " AND #v = :iv"
 				vals[":iv"] = avN(opts.IfVersion)
 			}
 		case kindImport:
 			cond = condNewer
-			w.created, w.createdAt, w.updatedAt = ":c", imp.CreatedAt.UTC(), imp.UpdatedAt.UTC()
-			if w.createdAt.IsZero() {
-				w.createdAt = t
-			}
-			if w.updatedAt.IsZero() {
-				w.updatedAt = t
-			}
-			w.expires = nil
-			if imp.ExpiresAt != nil {
-				x := imp.ExpiresAt.UTC().Truncate(time.Microsecond)
-				w.expires = &x
-			}
 		}
 		if err := tooLarge(w); err != nil {
 			return store.Entry{}, record{}, err
 		}
 		upd := w.update(vals)
-		in := &dynamodb.UpdateItemInput{
+		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                           &s.table,
 			Key:                                 keyOf(name, key),
 			UpdateExpression:                    &upd,
 			ConditionExpression:                 &cond,
 			ExpressionAttributeNames:            exprNames(upd, cond),
 			ExpressionAttributeValues:           exprValues(vals, upd, cond),
+			ReturnValues:                        types.ReturnValueAllOld,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}
-		if kind == kindUpdate {
-			in.ReturnValues = types.ReturnValueAllNew
-		}
-		out, err := s.db.UpdateItem(ctx, in, writeOpt)
+		}, writeOpt)
 		if err != nil {
 			var cf *types.ConditionalCheckFailedException
 			if !errors.As(err, &cf) {
@@ -259,14 +278,17 @@ func (s *Store) write(ctx context.Context, kind writeKind, name, key string, dat
 				continue
 			}
 		}
-		if kind == kindUpdate {
-			r, err := decode(out.Attributes)
-			if err != nil {
-				return store.Entry{}, record{}, err
+		e := w.entry()
+		if len(out.Attributes) > 0 {
+			old, _ := decode(out.Attributes)
+			if kind == kindUpdate && old.exists {
+				e.CreatedAt = old.entry.CreatedAt
 			}
-			return r.entry, record{}, nil
+			if old.parts > 0 {
+				s.dropChunks(ctx, chunkRef{name, key, old.ver, old.parts})
+			}
 		}
-		return w.entry(), record{}, nil
+		return e, record{}, nil
 	}
 	return store.Entry{}, record{}, store.Errorf(store.CodeConflict, "%s/%s changed concurrently too often", name, key)
 }
@@ -314,7 +336,7 @@ func (s *Store) confirm(ctx context.Context, w dataWrite, cause error) (store.En
 	if err == nil {
 		r, derr := decode(out.Item)
 		if derr == nil && r.token == w.token {
-			return r.entry, record{}, nil
+			return w.entry(), record{}, nil
 		}
 	}
 	return store.Entry{}, record{}, wrapErr(fmt.Sprintf("write %s/%s (not applied, or its outcome is unknown)", w.name, w.key), cause)
@@ -338,17 +360,22 @@ func (s *Store) Delete(ctx context.Context, name, key string, opts store.DeleteO
 		cond += " AND #v = :iv"
 		vals[":iv"] = avN(opts.IfVersion)
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       keyOf(name, key),
 		UpdateExpression:          &upd,
 		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  exprNames(upd, cond),
 		ExpressionAttributeValues: exprValues(vals, upd, cond),
+		ReturnValues:              types.ReturnValueAllOld,
 	}, writeOpt)
 	var cf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
+		if p := partsOf(out.Attributes); p > 0 {
+			v, _ := getN(out.Attributes, aVer)
+			s.dropChunks(ctx, chunkRef{name, key, v, p})
+		}
 		return true, nil
 	case errors.As(err, &cf):
 		if opts.IfVersion > 0 {
