@@ -270,21 +270,21 @@ func validateImport(in io.Reader, spool io.Writer, limits store.Limits) ([]spool
 	for lineNo := 1; ; lineNo++ {
 		line, rerr := r.ReadBytes('\n')
 		if rerr != nil && rerr != io.EOF {
-			return nil, store.Errorf(store.CodeInvalidArgument, "import: reading line %d: %v", lineNo, rerr)
+			return nil, store.Errorf(store.CodeInvalidArgument, "reading line %d: %v", lineNo, rerr)
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			e, err := parseExportLine(line, limits)
 			if err != nil {
-				return nil, importErr(fmt.Sprintf("line %d", lineNo), err)
+				return nil, importErr(fmt.Sprintf("line %d (nothing was written)", lineNo), err)
 			}
 			addr := [2]string{e.Name, e.Key}
 			if first, dup := seen[addr]; dup {
-				return nil, store.Errorf(store.CodeInvalidArgument, "import: line %d: %s/%s is already on line %d; nothing was written", lineNo, e.Name, e.Key, first)
+				return nil, store.Errorf(store.CodeInvalidArgument, "line %d: %s/%s is already on line %d; nothing was written", lineNo, e.Name, e.Key, first)
 			}
 			seen[addr] = lineNo
 			buf.Reset()
 			if err := json.Compact(&buf, line); err != nil {
-				return nil, importErr(fmt.Sprintf("line %d", lineNo), err)
+				return nil, importErr(fmt.Sprintf("line %d (nothing was written)", lineNo), err)
 			}
 			if _, err := w.Write(buf.Bytes()); err != nil {
 				return nil, fmt.Errorf("import: spool file: %w", err)
@@ -306,9 +306,9 @@ func validateImport(in io.Reader, spool io.Writer, limits store.Limits) ([]spool
 func importErr(where string, err error) error {
 	var e *store.Error
 	if errors.As(err, &e) {
-		return store.Errorf(e.Code, "import: %s: %s", where, e.Msg)
+		return store.Errorf(e.Code, "%s: %s", where, e.Msg)
 	}
-	return fmt.Errorf("import: %s: %w", where, err)
+	return fmt.Errorf("%s: %w", where, err)
 }
 
 // importPlain writes e with Upsert on a backend without store.Importer:
