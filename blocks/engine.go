@@ -440,7 +440,7 @@ func (e *Engine) execute(ctx context.Context, cf *compiledFlow, r *Run) {
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	info := FlowInfo{ID: cf.flow.ID, UUID: r.FlowUUID, RunID: r.ID}
+	info := FlowInfo{ID: cf.flow.ID, UUID: r.FlowUUID, RunID: r.ID, StartedAt: r.StartedAt.Format(time.RFC3339Nano)}
 	sc, err := newScope(r.Input, nil, info)
 	if err != nil {
 		r.Status, r.Error = StatusFailed, runError(err, "")

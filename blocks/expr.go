@@ -214,7 +214,7 @@ func newScope(input json.RawMessage, steps map[string]json.RawMessage, flow Flow
 		st[id] = v
 	}
 	return scope{"input": in, "steps": st, "flow": map[string]any{
-		"id": flow.ID, "uuid": flow.UUID, "runId": flow.RunID,
+		"id": flow.ID, "uuid": flow.UUID, "runId": flow.RunID, "startedAt": flow.StartedAt,
 	}}, nil
 }
 

@@ -74,6 +74,8 @@ type FlowInfo struct {
 	ID    string `json:"id"`
 	UUID  string `json:"uuid"`
 	RunID string `json:"runId"`
+	// StartedAt is when the run started (RFC 3339, UTC).
+	StartedAt string `json:"startedAt"`
 }
 
 type registration struct {
