@@ -16,6 +16,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkv/flowkv/store"
@@ -63,7 +65,21 @@ type record struct {
 type Manager struct {
 	s   store.Store
 	now func() time.Time
+	// parsed caches decoded records by ID at an entry version (versions are
+	// never reused), so Verify still reads the store on every call, and
+	// sees a revocation at once, but decodes a record only when it changed.
+	parsed sync.Map // id -> parsedRecord
+	nCache atomic.Int64
 }
+
+type parsedRecord struct {
+	version int64
+	hash    []byte
+	tok     Token
+}
+
+// maxCached bounds the decoded-record cache.
+const maxCached = 10000
 
 // New returns a Manager over the raw store s (not a WithGrants view: grants
 // never cover reserved namespaces).
@@ -173,18 +189,44 @@ func (m *Manager) Verify(ctx context.Context, secret string) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	r, err := decode(e)
+	pr, err := m.parse(e)
 	if err != nil {
 		return Token{}, err
 	}
-	stored, err := hex.DecodeString(r.Hash)
-	if err != nil || subtle.ConstantTimeCompare(stored, h[:]) != 1 {
+	if subtle.ConstantTimeCompare(pr.hash, h[:]) != 1 {
 		return Token{}, errBadToken
 	}
-	if r.RevokedAt != nil {
+	if pr.tok.RevokedAt != nil {
 		return Token{}, store.Errorf(store.CodeUnauthenticated, "the token has been revoked")
 	}
-	return r.token()
+	return pr.tok, nil
+}
+
+// parse decodes a token record, reusing the decoded form of the same
+// entry version.
+func (m *Manager) parse(e store.Entry) (parsedRecord, error) {
+	if v, ok := m.parsed.Load(e.Key); ok && v.(parsedRecord).version == e.Version {
+		return v.(parsedRecord), nil
+	}
+	r, err := decode(e)
+	if err != nil {
+		return parsedRecord{}, err
+	}
+	hash, err := hex.DecodeString(r.Hash)
+	if err != nil {
+		return parsedRecord{}, store.Errorf(store.CodeUnavailable, "token record %s is damaged", e.Key)
+	}
+	t, err := r.token()
+	if err != nil {
+		return parsedRecord{}, err
+	}
+	pr := parsedRecord{version: e.Version, hash: hash, tok: t}
+	if m.nCache.Add(1) > maxCached {
+		m.parsed.Clear()
+		m.nCache.Store(0)
+	}
+	m.parsed.Store(e.Key, pr)
+	return pr, nil
 }
 
 // List returns every token (revoked ones included), oldest first.

@@ -1,0 +1,281 @@
+// Command flowkv-load measures the HTTP API on loopback: in one run it
+// starts a flowkv server (package web over embedded SQLite, one log line per
+// request formatted and discarded) and an echo server that answers a
+// constant JSON body, then drives GET and PUT /v1/store/{name}/{key} at
+// both with the same closed-loop client (N connections, each sending its
+// next request when the previous answer is read) and prints requests/s and
+// latency percentiles as a Markdown table.
+//
+//	go run ./cmd/flowkv-load -c 64 -d 10s
+//
+// With -url and -token it drives an already running flowkv instead.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/sqlstore"
+	"github.com/flowkv/flowkv/web"
+)
+
+func main() {
+	conns := flag.Int("c", 64, "concurrent connections")
+	dur := flag.Duration("d", 10*time.Second, "measured duration per scenario")
+	warm := flag.Duration("warmup", 2*time.Second, "warm-up per scenario (not measured)")
+	keys := flag.Int("keys", 1000, "distinct keys read and written")
+	target := flag.String("url", "", "drive this running flowkv (base URL) instead of an in-process one")
+	token := flag.String("token", os.Getenv("FLOWKV_TOKEN"), "token for -url (env FLOWKV_TOKEN)")
+	dsn := flag.String("dsn", "", "database of the in-process server (default: SQLite in a temp dir)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) here")
+	only := flag.String("only", "", "run only scenarios whose name contains this")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *conns < 1 || *dur <= 0 || *keys < 1 {
+		log.Fatal("flowkv-load: -c, -d and -keys must be positive")
+	}
+
+	constURL, stopConst := startConstant()
+	defer stopConst()
+	base, tok := *target, *token
+	if base == "" {
+		var stop func()
+		base, tok, stop = startFlowkv(*dsn)
+		defer stop()
+	} else if tok == "" {
+		log.Fatal("flowkv-load: -url needs -token")
+	}
+	base = strings.TrimRight(base, "/")
+
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        *conns * 2,
+		MaxIdleConnsPerHost: *conns,
+		MaxConnsPerHost:     *conns,
+		DisableCompression:  true,
+		IdleConnTimeout:     time.Minute,
+	}}
+	seed(client, base, tok, *keys)
+
+	scenarios := []scenario{
+		{name: "constant JSON (echo)", method: "GET", base: constURL},
+		{name: "flowkv GET", method: "GET", base: base, token: tok},
+		{name: "constant JSON (echo) PUT", method: "PUT", base: constURL},
+		{name: "flowkv PUT", method: "PUT", base: base, token: tok},
+	}
+	fmt.Printf("flowkv-load: %d connections, %s per scenario after %s warm-up, %d keys, GOMAXPROCS=%d, %s\n\n",
+		*conns, *dur, *warm, *keys, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Println("| scenario | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	res := map[string]result{}
+	for _, sc := range scenarios {
+		if *only != "" && !strings.Contains(sc.name, *only) {
+			continue
+		}
+		run(client, sc, *conns, *warm, *keys)
+		r := run(client, sc, *conns, *dur, *keys)
+		res[sc.name] = r
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d |\n", sc.name, r.rps,
+			ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.pct(100)), r.errors)
+	}
+	fmt.Println()
+	if *only != "" {
+		return
+	}
+	fmt.Printf("flowkv GET / constant GET = %.0f%%; flowkv PUT / constant PUT = %.0f%%\n",
+		100*res["flowkv GET"].rps/res["constant JSON (echo)"].rps,
+		100*res["flowkv PUT"].rps/res["constant JSON (echo) PUT"].rps)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+type scenario struct {
+	name, method, base, token string
+}
+
+type result struct {
+	rps    float64
+	lat    []time.Duration // sorted
+	errors int64
+}
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p/100+0.5) - 1
+	i = max(0, min(i, len(r.lat)-1))
+	return r.lat[i]
+}
+
+func keyPath(base string, i int) string {
+	return fmt.Sprintf("%s/v1/store/bench/key-%06d", base, i)
+}
+
+// run drives sc with conns closed-loop workers for d.
+func run(client *http.Client, sc scenario, conns int, d time.Duration, keys int) result {
+	var errs atomic.Int64
+	var total atomic.Int64
+	lats := make([][]time.Duration, conns)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			own := make([]time.Duration, 0, 1<<14)
+			body := []byte(`{"data":{"n":12345,"status":"paid","items":["a","b","c"]}}`)
+			for time.Now().Before(deadline) {
+				var rd io.Reader
+				if sc.method == "PUT" {
+					rd = bytes.NewReader(body)
+				}
+				req, _ := http.NewRequest(sc.method, keyPath(sc.base, rng.IntN(keys)), rd)
+				if sc.token != "" {
+					req.Header.Set("Authorization", "Bearer "+sc.token)
+				}
+				if rd != nil {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						err = fmt.Errorf("status %d", res.StatusCode)
+					}
+				}
+				own = append(own, time.Since(t0))
+				total.Add(1)
+				if err != nil {
+					errs.Add(1)
+				}
+			}
+			lats[w] = own
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	all := slices.Concat(lats...)
+	slices.Sort(all)
+	return result{rps: float64(total.Load()) / el.Seconds(), lat: all, errors: errs.Load()}
+}
+
+// seed writes every key once so GETs find them.
+func seed(client *http.Client, base, tok string, keys int) {
+	for i := range keys {
+		req, _ := http.NewRequest("PUT", keyPath(base, i), strings.NewReader(`{"data":{"n":12345,"status":"paid","items":["a","b","c"]}}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := client.Do(req)
+		if err != nil {
+			log.Fatalf("flowkv-load: seed: %v", err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			log.Fatalf("flowkv-load: seed: status %d", res.StatusCode)
+		}
+	}
+}
+
+func listen() net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	return ln
+}
+
+// startConstant serves a constant JSON body the size of an entry answer
+// from echo for GET and PUT /v1/store/:name/:key.
+func startConstant() (string, func()) {
+	body, _ := json.Marshal(store.Entry{
+		Name: "bench", Key: "key-000001", Data: json.RawMessage(`{"items":["a","b","c"],"n":12345,"status":"paid"}`),
+		Version: 1234, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC(),
+	})
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	h := func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) }
+	e.GET("/v1/store/:name/:key", h)
+	e.PUT("/v1/store/:name/:key", h)
+	ln := listen()
+	hs := &http.Server{Handler: e}
+	go hs.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { hs.Close() }
+}
+
+// startFlowkv serves the real API (web.Server) over a store.
+func startFlowkv(dsn string) (string, string, func()) {
+	ctx := context.Background()
+	dir := ""
+	if dsn == "" {
+		var err error
+		dir, err = os.MkdirTemp("", "flowkv-load-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		dsn = "sqlite:" + filepath.Join(dir, "bench.db")
+	}
+	st, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
+	if err != nil {
+		log.Fatalf("flowkv-load: open %s: %v", dsn, err)
+	}
+	tok, _, err := tokens.New(st).Create(ctx, "bench", store.Grants{"bench": store.Write})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := web.New(web.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln := listen()
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(sctx, ln, 5*time.Second); err != nil {
+			log.Print(err)
+		}
+	}()
+	return "http://" + ln.Addr().String(), tok, func() {
+		cancel()
+		<-done
+		st.Close()
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+}
