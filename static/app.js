@@ -70,15 +70,22 @@
     return i;
   }
 
+  // all returns the elements matching sel in root, root itself included.
+  function all(root, sel) {
+    var out = Array.prototype.slice.call(root.querySelectorAll(sel));
+    if (root.matches && root.matches(sel)) out.unshift(root);
+    return out;
+  }
+
   function attachEditors(root) {
     if (!window.FlowkvEditor) return;
-    root.querySelectorAll("textarea[data-editor]").forEach(function (ta) {
+    all(root, "textarea[data-editor]").forEach(function (ta) {
       window.FlowkvEditor.attach(ta, ta.dataset.editor);
     });
   }
 
   function validateForms(root) {
-    root.querySelectorAll("form[data-validate-json]").forEach(function (form) {
+    all(root, "form[data-validate-json]").forEach(function (form) {
       if (form.dataset.bound) return;
       form.dataset.bound = "1";
       form.addEventListener("submit", function (ev) {
@@ -138,7 +145,7 @@
   }
 
   function initCards(root) {
-    root.querySelectorAll(".blockcard").forEach(function (card) {
+    all(root, ".blockcard").forEach(function (card) {
       if (card.dataset.bound) return;
       card.dataset.bound = "1";
       applyShowWhen(card);

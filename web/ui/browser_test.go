@@ -173,3 +173,11 @@ func (tb *tab) dragTo(from, to *rod.Element, below bool) {
 	time.Sleep(200 * time.Millisecond) // let Sortable settle (not an assertion)
 	m.MustUp(proto.InputMouseButtonLeft)
 }
+
+// selectValue picks the option with value v in the select el.
+func selectValue(t *testing.T, el *rod.Element, v string) {
+	t.Helper()
+	if err := el.Select([]string{`option[value="` + v + `"]`}, true, rod.SelectorTypeCSSSector); err != nil {
+		t.Fatalf("select %s: %v", v, err)
+	}
+}
