@@ -43,6 +43,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/flowkv/flowkv/store"
 )
@@ -165,6 +166,9 @@ func newClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
 		// DynamoDB Local and proxies print no checksum warnings.
 		o.DisableValidateResponseChecksum = true
 		o.Retryer = newRetryer(false)
+		// Failures come back as errors; the SDK's own log lines (connection
+		// reuse notes) would only be noise in flowkv's output.
+		o.Logger = logging.Nop{}
 	}}
 	clientOpts = append(clientOpts, cfg.ClientOptions...)
 	return dynamodb.NewFromConfig(awscfg, clientOpts...), nil
@@ -182,12 +186,18 @@ func newRetryer(writeSafe bool) aws.Retryer {
 		o.MaxAttempts = 8
 		o.MaxBackoff = 5 * time.Second
 		o.RateLimiter = ratelimit.None
+		// A write refused because a transaction holds the item was not
+		// applied: retrying it is safe.
+		refused := retry.RetryableErrorCode{Codes: map[string]struct{}{"TransactionConflictException": {}}}
 		if writeSafe {
 			o.Retryables = []retry.IsErrorRetryable{
 				retry.NoRetryCanceledError{},
 				retry.RetryableErrorCode{Codes: retry.DefaultThrottleErrorCodes},
+				refused,
 				retry.IsErrorRetryableFunc(notSent),
 			}
+		} else {
+			o.Retryables = append(o.Retryables, refused)
 		}
 	})
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"syscall"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -405,5 +408,64 @@ func TestExpiredInvisible(t *testing.T) {
 	var nf *store.Error
 	if !errors.As(err, &nf) && err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lossy sends requests but loses the response of the first one whose
+// X-Amz-Target ends in op, as a network failure after DynamoDB applied it.
+type lossy struct {
+	op   string
+	lost atomic.Bool
+	sent atomic.Int64
+}
+
+func (l *lossy) Do(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultClient.Do(r)
+	if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+l.op) {
+		return resp, err
+	}
+	l.sent.Add(1)
+	if err == nil && l.lost.CompareAndSwap(false, true) {
+		resp.Body.Close()
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return resp, err
+}
+
+// An ambiguous failure of a conditional write is never retried blindly:
+// the insert is sent once and confirmed by reading its write token back
+// (a blind retry would report already_exists for the caller's own insert).
+func TestAmbiguousInsertNotRetried(t *testing.T) {
+	l := &lossy{op: "UpdateItem"}
+	s := open(t, store.Limits{}, func(o *dynamodb.Options) { o.HTTPClient = l })
+	ctx := context.Background()
+	e, err := s.Insert(ctx, "amb", "k", raw(`{"a":1}`), store.WriteOptions{})
+	if err != nil {
+		t.Fatalf("insert whose response was lost: %v", err)
+	}
+	if !l.lost.Load() || l.sent.Load() != 1 {
+		t.Fatalf("lost=%v, UpdateItem sent %d times, want once", l.lost.Load(), l.sent.Load())
+	}
+	got, err := s.FindNameKey(ctx, "amb", "k")
+	if err != nil || got.Version != e.Version {
+		t.Fatalf("read back %+v, %v; insert returned version %d", got, err, e.Version)
+	}
+}
+
+// A transaction whose response was lost is retried by the SDK with the
+// same ClientRequestToken, which DynamoDB applies once: a sum adds once.
+func TestAmbiguousSumAppliedOnce(t *testing.T) {
+	l := &lossy{op: "TransactWriteItems"}
+	s := open(t, store.Limits{}, func(o *dynamodb.Options) { o.HTTPClient = l })
+	ctx := context.Background()
+	if _, err := s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "amb", Key: "n", Data: raw("5")}}); err != nil {
+		t.Fatalf("sum whose response was lost: %v", err)
+	}
+	if !l.lost.Load() {
+		t.Fatal("no response was lost")
+	}
+	got, err := s.FindNameKey(ctx, "amb", "n")
+	if err != nil || string(got.Data) != "5" {
+		t.Fatalf("counter = %s, %v; want 5 (sent %d times)", got.Data, err, l.sent.Load())
 	}
 }

@@ -35,7 +35,7 @@ func (s *Store) FindNameKey(ctx context.Context, name, key string) (store.Entry,
 
 // get reads an item with all of its data.
 func (s *Store) get(ctx context.Context, name, key string) (record, error) {
-	for {
+	for range maxVersionRetries {
 		r, err := s.getRaw(ctx, name, key)
 		if err != nil {
 			return record{}, err
@@ -44,6 +44,7 @@ func (s *Store) get(ctx context.Context, name, key string) (record, error) {
 			return r, err
 		}
 	}
+	return record{}, store.Errorf(store.CodeUnavailable, "%s/%s changed too often to be read", name, key)
 }
 
 // FindName lists one namespace in key order (a Query).
