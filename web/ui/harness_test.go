@@ -14,7 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/blocks"
-	_ "github.com/flowkv/flowkv/blocks/datastore" // registers the Data Store block
+	_ "github.com/flowkv/flowkv/blocks/datastore"  // registers the Data Store block
 	_ "github.com/flowkv/flowkv/blocks/javascript" // registers the JavaScript block
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/internal/tokens"
