@@ -116,7 +116,7 @@ func BenchmarkDynamo(b *testing.B) {
 			run(b, par, func(i int64) error {
 				_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{Update: &types.Update{
 					TableName: table, Key: map[string]types.AttributeValue{"pk": S("rawsums"), "sk": S(key(i))},
-					UpdateExpression: aws.String("SET v = :v ADD n :one"),
+					UpdateExpression:          aws.String("SET v = :v ADD n :one"),
 					ExpressionAttributeValues: map[string]types.AttributeValue{":v": N(time.Now().UnixMicro()), ":one": N(1)},
 				}}}})
 				return err

@@ -8,9 +8,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
