@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/dynamostore"
+	"github.com/flowkv/flowkv/store/sqlstore"
 )
 
 // The CLI tests drive runMain in-process on real databases (a fresh SQLite
@@ -44,20 +49,27 @@ func runCLI(t *testing.T, in string, args ...string) cliResult {
 
 // cli runs commands against one database.
 type cli struct {
-	t   *testing.T
-	dsn string // "" uses the environment's configuration
+	t *testing.T
+	// dsn, when set, is passed as --dsn; "" uses the environment.
+	dsn string
+	// flags are more backend flags (--mode aws …).
+	flags []string
 }
 
-// args adds --dsn after the command words (before any "--").
+// args adds the backend flags after the command words (before any "--").
 func (c cli) args(args []string) []string {
-	if c.dsn == "" {
+	flags := slices.Clone(c.flags)
+	if c.dsn != "" {
+		flags = append(flags, "--dsn", c.dsn)
+	}
+	if len(flags) == 0 {
 		return args
 	}
 	at := min(1, len(args))
 	if len(args) > 1 && args[0] == "store" {
 		at = 2
 	}
-	return slices.Concat(args[:at], []string{"--dsn", c.dsn}, args[at:])
+	return slices.Concat(args[:at], flags, args[at:])
 }
 
 // run runs a command line that must succeed.
@@ -220,6 +232,28 @@ func TestCLIPostgres(t *testing.T) {
 	roundTrip(t, src, c, false)
 }
 
+func TestCLIDynamoDB(t *testing.T) {
+	ep := testenv.DynamoEndpoint(t)
+	table := testenv.UniqueName("flowkv_cli_")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := dynamostore.Open(ctx, dynamostore.Config{Endpoint: ep, Table: table})
+		if err != nil {
+			return
+		}
+		_, _ = s.Client().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: &table})
+		_ = s.Close()
+	})
+	c := cli{t: t, flags: []string{"--mode", "aws", "--aws-endpoint", ep, "--aws-table", table}}
+	doneWhen(t, c)
+	ttlExpiry(t, c)
+	listPaging(t, c)
+	src := cli{t: t, dsn: testenv.SQLiteDSN(t)}
+	fillForExport(t, src)
+	roundTrip(t, src, c, false)
+}
+
 func TestCLITTL(t *testing.T) {
 	ttlExpiry(t, cli{t: t, dsn: testenv.SQLiteDSN(t)})
 }
@@ -354,6 +388,8 @@ func TestCLIWritesAndErrors(t *testing.T) {
 	}
 	c.failIn("", store.CodeInvalidArgument, "store", "upsert", "docs", "d-2", "-")
 	c.failIn("{", store.CodeInvalidArgument, "store", "upsert", "docs", "d-2", "-")
+	// A runaway pipe is refused without reading it all (bound: 4×limit + 1 KiB).
+	c.failIn(`"`+strings.Repeat("x", 2000)+`"`, store.CodeTooLarge, "store", "upsert", "docs", "d-2", "-", "--max-data-bytes", "100")
 
 	// upsert creates then overwrites with a higher version; update needs the entry.
 	u1 := entry(t, c.run("store", "upsert", "docs", "d-2", `1`).out)
@@ -653,5 +689,57 @@ func TestCLIImportValidatesFirst(t *testing.T) {
 	dst.fail(store.CodeInvalidArgument, "import", "a", "b")
 	if r := dst.runIn("", "import"); r.out != "{\"imported\":0}\n" {
 		t.Fatalf("empty import printed %q", r.out)
+	}
+}
+
+// TestImportWithoutImporter covers import on a backend that cannot restore
+// versions and timestamps: a guarded view of a real store hides Import, so
+// entries are upserted with their remaining TTL and expired ones skipped.
+func TestImportWithoutImporter(t *testing.T) {
+	ctx := t.Context()
+	raw, err := sqlstore.Open(ctx, testenv.SQLiteDSN(t), sqlstore.Options{ReapInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	st := store.WithGrants(raw, store.AllGrants())
+	if _, ok := st.(store.Importer); ok {
+		t.Fatal("setup: the guarded store still implements Importer")
+	}
+	soon := time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	dump := `{"name":"p","key":"live","data":{"b":1,"a":2},"version":40,"flowUuid":"f-1","expiresAt":"` + soon + `"}` + "\n" +
+		`{"name":"p","key":"dead","data":1,"version":41,"expiresAt":"` + past + `"}` + "\n" +
+		`{"name":"p","key":"plain","data":[1],"version":3}` + "\n"
+	var spool bytes.Buffer
+	lines, err := validateImport(strings.NewReader(dump), &spool, store.DefaultLimits())
+	if err != nil || len(lines) != 3 {
+		t.Fatalf("validateImport: %d lines, %v", len(lines), err)
+	}
+	cliMu.Lock()
+	var warn bytes.Buffer
+	oldErr := stderr
+	stderr = &warn
+	written, skipped, err := importSpooled(ctx, st, bytes.NewReader(spool.Bytes()), lines)
+	stderr = oldErr
+	cliMu.Unlock()
+	if err != nil || written != 2 || skipped != 1 {
+		t.Fatalf("importSpooled = %d written, %d skipped, %v", written, skipped, err)
+	}
+	if !strings.Contains(warn.String(), "warning") {
+		t.Errorf("no warning on stderr: %q", warn.String())
+	}
+	live, err := raw.FindNameKey(ctx, "p", "live")
+	if err != nil || string(live.Data) != `{"a":2,"b":1}` || live.FlowUUID != "f-1" || live.ExpiresAt == nil {
+		t.Fatalf("live entry: %+v, %v", live, err)
+	}
+	if d := time.Until(*live.ExpiresAt); d <= 50*time.Minute || d > time.Hour {
+		t.Errorf("live entry expires in %v, want the remaining hour", d)
+	}
+	if _, err := raw.FindNameKey(ctx, "p", "dead"); store.CodeOf(err) != store.CodeNotFound {
+		t.Errorf("expired entry imported: %v", err)
+	}
+	if plain, err := raw.FindNameKey(ctx, "p", "plain"); err != nil || plain.ExpiresAt != nil || string(plain.Data) != "[1]" {
+		t.Errorf("plain entry: %+v, %v", plain, err)
 	}
 }

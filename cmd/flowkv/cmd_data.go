@@ -212,41 +212,51 @@ func runImport(ctx context.Context, args []string) error {
 
 	// Pass 2: write.
 	return withStore(ctx, cfg, func(st store.Store) error {
-		imp, exact := st.(store.Importer)
-		if !exact {
-			fmt.Fprintln(stderr, "warning: this backend cannot restore versions and timestamps; entries are written as new ones")
-		}
-		limits := st.Limits()
-		written, skipped := 0, 0
-		var buf []byte
-		for _, l := range lines {
-			buf = slices.Grow(buf[:0], l.n)[:l.n]
-			if _, err := spool.ReadAt(buf, l.off); err != nil {
-				return fmt.Errorf("import: spool file: %w", err)
-			}
-			ok := true
-			e, err := parseExportLine(buf, limits)
-			if err == nil {
-				if exact {
-					_, err = imp.Import(ctx, e)
-				} else {
-					ok, err = importPlain(ctx, st, e)
-				}
-			}
-			if err != nil {
-				return importErr(fmt.Sprintf("line %d, %s/%s (%d of %d entries written before it)", l.lineNo, e.Name, e.Key, written, len(lines)), err)
-			}
-			if ok {
-				written++
-			} else {
-				skipped++
-			}
+		written, skipped, err := importSpooled(ctx, st, spool, lines)
+		if err != nil {
+			return err
 		}
 		if skipped > 0 {
 			fmt.Fprintf(stderr, "%d expired %s skipped\n", skipped, plural(skipped, "entry was", "entries were"))
 		}
 		return printJSON(stdout, map[string]int{"imported": written})
 	})
+}
+
+// importSpooled writes the validated lines to st in order: through
+// store.Importer when st has it, else with Upsert (importPlain). It returns
+// how many entries it wrote and how many it skipped as expired.
+func importSpooled(ctx context.Context, st store.Store, spool io.ReaderAt, lines []spooled) (written, skipped int, err error) {
+	imp, exact := st.(store.Importer)
+	if !exact {
+		fmt.Fprintln(stderr, "warning: this backend cannot restore versions and timestamps; entries are written as new ones")
+	}
+	limits := st.Limits()
+	var buf []byte
+	for _, l := range lines {
+		buf = slices.Grow(buf[:0], l.n)[:l.n]
+		if _, err := spool.ReadAt(buf, l.off); err != nil {
+			return written, skipped, fmt.Errorf("import: spool file: %w", err)
+		}
+		ok := true
+		e, err := parseExportLine(buf, limits)
+		if err == nil {
+			if exact {
+				_, err = imp.Import(ctx, e)
+			} else {
+				ok, err = importPlain(ctx, st, e)
+			}
+		}
+		if err != nil {
+			return written, skipped, importErr(fmt.Sprintf("line %d, %s/%s (%d of %d entries written before it)", l.lineNo, e.Name, e.Key, written, len(lines)), err)
+		}
+		if ok {
+			written++
+		} else {
+			skipped++
+		}
+	}
+	return written, skipped, nil
 }
 
 // spooled locates one validated line in the spool file.

@@ -134,14 +134,20 @@ func wantArgs(sub string, pos []string, n int, usage string) error {
 	return nil
 }
 
-// readData returns the DATA argument: the JSON text itself, or stdin for "-".
-func readData(arg string) (json.RawMessage, error) {
+// readData returns the DATA argument: the JSON text itself, or stdin for
+// "-". Stdin is read up to a bound well above the data limit (whitespace
+// does not count towards it), so a runaway pipe is too_large, not memory.
+func readData(arg string, limits store.Limits) (json.RawMessage, error) {
 	if arg != "-" {
 		return json.RawMessage(arg), nil
 	}
-	b, err := io.ReadAll(stdin)
+	max := int64(limits.Normalize().MaxDataBytes)*4 + 1024
+	b, err := io.ReadAll(io.LimitReader(stdin, max+1))
 	if err != nil {
 		return nil, store.Errorf(store.CodeInvalidArgument, "reading data from stdin: %v", err)
+	}
+	if int64(len(b)) > max {
+		return nil, store.Errorf(store.CodeTooLarge, "data on stdin is over %d bytes", max)
 	}
 	return json.RawMessage(b), nil
 }
@@ -195,7 +201,7 @@ func writeCmd(op string) func(ctx context.Context, args []string) error {
 			}
 			opts.IfVersion = *ifVersion
 		}
-		data, err := readData(pos[2])
+		data, err := readData(pos[2], cfg.Limits)
 		if err != nil {
 			return err
 		}
