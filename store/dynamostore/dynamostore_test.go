@@ -469,3 +469,46 @@ func TestAmbiguousSumAppliedOnce(t *testing.T) {
 		t.Fatalf("counter = %s, %v; want 5 (sent %d times)", got.Data, err, l.sent.Load())
 	}
 }
+
+// Numbers DynamoDB holds are summed with ADD; others (beyond 38 digits or
+// its exponent range) are summed exactly as the SQL backend does.
+func TestSumNumberForms(t *testing.T) {
+	s := open(t, store.Limits{})
+	ctx := context.Background()
+	sum := func(key, delta string) {
+		t.Helper()
+		if _, err := s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "n", Key: key, Data: raw(delta)}}); err != nil {
+			t.Fatalf("sum %s += %s: %v", key, delta, err)
+		}
+	}
+	for _, tc := range []struct {
+		key, start string
+		deltas     []string
+		want       string
+	}{
+		{"small", "", []string{"1e-7", "2E-7"}, "3e-7"},
+		{"float", "0.5", []string{"0.25"}, "0.75"},
+		{"big-int", "12345678901234567", []string{"1"}, "12345678901234568"},
+		{"huge", "1e300", []string{"1e300"}, "2e+300"},
+		{"huge-delta", "1", []string{"1e200"}, "1e+200"},
+		{"negative", "", []string{"-4", "1.5"}, "-2.5"},
+	} {
+		if tc.start != "" {
+			if _, err := s.Upsert(ctx, "n", tc.key, raw(tc.start), store.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, d := range tc.deltas {
+			sum(tc.key, d)
+		}
+		e, err := s.FindNameKey(ctx, "n", tc.key)
+		want, _ := store.Canonicalize(raw(tc.want))
+		if err != nil || string(e.Data) != string(want) {
+			t.Errorf("%s: got %s, %v; want %s", tc.key, e.Data, err, want)
+		}
+		p, err := s.Fetch(ctx, store.FetchQuery{Data: want})
+		if err != nil || len(p.Entries) != 1 {
+			t.Errorf("%s: fetch by data %s found %d, %v", tc.key, want, len(p.Entries), err)
+		}
+	}
+}
