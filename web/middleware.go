@@ -123,7 +123,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
 		scheme, secret, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-			return store.Errorf(store.CodeUnauthenticated, "send Authorization: Bearer <token>")
+			return store.Errorf(store.CodeUnauthenticated, "send the header Authorization: Bearer <token>")
 		}
 		t, err := s.tokens.Verify(c.Request().Context(), strings.TrimSpace(secret))
 		if err != nil {

@@ -107,16 +107,13 @@ func (s *Server) scanData(c echo.Context) error {
 		}
 		e, err := st.FindNameKey(ctx, DataNamespace, key)
 		if store.CodeOf(err) == store.CodeNotFound {
-			return c.JSON(http.StatusOK, map[string]any{"key": key, "value": nil, "items": []dataItem{}, "cursor": ""})
+			return c.JSON(http.StatusOK, keyAnswer{Key: key, Value: json.RawMessage("null"), Items: []dataItem{}})
 		}
 		if err != nil {
 			return err
 		}
 		it := itemOf(e)
-		return c.JSON(http.StatusOK, map[string]any{
-			"key": it.Key, "value": it.Value, "version": it.Version, "expiresAt": it.ExpiresAt,
-			"items": []dataItem{it}, "cursor": "",
-		})
+		return c.JSON(http.StatusOK, keyAnswer{Key: it.Key, Value: it.Value, Version: it.Version, ExpiresAt: it.ExpiresAt, Items: []dataItem{it}})
 	}
 	limit, err := QueryInt(c, "limit", 0)
 	if err != nil {
@@ -130,7 +127,23 @@ func (s *Server) scanData(c echo.Context) error {
 	for i, e := range p.Entries {
 		items[i] = itemOf(e)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": items, "cursor": p.NextCursor})
+	return c.JSON(http.StatusOK, scanAnswer{Items: items, Cursor: p.NextCursor})
+}
+
+// keyAnswer is scanData's answer for one key: the item's fields (as the
+// SDK reads result.val.value) and the scan shape {items, cursor}.
+type keyAnswer struct {
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	Version   int64           `json:"version,omitempty"`
+	ExpiresAt *time.Time      `json:"expiresAt,omitempty"`
+	Items     []dataItem      `json:"items"`
+	Cursor    string          `json:"cursor"`
+}
+
+type scanAnswer struct {
+	Items  []dataItem `json:"items"`
+	Cursor string     `json:"cursor"`
 }
 
 func (s *Server) deleteData(c echo.Context) error {

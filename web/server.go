@@ -111,6 +111,7 @@ func New(opts Options) (*Server, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = jsonSerializer{}
 	// Route on the escaped path so that %2F in a key or name is not a
 	// separator; PathParam unescapes each segment.
 	e.Pre(rawPath)
