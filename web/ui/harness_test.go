@@ -42,6 +42,13 @@ func newHarness(t testing.TB) *harness {
 		t.Fatalf("open sqlite: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newHarnessWith(t, st)
+}
+
+// newHarnessWith serves the UI over st (any backend).
+func newHarnessWith(t testing.TB, st store.Store) *harness {
+	t.Helper()
+	ctx := context.Background()
 	tm := tokens.New(st)
 	admin, _, err := tm.Create(ctx, "admin", store.AllGrants())
 	if err != nil {
@@ -143,3 +150,7 @@ func (c *client) signIn(token string) {
 }
 
 func tokensIDOf(secret string) string { return tokens.IDOf(secret) }
+
+func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
