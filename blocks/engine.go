@@ -66,6 +66,11 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxLogLines bounds the log lines kept per run (default 1000).
 	MaxLogLines int
+	// FlowCacheTTL is how long a stored flow, once read, is run without
+	// reading it again (default 1s; negative: read it for every run). A put
+	// or delete through the same Engine takes effect at once; one made by
+	// another process takes effect within this time.
+	FlowCacheTTL time.Duration
 }
 
 // Engine stores, validates and runs flows. It is safe for concurrent use.
@@ -83,6 +88,7 @@ type cachedFlow struct {
 	version int64
 	cf      *compiledFlow
 	uuid    string
+	checked time.Time // when the stored version was last read
 }
 
 // NewEngine returns an engine over the raw store st (not a grants-limited
@@ -94,6 +100,9 @@ func NewEngine(st store.Store, opts Options) *Engine {
 	}
 	if opts.MaxLogLines <= 0 {
 		opts.MaxLogLines = 1000
+	}
+	if opts.FlowCacheTTL == 0 {
+		opts.FlowCacheTTL = time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -163,6 +172,7 @@ func (e *Engine) PutFlow(ctx context.Context, src []byte) (StoredFlow, error) {
 			}
 			return StoredFlow{}, fmt.Errorf("blocks: store flow %s: %w", f.ID, err)
 		}
+		e.forget(f.ID)
 		idx, _ := json.Marshal(map[string]string{"id": f.ID})
 		if _, err := e.st.Upsert(ctx, FlowUUIDsNamespace, rec.UUID, idx, store.WriteOptions{}); err != nil {
 			return StoredFlow{}, fmt.Errorf("blocks: store flow uuid %s: %w", f.ID, err)
@@ -259,9 +269,7 @@ func (e *Engine) DeleteFlow(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	_, _ = e.st.Delete(ctx, FlowUUIDsNamespace, sf.UUID, store.DeleteOptions{})
-	e.mu.Lock()
-	delete(e.cache, id)
-	e.mu.Unlock()
+	e.forget(id)
 	return ok, nil
 }
 
@@ -374,17 +382,26 @@ func (e *Engine) loadFlow(ctx context.Context, id string) (*compiledFlow, string
 	if !ValidFlowID(id) {
 		return nil, "", store.Errorf(store.CodeNotFound, "no flow %q", id)
 	}
+	e.mu.Lock()
+	c, ok := e.cache[id]
+	e.mu.Unlock()
+	if ok && e.opts.FlowCacheTTL > 0 && time.Since(c.checked) < e.opts.FlowCacheTTL {
+		return c.cf, c.uuid, nil
+	}
+	checked := time.Now()
 	ent, err := e.st.FindNameKey(ctx, FlowsNamespace, id)
 	if errors.Is(err, store.ErrNotFound) {
+		e.forget(id)
 		return nil, "", store.Errorf(store.CodeNotFound, "no flow %q", id)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("blocks: read flow %s: %w", id, err)
 	}
-	e.mu.Lock()
-	c, ok := e.cache[id]
-	e.mu.Unlock()
 	if ok && c.version == ent.Version {
+		c.checked = checked
+		e.mu.Lock()
+		e.cache[id] = c
+		e.mu.Unlock()
 		return c.cf, c.uuid, nil
 	}
 	sf, err := decodeFlowEntry(ent)
@@ -397,9 +414,16 @@ func (e *Engine) loadFlow(ctx context.Context, id string) (*compiledFlow, string
 		return nil, "", fmt.Errorf("stored flow %s no longer validates: %w", id, err)
 	}
 	e.mu.Lock()
-	e.cache[id] = cachedFlow{version: ent.Version, cf: cf, uuid: sf.UUID}
+	e.cache[id] = cachedFlow{version: ent.Version, cf: cf, uuid: sf.UUID, checked: checked}
 	e.mu.Unlock()
 	return cf, sf.UUID, nil
+}
+
+// forget drops a flow from the cache.
+func (e *Engine) forget(id string) {
+	e.mu.Lock()
+	delete(e.cache, id)
+	e.mu.Unlock()
 }
 
 // run executes a compiled flow and records the run.
