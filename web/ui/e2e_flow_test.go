@@ -113,6 +113,19 @@ func TestBrowserFlowEditor(t *testing.T) {
 	}
 	tb.shot("flow-entry")
 
+	// The JavaScript block's code field is a highlighting editor.
+	tb.open("/flow?id=remember-order")
+	tb.dragTo(tb.page().MustElement(`#palette-list li[data-type="javascript"]`), tb.page().MustElement("#blocks .blockcard"), true)
+	tb.waitFor(`() => !!document.querySelector('#blocks .blockcard[data-block-type="javascript"] .cm-editor')`)
+	js := tb.page().MustElement(`#blocks .blockcard[data-block-type="javascript"]`)
+	js.MustElement(".cm-content").MustClick()
+	tb.p.MustInsertText("return { count: 1 };")
+	tb.waitFor(`() => document.querySelector('#blocks .blockcard[data-block-type="javascript"] textarea').value.includes('count: 1')`)
+	if !tb.has(`#blocks .blockcard[data-block-type="javascript"] .cm-content .tok-keyword, #blocks .blockcard[data-block-type="javascript"] .cm-line span`) {
+		t.Error("JavaScript code is not highlighted")
+	}
+	tb.shot("flow-javascript")
+
 	tb.open("/flows")
 	tb.shot("flows")
 	if !strings.Contains(tb.text("#flows"), "succeeded") {
