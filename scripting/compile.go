@@ -1,0 +1,233 @@
+package scripting
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja/ast"
+	"github.com/dop251/goja/file"
+	"github.com/dop251/goja/parser"
+	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/flowkv/flowkv/store"
+)
+
+// A script is the body of an async function. It is compiled as
+//
+//	(async function () {<source>
+//	})()
+//
+// (the prefix stays on the first line so line numbers match the source),
+// and the parse tree is checked to be exactly that call with the source as
+// the whole function body, so a script cannot close the wrapper and run
+// code outside it.
+const (
+	wrapPrefix = "(async function () {"
+	wrapSuffix = "\n})()"
+)
+
+// MaxNesting bounds bracket nesting in a script's source, so the parser
+// (which recurses) never goes deep.
+const MaxNesting = 1000
+
+// Compile checks that source is a valid script without running it, as
+// PutScript does: syntax errors are invalid_argument with the position.
+func Compile(name, source string) error {
+	_, err := compile(name, source)
+	return err
+}
+
+func compile(name, source string) (*goja.Program, error) {
+	if err := checkNesting(source); err != nil {
+		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: %s", name, err.Error())
+	}
+	wrapped := wrapPrefix + source + wrapSuffix
+	prog, perr := parser.ParseFile(nil, name, wrapped, 0)
+	if perr == nil {
+		if !wrappedOnly(prog, len(wrapPrefix)+len(source)+1) {
+			return nil, store.Errorf(store.CodeInvalidArgument, "script %s: the source closes the function it is the body of (unbalanced braces)", name)
+		}
+		p, err := goja.CompileAST(prog, false)
+		if err != nil {
+			return nil, store.Errorf(store.CodeInvalidArgument, "script %s: %s", name, oneLine(err.Error()))
+		}
+		return p, nil
+	}
+	// Not plain JavaScript goja parses: try it as TypeScript, and with
+	// `for await` / async generators lowered to what goja runs.
+	res := api.Transform(wrapped, api.TransformOptions{
+		Loader:            api.LoaderTS,
+		Sourcefile:        name,
+		Supported:         map[string]bool{"for-await": false, "async-generator": false},
+		LegalComments:     api.LegalCommentsNone,
+		Charset:           api.CharsetUTF8,
+		LogLevel:          api.LogLevelSilent,
+		TsconfigRaw:       `{"compilerOptions":{"useDefineForClassFields":true}}`,
+		MinifySyntax:      false,
+		KeepNames:         false,
+		IgnoreAnnotations: true,
+	})
+	if len(res.Errors) > 0 {
+		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
+	}
+	code := string(res.Code)
+	prog2, err := parser.ParseFile(nil, name, code, 0)
+	if err != nil || !loweredOnly(prog2) {
+		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
+	}
+	p, err := goja.CompileAST(prog2, false)
+	if err != nil {
+		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: %s", name, oneLine(err.Error()))
+	}
+	return p, nil
+}
+
+func syntaxText(err error) string {
+	if el, ok := err.(parser.ErrorList); ok && len(el) > 0 {
+		e := el[0]
+		return e.Message + " at line " + itoa(e.Position.Line) + " column " + itoa(col(e.Position))
+	}
+	return err.Error()
+}
+
+func col(p file.Position) int {
+	if p.Line == 1 && p.Column > len(wrapPrefix) {
+		return p.Column - len(wrapPrefix)
+	}
+	return p.Column
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+// wrapperCall returns the async function literal of `(async function(){…})()`.
+func wrapperCall(st ast.Statement) *ast.FunctionLiteral {
+	es, ok := st.(*ast.ExpressionStatement)
+	if !ok {
+		return nil
+	}
+	call, ok := es.Expression.(*ast.CallExpression)
+	if !ok || len(call.ArgumentList) != 0 {
+		return nil
+	}
+	fn, ok := call.Callee.(*ast.FunctionLiteral)
+	if !ok || !fn.Async || fn.Generator || fn.Body == nil {
+		return nil
+	}
+	return fn
+}
+
+// wrappedOnly reports whether prog is exactly the wrapper call whose body
+// ends at byte offset end (the wrapper's closing brace).
+func wrappedOnly(prog *ast.Program, end int) bool {
+	if len(prog.Body) != 1 {
+		return false
+	}
+	fn := wrapperCall(prog.Body[0])
+	return fn != nil && int(fn.Body.RightBrace) == end+1 && int(fn.Body.LeftBrace) == len(wrapPrefix)
+}
+
+// loweredOnly accepts esbuild's output: helper declarations
+// (`var __name = (…) => …`) followed by the wrapper call.
+func loweredOnly(prog *ast.Program) bool {
+	n := len(prog.Body)
+	if n == 0 || wrapperCall(prog.Body[n-1]) == nil {
+		return false
+	}
+	for _, st := range prog.Body[:n-1] {
+		vs, ok := st.(*ast.VariableStatement)
+		if !ok {
+			return false
+		}
+		for _, b := range vs.List {
+			id, ok := b.Target.(*ast.Identifier)
+			if !ok || !strings.HasPrefix(string(id.Name), "__") {
+				return false
+			}
+			if _, ok := b.Initializer.(*ast.ArrowFunctionLiteral); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkNesting refuses sources nested deeper than MaxNesting brackets.
+// Every bracket counts, in strings and comments too: that can only
+// overestimate, and nothing can hide deep nesting from it.
+func checkNesting(src string) error {
+	depth := 0
+	for i := 0; i < len(src); i++ {
+		switch src[i] {
+		case '(', '[', '{':
+			depth++
+			if depth > MaxNesting {
+				return store.Errorf(store.CodeInvalidArgument, "source is nested deeper than %d brackets", MaxNesting)
+			}
+		case ')', ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return nil
+}
+
+// programCache keeps compiled programs by (name, source); a goja Program
+// is immutable and runs in any number of runtimes at once.
+type programCache struct {
+	mu    sync.Mutex
+	max   int
+	m     map[cacheKey]*cached
+	order []cacheKey
+}
+
+type cacheKey struct{ name, src string }
+
+type cached struct {
+	once sync.Once
+	prg  *goja.Program
+	err  error
+}
+
+func newProgramCache(max int) *programCache {
+	return &programCache{max: max, m: map[cacheKey]*cached{}}
+}
+
+func (c *programCache) get(name, src string) (*goja.Program, error) {
+	k := cacheKey{name, src}
+	c.mu.Lock()
+	e, ok := c.m[k]
+	if !ok {
+		if len(c.order) >= c.max {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+		e = &cached{}
+		c.m[k] = e
+		c.order = append(c.order, k)
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.prg, e.err = compile(name, src) })
+	return e.prg, e.err
+}

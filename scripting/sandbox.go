@@ -1,0 +1,400 @@
+package scripting
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/dop251/goja"
+	"github.com/google/uuid"
+
+	"github.com/flowkv/flowkv/store"
+)
+
+// MaxJSONDepth bounds nesting in JSON.parse and JSON.stringify inside
+// scripts (goja's implementations recurse in Go).
+const MaxJSONDepth = 1000
+
+// sandboxGlobals are the names a script cannot rebind through Run.Globals.
+var sandboxGlobals = map[string]bool{
+	"input": true, "dataStore": true, "kv": true, "console": true, "crypto": true,
+	"globalThis": true, "JSON": true, "Object": true, "Array": true, "Function": true,
+	"Promise": true, "Error": true, "Symbol": true, "Math": true, "Date": true,
+	"String": true, "Number": true, "Boolean": true, "RegExp": true, "Reflect": true,
+}
+
+// removedGlobals are not available to scripts: code generation from
+// strings, and binary buffers whose constructors allocate their whole size
+// at once (outside the memory budget's reach).
+var removedGlobals = []string{
+	"ArrayBuffer", "SharedArrayBuffer", "DataView", "Atomics",
+	"Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
+	"Int32Array", "Uint32Array", "Float16Array", "Float32Array", "Float64Array",
+	"BigInt64Array", "BigUint64Array", "WeakRef", "FinalizationRegistry",
+}
+
+// lengthGuarded are the Array.prototype methods that loop natively (without
+// checking for interruption) up to `length`; they refuse arrays longer than
+// the run's element budget.
+var lengthGuarded = []string{
+	"concat", "copyWithin", "every", "fill", "filter", "find", "findIndex", "findLast",
+	"findLastIndex", "flat", "flatMap", "forEach", "includes", "indexOf", "join",
+	"lastIndexOf", "map", "reduce", "reduceRight", "reverse", "slice", "some", "sort",
+	"splice", "toLocaleString", "toReversed", "toSorted", "toSpliced", "with", "unshift",
+	"keys", "values", "entries",
+}
+
+// prototypes fetches the prototypes of async and generator functions, whose
+// constructors compile strings.
+var prototypesPrg = goja.MustCompile("prototypes", "[Object.getPrototypeOf(async function(){}), Object.getPrototypeOf(function*(){})]", false)
+
+func (s *runState) maxElems() int64 { return s.e.opts.MaxMemory / 16 }
+
+// setup builds the sandbox: hardened built-ins, console, input, globals,
+// dataStore and kv.
+func (s *runState) setup() error {
+	vm := s.vm
+	vm.SetMaxCallStackSize(s.e.opts.MaxCallStack)
+	vm.SetPromiseRejectionTracker(s.trackRejection)
+	g := vm.GlobalObject()
+	s.errorCtor = g.Get("Error").(*goja.Object)
+
+	for _, n := range removedGlobals {
+		_ = g.Delete(n)
+	}
+	s.noCodegen(g)
+	s.guardJSON(g)
+	s.guardArrays(g)
+	s.guardStrings(g)
+	s.guardApply(g)
+
+	sym := g.Get("Symbol").(*goja.Object)
+	// Symbol.asyncIterator for kv.list (goja lacks it; esbuild's lowering of
+	// `for await` looks it up by this name).
+	_ = sym.DefineDataProperty("asyncIterator", goja.NewSymbol("Symbol.asyncIterator"), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	s.asyncIter = sym.Get("asyncIterator").(*goja.Symbol)
+
+	_ = g.Set("console", s.console())
+	cr := vm.NewObject()
+	_ = cr.Set("randomUUID", func(goja.FunctionCall) goja.Value { return vm.ToValue(uuid.NewString()) })
+	_ = g.Set("crypto", cr)
+
+	in, err := s.parseJSON(s.r.Input)
+	if err != nil {
+		return s.fmtErr(store.CodeInvalidArgument, "input is not valid JSON")
+	}
+	_ = g.Set("input", in)
+	for name, raw := range s.r.Globals {
+		if sandboxGlobals[name] || name == "" {
+			return s.fmtErr(store.CodeInvalidArgument, "global %q clashes with the sandbox's own", name)
+		}
+		v, err := s.parseJSON(raw)
+		if err != nil {
+			return s.fmtErr(store.CodeInvalidArgument, "global %q is not valid JSON", name)
+		}
+		_ = g.Set(name, v)
+	}
+	_ = g.Set("dataStore", s.dataStore())
+	_ = g.Set("kv", s.kv())
+	return nil
+}
+
+// parseJSON turns raw JSON into a JavaScript value (null when empty).
+func (s *runState) parseJSON(raw json.RawMessage) (goja.Value, error) {
+	if len(raw) == 0 {
+		return goja.Null(), nil
+	}
+	if !json.Valid(raw) {
+		return nil, store.ErrInvalidArgument
+	}
+	return s.jsonParse(goja.Undefined(), s.vm.ToValue(string(raw)))
+}
+
+// call invokes fn and rethrows its error into the running script.
+func (s *runState) call(fn goja.Callable, this goja.Value, args ...goja.Value) goja.Value {
+	v, err := fn(this, args...)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func (s *runState) noCodegen(g *goja.Object) {
+	vm := s.vm
+	thrower := vm.ToValue(func(goja.FunctionCall) goja.Value {
+		s.throw(store.CodeInvalidArgument, "code generation from strings (eval, Function) is disabled in scripts")
+		return nil
+	}).(*goja.Object)
+	fnCtor := g.Get("Function").(*goja.Object)
+	fnProto := fnCtor.Get("prototype").(*goja.Object)
+	_ = thrower.DefineDataProperty("prototype", fnProto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	_ = fnProto.Set("constructor", thrower)
+	_ = g.Set("Function", thrower)
+	_ = g.Set("eval", thrower)
+	if v, err := vm.RunProgram(prototypesPrg); err == nil {
+		arr := v.(*goja.Object)
+		for _, i := range []string{"0", "1"} {
+			if p, ok := arr.Get(i).(*goja.Object); ok {
+				_ = p.Set("constructor", thrower)
+			}
+		}
+	}
+}
+
+func (s *runState) guardJSON(g *goja.Object) {
+	vm := s.vm
+	j := g.Get("JSON").(*goja.Object)
+	parse, _ := goja.AssertFunction(j.Get("parse"))
+	stringify, _ := goja.AssertFunction(j.Get("stringify"))
+	s.jsonParse = parse
+	_ = j.Set("parse", func(call goja.FunctionCall) goja.Value {
+		text := call.Argument(0)
+		if str, ok := text.Export().(string); ok {
+			if int64(len(str)) > s.e.opts.MaxMemory {
+				s.throw(store.CodeTooLarge, "JSON.parse: text is %d bytes, the memory budget is %d", len(str), s.e.opts.MaxMemory)
+			}
+			if jsonDepth(str) > MaxJSONDepth {
+				s.throw(store.CodeInvalidArgument, "JSON.parse: nested deeper than %d levels", MaxJSONDepth)
+			}
+		}
+		return s.call(parse, goja.Undefined(), call.Arguments...)
+	})
+	_ = j.Set("stringify", func(call goja.FunctionCall) goja.Value {
+		repl := call.Argument(1)
+		userFn, isFn := goja.AssertFunction(repl)
+		var allow map[string]bool
+		if ro, ok := repl.(*goja.Object); ok && !isFn && ro.ClassName() == "Array" {
+			allow = map[string]bool{}
+			n := ro.Get("length").ToInteger()
+			if n > s.maxElems() {
+				s.throw(store.CodeTooLarge, "JSON.stringify: replacer list too long")
+			}
+			for i := int64(0); i < n; i++ {
+				allow[ro.Get(itoa(int(i))).String()] = true
+			}
+		}
+		depth := map[*goja.Object]int{}
+		calls := int64(0)
+		budget := s.maxElems()
+		wrapper := vm.ToValue(func(c goja.FunctionCall) goja.Value {
+			calls++
+			if calls > budget {
+				s.throw(store.CodeTooLarge, "JSON.stringify: more than %d values", budget)
+			}
+			if calls&255 == 0 && s.ctx.Err() != nil {
+				panic(s.newError(s.ctxError()))
+			}
+			holder, _ := c.This.(*goja.Object)
+			key, v := c.Argument(0), c.Argument(1)
+			d := depth[holder]
+			if allow != nil && calls > 1 && holder != nil && holder.ClassName() != "Array" && !allow[key.String()] {
+				return goja.Undefined()
+			}
+			if isFn {
+				v = s.call(userFn, holder, key, v)
+			}
+			if o, ok := v.(*goja.Object); ok {
+				if d+1 > MaxJSONDepth {
+					s.throw(store.CodeInvalidArgument, "JSON.stringify: nested deeper than %d levels (or cyclic)", MaxJSONDepth)
+				}
+				if o.ClassName() == "Array" && o.Get("length").ToInteger() > budget {
+					s.throw(store.CodeTooLarge, "JSON.stringify: array longer than %d elements", budget)
+				}
+				depth[o] = d + 1
+			}
+			return v
+		})
+		return s.call(stringify, goja.Undefined(), call.Argument(0), wrapper, call.Argument(2))
+	})
+}
+
+// jsonDepth returns the deepest bracket nesting of a JSON text, skipping
+// strings.
+func jsonDepth(s string) int {
+	depth, max := 0, 0
+	inStr, esc := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '[', '{':
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return max
+}
+
+func (s *runState) lengthOf(v goja.Value) int64 {
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return 0
+	}
+	l := o.Get("length")
+	if l == nil || goja.IsUndefined(l) {
+		return 0
+	}
+	return l.ToInteger()
+}
+
+func (s *runState) guardArrays(g *goja.Object) {
+	vm := s.vm
+	arrayCtor := g.Get("Array").(*goja.Object)
+	proto := arrayCtor.Get("prototype").(*goja.Object)
+	max := s.maxElems()
+	for _, name := range lengthGuarded {
+		orig, ok := goja.AssertFunction(proto.Get(name))
+		if !ok {
+			continue
+		}
+		name := name
+		isJoin := name == "join" || name == "toLocaleString"
+		fn := vm.ToValue(func(call goja.FunctionCall) goja.Value {
+			if n := s.lengthOf(call.This); n > max {
+				s.throw(store.CodeTooLarge, "Array.prototype.%s on %d elements: the limit is %d", name, n, max)
+			}
+			if isJoin {
+				// join recurses natively into nested arrays' toString.
+				s.joinDepth++
+				defer func() { s.joinDepth-- }()
+				if s.joinDepth > MaxJSONDepth {
+					s.throw(store.CodeInvalidArgument, "Array.prototype.%s: arrays nested deeper than %d levels", name, MaxJSONDepth)
+				}
+			}
+			return s.call(orig, call.This, call.Arguments...)
+		})
+		_ = proto.Set(name, fn)
+		if name == "values" {
+			_ = proto.SetSymbol(goja.SymIterator, fn)
+		}
+	}
+	if from, ok := goja.AssertFunction(arrayCtor.Get("from")); ok {
+		_ = arrayCtor.Set("from", func(call goja.FunctionCall) goja.Value {
+			if n := s.lengthOf(call.Argument(0)); n > max {
+				s.throw(store.CodeTooLarge, "Array.from of %d elements: the limit is %d", n, max)
+			}
+			return s.call(from, call.This, call.Arguments...)
+		})
+	}
+}
+
+func (s *runState) guardStrings(g *goja.Object) {
+	vm := s.vm
+	proto := g.Get("String").(*goja.Object).Get("prototype").(*goja.Object)
+	budget := s.e.opts.MaxMemory / 2 // UTF-16 code units
+	for _, name := range []string{"repeat", "padStart", "padEnd"} {
+		orig, ok := goja.AssertFunction(proto.Get(name))
+		if !ok {
+			continue
+		}
+		name := name
+		_ = proto.Set(name, vm.ToValue(func(call goja.FunctionCall) goja.Value {
+			var n int64
+			switch name {
+			case "repeat":
+				n = int64(len(safeString(call.This))) * call.Argument(0).ToInteger()
+			default:
+				n = call.Argument(0).ToInteger()
+			}
+			if n > budget {
+				s.throw(store.CodeTooLarge, "String.prototype.%s would build %d characters: the memory budget allows %d", name, n, budget)
+			}
+			return s.call(orig, call.This, call.Arguments...)
+		}))
+	}
+}
+
+func (s *runState) guardApply(g *goja.Object) {
+	vm := s.vm
+	max := s.maxElems()
+	// g.Function is noCodegen's thrower by now; its prototype property is
+	// the real Function.prototype.
+	proto := g.Get("Function").(*goja.Object).Get("prototype").(*goja.Object)
+	if apply, ok := goja.AssertFunction(proto.Get("apply")); ok {
+		_ = proto.Set("apply", vm.ToValue(func(call goja.FunctionCall) goja.Value {
+			if n := s.lengthOf(call.Argument(1)); n > max {
+				s.throw(store.CodeTooLarge, "Function.prototype.apply with %d arguments: the limit is %d", n, max)
+			}
+			return s.call(apply, call.This, call.Arguments...)
+		}))
+	}
+	refl := g.Get("Reflect").(*goja.Object)
+	for _, name := range []string{"apply", "construct"} {
+		orig, ok := goja.AssertFunction(refl.Get(name))
+		if !ok {
+			continue
+		}
+		name := name
+		_ = refl.Set(name, vm.ToValue(func(call goja.FunctionCall) goja.Value {
+			idx := 2
+			if name == "construct" {
+				idx = 1
+			}
+			if n := s.lengthOf(call.Argument(idx)); n > max {
+				s.throw(store.CodeTooLarge, "Reflect.%s with %d arguments: the limit is %d", name, n, max)
+			}
+			return s.call(orig, call.This, call.Arguments...)
+		}))
+	}
+}
+
+// console captures log lines into the run's bounded log.
+func (s *runState) console() *goja.Object {
+	c := s.vm.NewObject()
+	for _, level := range []string{"log", "info", "warn", "error", "debug"} {
+		level := level
+		_ = c.Set(level, func(call goja.FunctionCall) goja.Value {
+			var b strings.Builder
+			for i, a := range call.Arguments {
+				if i > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(s.inspect(a))
+				if b.Len() > s.e.opts.MaxLogBytes {
+					break
+				}
+			}
+			s.log(level, b.String())
+			return goja.Undefined()
+		})
+	}
+	return c
+}
+
+// inspect renders a console argument: strings as they are, errors as
+// "Name: message", other values as JSON when they encode, else String().
+func (s *runState) inspect(v goja.Value) string {
+	if v == nil || goja.IsUndefined(v) {
+		return "undefined"
+	}
+	if str, ok := v.Export().(string); ok {
+		return str
+	}
+	if o, ok := v.(*goja.Object); ok {
+		if o.ClassName() == "Error" {
+			return safeString(v)
+		}
+		if _, isFn := goja.AssertFunction(v); isFn {
+			return "[function]"
+		}
+	}
+	if b, err := s.toJSON(v, 16<<10, 32, "value"); err == nil {
+		return string(b)
+	}
+	return safeString(v)
+}
