@@ -32,7 +32,11 @@ func benchStore(b *testing.B) *dynamostore.Store {
 	ctx := context.Background()
 	for _, name := range []string{"bench", "benchw"} {
 		for i := range benchEntries {
-			if _, err := s.Insert(ctx, name, fmt.Sprintf("k%06d", i), raw(fmt.Sprintf(`{"n":%d,"tag":"t%d"}`, i, i%100)), store.WriteOptions{}); err != nil {
+			d := fmt.Sprintf(`{"n":%d,"tag":"t%d"}`, i, i%100)
+			if name == "benchw" {
+				d = fmt.Sprintf(`{"n":%d,"tag":"w"}`, i)
+			}
+			if _, err := s.Insert(ctx, name, fmt.Sprintf("k%06d", i), raw(d), store.WriteOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}
