@@ -104,4 +104,4 @@ flowkv_setup_dynamodb() {
 }
 
 flowkv_setup_dynamodb || echo "DynamoDB Local is not available; DynamoDB tests skip (fail under CI=true)"
-unset -f flowkv_setup_dynamodb
+unset -f flowkv_setup_dynamodb flowkv_dynamo_answers flowkv_dynamo_port_free

@@ -331,6 +331,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close releases nothing: the SDK client holds only idle connections.
 func (s *Store) Close() error { return nil }
 
+// DeleteTable deletes the store's table with all its entries (tests
+// clean up with it). The store is not usable afterwards.
+func (s *Store) DeleteTable(ctx context.Context) error {
+	_, err := s.db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: &s.table})
+	return wrapErr("delete table "+s.table, err)
+}
+
 // Client returns the underlying DynamoDB client (benchmarks, tools).
 func (s *Store) Client() *dynamodb.Client { return s.db }
 

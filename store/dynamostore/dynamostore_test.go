@@ -38,7 +38,9 @@ func open(t testing.TB, l store.Limits, extra ...func(*dynamodb.Options)) *dynam
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = s.Client().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: ptr(s.Table())})
+		if err := s.DeleteTable(ctx); err != nil {
+			t.Errorf("delete table: %v", err)
+		}
 		_ = s.Close()
 	})
 	return s
