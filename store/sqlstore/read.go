@@ -131,7 +131,7 @@ func (s *Store) List(ctx context.Context, name, prefix, cursor string, limit int
 	if err != nil {
 		return store.Page{}, err
 	}
-	after := ""
+	after, hasAfter := "", false
 	if cursor != "" {
 		p, err := store.DecodeCursor(cursor, 3)
 		if err != nil {
@@ -140,14 +140,21 @@ func (s *Store) List(ctx context.Context, name, prefix, cursor string, limit int
 		if p[0] != "l" || p[1] != name || !utf8.ValidString(p[2]) {
 			return store.Page{}, store.Errorf(store.CodeInvalidArgument, "cursor is not valid for namespace %q", name)
 		}
-		after = p[2]
+		// A cursor below the prefix (forged) starts at the prefix.
+		after, hasAfter = p[2], p[2] >= prefix
 	}
 	n := micros(now())
 	var rows *sql.Rows
-	if end := prefixEnd(prefix); end != "" {
-		rows, err = s.st.listBounded.QueryContext(ctx, name, prefix, after, end, n, limit+1)
-	} else {
-		rows, err = s.st.listOpen.QueryContext(ctx, name, prefix, after, n, limit+1)
+	end := prefixEnd(prefix)
+	switch {
+	case hasAfter && end != "":
+		rows, err = s.st.listAfterTo.QueryContext(ctx, name, after, end, n, limit+1)
+	case hasAfter:
+		rows, err = s.st.listAfter.QueryContext(ctx, name, after, n, limit+1)
+	case end != "":
+		rows, err = s.st.listFromTo.QueryContext(ctx, name, prefix, end, n, limit+1)
+	default:
+		rows, err = s.st.listFrom.QueryContext(ctx, name, prefix, n, limit+1)
 	}
 	if err != nil {
 		return store.Page{}, dbErr("list "+name, err)
@@ -164,33 +171,28 @@ func (s *Store) List(ctx context.Context, name, prefix, cursor string, limit int
 	return page, nil
 }
 
-// Fetch lists live entries matching q in (name, key) order. Data is matched
-// through the indexed data_hash of its canonical form. Cursors are keyset
-// positions: the filters of q always apply, so a forged cursor can only
-// move within q's results. Offset and Cursor together are invalid_argument.
-func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, error) {
-	limit, err := s.limits.PageLimit(q.Limit)
+// fetchSQL validates q and builds its query ("" when q matches nothing).
+func (s *Store) fetchSQL(q store.FetchQuery) (query string, args []any, limit int, err error) {
+	limit, err = s.limits.PageLimit(q.Limit)
 	if err != nil {
-		return store.Page{}, err
+		return "", nil, 0, err
 	}
 	if err := store.ValidateOffset(q.Offset); err != nil {
-		return store.Page{}, err
+		return "", nil, 0, err
 	}
 	if q.Offset > 0 && q.Cursor != "" {
-		return store.Page{}, store.Errorf(store.CodeInvalidArgument, "offset and cursor cannot be combined")
+		return "", nil, 0, store.Errorf(store.CodeInvalidArgument, "offset and cursor cannot be combined")
 	}
 	if q.Names != nil && len(q.Names) == 0 {
-		return store.Page{}, nil
+		return "", nil, 0, nil
 	}
-	var (
-		where strings.Builder
-		args  = make([]any, 0, 8)
-	)
+	var where strings.Builder
+	args = make([]any, 0, 8)
 	where.WriteString(live)
 	args = append(args, micros(now()))
 	if q.Name != "" {
 		if err := s.limits.ValidateName(q.Name); err != nil {
-			return store.Page{}, err
+			return "", nil, 0, err
 		}
 		where.WriteString(" AND name = ?")
 		args = append(args, q.Name)
@@ -199,14 +201,14 @@ func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, erro
 	}
 	if q.Key != "" {
 		if err := s.limits.ValidateKey(q.Key); err != nil {
-			return store.Page{}, err
+			return "", nil, 0, err
 		}
 		where.WriteString(" AND key = ?")
 		args = append(args, q.Key)
 	}
 	if q.KeyPrefix != "" {
 		if err := s.limits.ValidatePrefix(q.KeyPrefix); err != nil {
-			return store.Page{}, err
+			return "", nil, 0, err
 		}
 		where.WriteString(" AND key >= ?")
 		args = append(args, q.KeyPrefix)
@@ -217,7 +219,7 @@ func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, erro
 	}
 	if q.FlowUUID != "" {
 		if !utf8.ValidString(q.FlowUUID) {
-			return store.Page{}, store.Errorf(store.CodeInvalidArgument, "flowUuid is not valid UTF-8")
+			return "", nil, 0, store.Errorf(store.CodeInvalidArgument, "flowUuid is not valid UTF-8")
 		}
 		where.WriteString(" AND flow_uuid = ?")
 		args = append(args, q.FlowUUID)
@@ -225,7 +227,7 @@ func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, erro
 	if q.Data != nil {
 		c, err := s.limits.PrepareData(q.Data)
 		if err != nil {
-			return store.Page{}, err
+			return "", nil, 0, err
 		}
 		where.WriteString(" AND data_hash = ?")
 		args = append(args, store.DataHash(c))
@@ -234,7 +236,7 @@ func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, erro
 		where.WriteString(" AND name IN (")
 		for i, n := range q.Names {
 			if !utf8.ValidString(n) {
-				return store.Page{}, store.Errorf(store.CodeInvalidArgument, "names[%d] is not valid UTF-8", i)
+				return "", nil, 0, store.Errorf(store.CodeInvalidArgument, "names[%d] is not valid UTF-8", i)
 			}
 			if i > 0 {
 				where.WriteString(", ")
@@ -247,19 +249,41 @@ func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, erro
 	if q.Cursor != "" {
 		p, err := store.DecodeCursor(q.Cursor, 3)
 		if err != nil {
-			return store.Page{}, err
+			return "", nil, 0, err
 		}
 		if p[0] != "f" || !utf8.ValidString(p[1]) || !utf8.ValidString(p[2]) {
-			return store.Page{}, store.Errorf(store.CodeInvalidArgument, "cursor is not valid")
+			return "", nil, 0, store.Errorf(store.CodeInvalidArgument, "cursor is not valid")
 		}
-		where.WriteString(" AND (name, key) > (?, ?)")
-		args = append(args, p[1], p[2])
+		switch {
+		case q.Name == "":
+			where.WriteString(" AND (name, key) > (?, ?)")
+			args = append(args, p[1], p[2])
+		case p[1] == q.Name:
+			// Within one namespace the position is a key bound the
+			// primary key range serves directly.
+			where.WriteString(" AND key > ?")
+			args = append(args, p[2])
+		case p[1] > q.Name:
+			return "", nil, 0, nil // the cursor is past the namespace
+		}
 	}
-	query := "SELECT " + s.cols() + " FROM entries WHERE " + where.String() + " ORDER BY name, key LIMIT ?"
+	query = "SELECT " + s.cols() + " FROM entries WHERE " + where.String() + " ORDER BY name, key LIMIT ?"
 	args = append(args, limit+1)
 	if q.Offset > 0 {
 		query += " OFFSET ?"
 		args = append(args, q.Offset)
+	}
+	return s.rebind(query), args, limit, nil
+}
+
+// Fetch lists live entries matching q in (name, key) order. Data is matched
+// through the indexed data_hash of its canonical form. Cursors are keyset
+// positions: the filters of q always apply, so a forged cursor can only
+// move within q's results. Offset and Cursor together are invalid_argument.
+func (s *Store) Fetch(ctx context.Context, q store.FetchQuery) (store.Page, error) {
+	query, args, limit, err := s.fetchSQL(q)
+	if err != nil || query == "" {
+		return store.Page{}, err
 	}
 	rows, err := s.fetchQuery(ctx, query, args)
 	if err != nil {
@@ -285,7 +309,6 @@ const maxFetchStmts = 64
 // text (the shapes are few: one per combination of filters), or directly
 // when the cache is full or the query lists many names.
 func (s *Store) fetchQuery(ctx context.Context, query string, args []any) (*sql.Rows, error) {
-	query = s.rebind(query)
 	if len(query) > 2048 {
 		return s.r.QueryContext(ctx, query, args...)
 	}

@@ -20,7 +20,8 @@ const notReserved = "NOT (name >= '_flowkv.' AND name < '_flowkv/')"
 // prepared on the read pool, writer statements on the writer (used inside
 // write transactions through Tx.StmtContext).
 type stmts struct {
-	get, findName, listBounded, listOpen, names *sql.Stmt
+	get, findName, names                         *sql.Stmt
+	listFrom, listAfter, listFromTo, listAfterTo *sql.Stmt
 
 	// Single-statement writes (no MaxEntriesPerName cap).
 	fastUpsert, fastInsert, fastUpdate *sql.Stmt
@@ -28,6 +29,8 @@ type stmts struct {
 	lockRow, placeholder, nextVersion, put, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
 	reap                                                                                           *sql.Stmt
 	all                                                                                            []*sql.Stmt
+	// text is each statement's SQL (benchmarks run it raw).
+	text map[*sql.Stmt]string
 }
 
 func (st *stmts) close() {
@@ -77,14 +80,21 @@ func (s *Store) prepare(ctx context.Context) error {
 		st, err = db.PrepareContext(ctx, s.rebind(q))
 		if err == nil {
 			s.st.all = append(s.st.all, st)
+			s.st.text[st] = s.rebind(q)
 		}
 		return st
 	}
 	r, w := s.r, s.w
+	s.st.text = map[*sql.Stmt]string{}
 	s.st.get = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key = ? AND "+live)
 	s.st.findName = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND "+live+" ORDER BY key LIMIT ? OFFSET ?")
-	s.st.listBounded = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key > ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
-	s.st.listOpen = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key > ? AND "+live+" ORDER BY key LIMIT ?")
+	// One lower bound per query (key >= prefix, or key > cursor): SQLite
+	// cannot tell which of two bound parameters is tighter and would scan
+	// from the looser one.
+	s.st.listFrom = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.listAfter = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key > ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.listFromTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.listAfterTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key > ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
 	s.st.names = prep(r, "SELECT name, count(*) FROM entries WHERE "+live+" AND "+notReserved+" GROUP BY name ORDER BY name")
 
 	forUpdate := ""

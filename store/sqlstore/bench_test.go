@@ -1,0 +1,415 @@
+package sqlstore
+
+// Benchmarks of the store's Go API against raw database/sql running the
+// same SQL on the same schema and the same connection setup (the physical
+// limit of this design), on a dataset of FLOWKV_BENCH_ROWS entries
+// (default 1,000,000) in one namespace, built once per run in a temp dir
+// (SQLite) or a throwaway database (PostgreSQL):
+//
+//	go test -run '^$' -bench . -benchtime 2s ./store/sqlstore/
+//
+// Each benchmark reports ns/op (mean) and p50-µs (median latency). "g1" is
+// one goroutine, "g8" eight (RunParallel). Write benchmarks write changing
+// values, so SQLite never skips an unchanged row.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowkv/flowkv/internal/testenv"
+	"github.com/flowkv/flowkv/store"
+)
+
+const benchName = "bench"
+
+// benchGroups is how many distinct data values the dataset holds: each
+// value is shared by rows/benchGroups entries, which Fetch by data returns.
+const benchGroups = 100_000
+
+func benchRows() int {
+	if n, err := strconv.Atoi(os.Getenv("FLOWKV_BENCH_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+func benchKey(i int) string { return fmt.Sprintf("k%07d", i) }
+
+func benchData(group int) string { return fmt.Sprintf(`{"group":%d,"status":"active"}`, group) }
+
+var (
+	benchMu       sync.Mutex
+	benchDSNs     = map[string]string{}
+	benchCleanups []func()
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, f := range benchCleanups {
+		f()
+	}
+	os.Exit(code)
+}
+
+// benchDataset returns the DSN of the dataset for dialect, building it on
+// first use in this run.
+func benchDataset(b *testing.B, dialect string) string {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if dsn, ok := benchDSNs[dialect]; ok {
+		return dsn
+	}
+	ctx := context.Background()
+	rows := benchRows()
+	start := time.Now()
+	var dsn string
+	switch dialect {
+	case SQLite:
+		dir, err := os.MkdirTemp("", "flowkv-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCleanups = append(benchCleanups, func() { os.RemoveAll(dir) })
+		dsn = "sqlite:" + filepath.Join(dir, "bench.db")
+		s, err := Open(ctx, dsn, Options{ReapInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ins, err := tx.PrepareContext(ctx, "INSERT INTO entries (name, key, data, data_hash, version, flow_uuid, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '', NULL, ?, ?)")
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := micros(time.Now())
+		for i := 0; i < rows; i++ {
+			d := benchData(i % benchGroups)
+			if _, err := ins.ExecContext(ctx, benchName, benchKey(i), d, store.DataHash([]byte(d)), i+1, now, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.w.ExecContext(ctx, "ANALYZE"); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	case Postgres:
+		base := testenv.PostgresBase()
+		admin, err := sql.Open("pgx", base)
+		if err == nil {
+			err = admin.PingContext(ctx)
+		}
+		if err != nil {
+			b.Skipf("PostgreSQL is not reachable: %v", err)
+		}
+		name := testenv.UniqueName("flowkv_bench_")
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+			b.Fatal(err)
+		}
+		benchCleanups = append(benchCleanups, func() {
+			admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			admin.Close()
+		})
+		u, _ := url.Parse(base)
+		u.Path = "/" + name
+		dsn = u.String()
+		s, err := Open(ctx, dsn, Options{ReapInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Generated server-side; the hash is store.DataHash of the same
+		// canonical text.
+		_, err = s.w.ExecContext(ctx, `INSERT INTO entries (name, key, data, data_hash, version, flow_uuid, expires_at, created_at, updated_at)
+SELECT $1, 'k' || lpad(i::text, 7, '0'), d::jsonb, encode(sha256(convert_to(d, 'UTF8')), 'hex'), i + 1, '', NULL, $2, $2
+FROM (SELECT i, '{"group":' || (i % $3) || ',"status":"active"}' AS d FROM generate_series(0, $4 - 1) AS i) g`,
+			benchName, micros(time.Now()), benchGroups, rows)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.w.ExecContext(ctx, "SELECT setval('entry_version', $1)", rows+1); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.w.ExecContext(ctx, "VACUUM ANALYZE entries"); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+	b.Logf("built %d-entry %s dataset in %v", rows, dialect, time.Since(start).Round(time.Millisecond))
+	benchDSNs[dialect] = dsn
+	return dsn
+}
+
+// rawDBs opens database/sql handles configured like the store's (same
+// driver parameters and pool sizes) for the raw side of each comparison.
+func rawDBs(b *testing.B, s *Store, dsn string) (r, w *sql.DB) {
+	if s.dialect == Postgres {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := max(8, 4*runtime.GOMAXPROCS(0))
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+		b.Cleanup(func() { db.Close() })
+		return db, db
+	}
+	path := dsn[len("sqlite:"):]
+	w, err := sql.Open(sqliteDriver, path+sqliteWriterParams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	r, err = sql.Open(sqliteDriver, path+sqliteReaderParams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	b.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
+type benchOp struct {
+	name string
+	api  func(ctx context.Context, rng *mrand.Rand) error
+	raw  func(ctx context.Context, rng *mrand.Rand) error
+}
+
+func hashHex(d string) string {
+	sum := sha256.Sum256([]byte(d))
+	return hex.EncodeToString(sum[:])
+}
+
+func runID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
+	rows := benchRows()
+	rr, rw := rawDBs(b, s, dsn)
+	prep := func(db *sql.DB, q string) *sql.Stmt {
+		st, err := db.Prepare(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	}
+	rawGet := prep(rr, s.st.text[s.st.get])
+	rawUpsert := prep(rw, s.st.text[s.st.fastUpsert])
+	rawInsert := prep(rw, s.st.text[s.st.fastInsert])
+	rawList := prep(rr, s.st.text[s.st.listAfter])
+	groups := min(benchGroups, rows)
+	fetchQ := func(group int) store.FetchQuery {
+		return store.FetchQuery{Name: benchName, Data: json.RawMessage(benchData(group % groups))}
+	}
+	fetchText, _, _, err := s.fetchSQL(fetchQ(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawFetch := prep(rr, fetchText)
+	depth := rows / 2
+	cursor := store.EncodeCursor("l", benchName, benchKey(depth))
+	var seq atomic.Int64
+	id := runID()
+	scanRows := func(rs *sql.Rows, err error) error {
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		var (
+			name, key, flow  string
+			data             []byte
+			version          int64
+			exp              sql.NullInt64
+			created, updated int64
+		)
+		n := 0
+		for rs.Next() {
+			if err := rs.Scan(&name, &key, &data, &version, &flow, &exp, &created, &updated); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return fmt.Errorf("no rows")
+		}
+		return rs.Err()
+	}
+	return []benchOp{
+		{
+			name: "FindNameKey",
+			api: func(ctx context.Context, rng *mrand.Rand) error {
+				_, err := s.FindNameKey(ctx, benchName, benchKey(rng.IntN(rows)))
+				return err
+			},
+			raw: func(ctx context.Context, rng *mrand.Rand) error {
+				var (
+					name, key, flow  string
+					data             []byte
+					version          int64
+					exp              sql.NullInt64
+					created, updated int64
+				)
+				return rawGet.QueryRowContext(ctx, benchName, benchKey(rng.IntN(rows)), micros(time.Now())).
+					Scan(&name, &key, &data, &version, &flow, &exp, &created, &updated)
+			},
+		},
+		{
+			name: "Upsert",
+			api: func(ctx context.Context, rng *mrand.Rand) error {
+				d := fmt.Sprintf(`{"group":%d,"status":"active","v":%d}`, rng.IntN(benchGroups), seq.Add(1))
+				_, err := s.Upsert(ctx, benchName, benchKey(rng.IntN(rows)), json.RawMessage(d), store.WriteOptions{})
+				return err
+			},
+			raw: func(ctx context.Context, rng *mrand.Rand) error {
+				d := fmt.Sprintf(`{"group":%d,"status":"active","v":%d}`, rng.IntN(benchGroups), seq.Add(1))
+				n := micros(time.Now())
+				var v, c int64
+				return rawUpsert.QueryRowContext(ctx, benchName, benchKey(rng.IntN(rows)), d, hashHex(d), "", nil, n, n).Scan(&v, &c)
+			},
+		},
+		{
+			name: "Insert",
+			api: func(ctx context.Context, rng *mrand.Rand) error {
+				d := fmt.Sprintf(`{"group":%d,"status":"new"}`, rng.IntN(benchGroups))
+				_, err := s.Insert(ctx, "bench-new", fmt.Sprintf("a-%s-%d", id, seq.Add(1)), json.RawMessage(d), store.WriteOptions{})
+				return err
+			},
+			raw: func(ctx context.Context, rng *mrand.Rand) error {
+				d := fmt.Sprintf(`{"group":%d,"status":"new"}`, rng.IntN(benchGroups))
+				n := micros(time.Now())
+				var v, c int64
+				return rawInsert.QueryRowContext(ctx, "bench-new", fmt.Sprintf("r-%s-%d", id, seq.Add(1)), d, hashHex(d), "", nil, n, n).Scan(&v, &c)
+			},
+		},
+		{
+			name: "FetchByData",
+			api: func(ctx context.Context, rng *mrand.Rand) error {
+				p, err := s.Fetch(ctx, fetchQ(rng.IntN(benchGroups)))
+				if err == nil && len(p.Entries) == 0 {
+					err = fmt.Errorf("no rows")
+				}
+				return err
+			},
+			raw: func(ctx context.Context, rng *mrand.Rand) error {
+				_, args, _, _ := s.fetchSQL(fetchQ(rng.IntN(benchGroups)))
+				args[0] = micros(time.Now())
+				return scanRows(rawFetch.QueryContext(ctx, args...))
+			},
+		},
+		{
+			name: "ListDeepCursor",
+			api: func(ctx context.Context, rng *mrand.Rand) error {
+				p, err := s.List(ctx, benchName, "", cursor, 100)
+				if err == nil && len(p.Entries) != 100 {
+					err = fmt.Errorf("page of %d", len(p.Entries))
+				}
+				return err
+			},
+			raw: func(ctx context.Context, rng *mrand.Rand) error {
+				return scanRows(rawList.QueryContext(ctx, benchName, benchKey(depth), micros(time.Now()), 101))
+			},
+		},
+	}
+}
+
+// runOp runs op with g goroutines, reporting the median latency.
+func runOp(b *testing.B, g int, op func(ctx context.Context, rng *mrand.Rand) error) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var all []time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	if g == 1 {
+		rng := mrand.New(mrand.NewPCG(1, 2))
+		all = make([]time.Duration, 0, b.N)
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			if err := op(ctx, rng); err != nil {
+				b.Fatal(err)
+			}
+			all = append(all, time.Since(t0))
+		}
+	} else {
+		b.SetParallelism(max(1, g/runtime.GOMAXPROCS(0)))
+		var seed atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			rng := mrand.New(mrand.NewPCG(seed.Add(1), 7))
+			var mine []time.Duration
+			for pb.Next() {
+				t0 := time.Now()
+				if err := op(ctx, rng); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		})
+	}
+	b.StopTimer()
+	if len(all) > 0 {
+		slices.Sort(all)
+		b.ReportMetric(float64(all[len(all)/2].Nanoseconds())/1e3, "p50-µs")
+	}
+}
+
+func benchDialect(b *testing.B, dialect string) {
+	dsn := benchDataset(b, dialect)
+	s, err := Open(context.Background(), dsn, Options{ReapInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	for _, op := range benchOps(b, s, dsn) {
+		for _, g := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/api/g%d", op.name, g), func(b *testing.B) { runOp(b, g, op.api) })
+			b.Run(fmt.Sprintf("%s/raw/g%d", op.name, g), func(b *testing.B) { runOp(b, g, op.raw) })
+		}
+	}
+	// The reason cursors exist: the same deep page by OFFSET.
+	b.Run("ListDeepOffset/raw/g1", func(b *testing.B) {
+		depth := benchRows() / 2
+		q := s.rebind("SELECT " + s.cols() + " FROM entries WHERE name = ? AND " + live + " ORDER BY key LIMIT 100 OFFSET ?")
+		runOp(b, 1, func(ctx context.Context, rng *mrand.Rand) error {
+			rs, err := s.r.QueryContext(ctx, q, benchName, micros(time.Now()), depth)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+			}
+			return rs.Err()
+		})
+	})
+}
+
+func BenchmarkSQLite(b *testing.B)   { benchDialect(b, SQLite) }
+func BenchmarkPostgres(b *testing.B) { benchDialect(b, Postgres) }
