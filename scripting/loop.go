@@ -26,9 +26,9 @@ type runState struct {
 	// way, so no call outlives it.
 	callCtx    context.Context
 	callCancel context.CancelFunc
-	vm     *goja.Runtime
-	st     store.Store // guarded (and flow-stamped) view of r.Store
-	limits store.Limits
+	vm         *goja.Runtime
+	st         store.Store // guarded (and flow-stamped) view of r.Store
+	limits     store.Limits
 
 	busy atomic.Bool // executing JavaScript (the watchdog's victims)
 
@@ -377,10 +377,36 @@ func (s *runState) valueErrorAt(v goja.Value, prefix, where string) error {
 			if m := obj.Get("message"); m != nil && !goja.IsUndefined(m) && code != store.CodeInvalidArgument {
 				msg = safeString(m)
 			}
+			if where == "" {
+				where = stackTop(obj)
+			}
 		}
 	}
 	msg = strings.TrimPrefix(msg, string(code)+": ")
 	return store.Errorf(code, "script %s: %s%s%s", s.name, prefix, truncate(oneLine(msg), 1000), where)
+}
+
+// stackTop returns " at NAME:LINE:COL" from an Error's stack, or "".
+func stackTop(obj *goja.Object) (out string) {
+	defer func() {
+		if recover() != nil {
+			out = ""
+		}
+	}()
+	st := obj.Get("stack")
+	if st == nil || goja.IsUndefined(st) {
+		return ""
+	}
+	for _, line := range strings.Split(st.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "at ") {
+			if i := strings.LastIndexByte(line, '('); i > 0 && strings.HasSuffix(line, ")") {
+				line = line[:i]
+			}
+			return " " + line
+		}
+	}
+	return ""
 }
 
 func known(c store.Code) bool {
