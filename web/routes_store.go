@@ -149,13 +149,6 @@ func (s *Server) addStoreRoutes() {
 	})
 }
 
-func pageJSON(c echo.Context, p store.Page) error {
-	if p.Entries == nil {
-		p.Entries = []store.Entry{}
-	}
-	return c.JSON(http.StatusOK, p)
-}
-
 func (s *Server) fetch(c echo.Context) error {
 	q := store.FetchQuery{
 		Name:      c.QueryParam("name"),
@@ -226,7 +219,7 @@ func (s *Server) getEntry(c echo.Context) error {
 		return err
 	}
 	etag(c, e)
-	return c.JSON(http.StatusOK, e)
+	return entryJSON(c, http.StatusOK, e)
 }
 
 // write runs one of insert, upsert, update.
@@ -259,7 +252,7 @@ func (s *Server) write(c echo.Context, status int, conditional bool,
 		return err
 	}
 	etag(c, e)
-	return c.JSON(status, e)
+	return entryJSON(c, status, e)
 }
 
 func (s *Server) insertEntry(c echo.Context) error {

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -51,6 +52,8 @@ func main() {
 	dsn := flag.String("dsn", "", "database of the in-process server (default: SQLite in a temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) here")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
+	useWrk := flag.Bool("wrk", false, "drive the load with wrk (Debian package wrk) instead of the Go client")
+	wrkThreads := flag.Int("wrk-threads", 2, "wrk threads")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -93,8 +96,12 @@ func main() {
 		{name: "constant JSON (echo) PUT", method: "PUT", base: constURL},
 		{name: "flowkv PUT", method: "PUT", base: base, token: tok},
 	}
-	fmt.Printf("flowkv-load: %d connections, %s per scenario after %s warm-up, %d keys, GOMAXPROCS=%d, %s\n\n",
-		*conns, *dur, *warm, *keys, runtime.GOMAXPROCS(0), runtime.Version())
+	gen := "Go client"
+	if *useWrk {
+		gen = "wrk"
+	}
+	fmt.Printf("flowkv-load (%s): %d connections, %s per scenario after %s warm-up, %d keys, GOMAXPROCS=%d, %s\n\n",
+		gen, *conns, *dur, *warm, *keys, runtime.GOMAXPROCS(0), runtime.Version())
 	fmt.Println("| scenario | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	res := map[string]result{}
@@ -102,8 +109,14 @@ func main() {
 		if *only != "" && !strings.Contains(sc.name, *only) {
 			continue
 		}
-		run(client, sc, *conns, *warm, *keys)
-		r := run(client, sc, *conns, *dur, *keys)
+		var r result
+		if *useWrk {
+			runWrk(sc, *conns, *wrkThreads, *warm, *keys)
+			r = runWrk(sc, *conns, *wrkThreads, *dur, *keys)
+		} else {
+			run(client, sc, *conns, *warm, *keys)
+			r = run(client, sc, *conns, *dur, *keys)
+		}
 		res[sc.name] = r
 		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d |\n", sc.name, r.rps,
 			ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.pct(100)), r.errors)
@@ -127,9 +140,14 @@ type result struct {
 	rps    float64
 	lat    []time.Duration // sorted
 	errors int64
+	// wrk reports percentiles itself.
+	wrkPct map[float64]time.Duration
 }
 
 func (r result) pct(p float64) time.Duration {
+	if r.wrkPct != nil {
+		return r.wrkPct[p]
+	}
 	if len(r.lat) == 0 {
 		return 0
 	}
@@ -278,4 +296,58 @@ func startFlowkv(dsn string) (string, string, func()) {
 			os.RemoveAll(dir)
 		}
 	}
+}
+
+// wrkScript picks a random key per request and sets method, token and body.
+const wrkScript = `
+local keys = %d
+local token = %q
+local method = %q
+local body = '{"data":{"n":12345,"status":"paid","items":["a","b","c"]}}'
+init = function(args)
+  math.randomseed(os.time() + math.random(1, 100000))
+end
+request = function()
+  local headers = {}
+  if token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  local b = nil
+  if method == "PUT" then
+    headers["Content-Type"] = "application/json"
+    b = body
+  end
+  return wrk.format(method, string.format("/v1/store/bench/key-%%06d", math.random(0, keys - 1)), headers, b)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("FLOWKV %%d %%d %%d %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, 0))
+end
+`
+
+// runWrk drives sc with wrk for d and parses the numbers the script prints.
+func runWrk(sc scenario, conns, threads int, d time.Duration, keys int) result {
+	f, err := os.CreateTemp("", "flowkv-load-*.lua")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	fmt.Fprintf(f, wrkScript, keys, sc.token, sc.method)
+	f.Close()
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	cmd := exec.Command("wrk", "-t", fmt.Sprint(threads), "-c", fmt.Sprint(conns), "-d", fmt.Sprintf("%ds", secs),
+		"--timeout", "10s", "-s", f.Name(), sc.base)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		log.Fatalf("flowkv-load: wrk: %v: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		var n, durUs, errs, p50, p90, p99, mx, z int64
+		if _, err := fmt.Sscanf(line, "FLOWKV %d %d %d %d %d %d %d %d", &n, &durUs, &errs, &p50, &p90, &p99, &mx, &z); err == nil {
+			us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+			return result{rps: float64(n) / (float64(durUs) / 1e6), errors: errs,
+				wrkPct: map[float64]time.Duration{50: us(p50), 90: us(p90), 99: us(p99), 100: us(mx)}}
+		}
+	}
+	log.Fatalf("flowkv-load: no numbers in wrk's output: %s", out)
+	return result{}
 }
