@@ -113,7 +113,19 @@ func runServe(ctx context.Context, args []string) error {
 	if serveReady != nil {
 		serveReady(addr)
 	}
+	// Scheduled flows run while serving; the scheduler stops with the
+	// server and waits for its runs before the store closes.
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		if err := blocks.NewScheduler(engine, blocks.SchedulerOptions{}).Run(schedCtx); err != nil {
+			log.Error("scheduler stopped", "err", err)
+		}
+	}()
 	err = srv.Serve(ctx, ln, *grace)
+	stopSched()
+	<-schedDone
 	log.Info("stopped", "err", err)
 	if errors.Is(err, context.Canceled) {
 		err = nil
