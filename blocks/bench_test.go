@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flowkv/flowkv/blocks"
 	"github.com/flowkv/flowkv/store"
@@ -82,4 +81,58 @@ func BenchmarkExpressions(b *testing.B) {
 	}
 }
 
-var _ = time.Second
+// twoBlockFlow is the issue's benchmark flow: a Data Store upsert, then a
+// JavaScript block reading the entry back through the dataStore API.
+const twoBlockFlow = `
+id: bench-two
+dataStores: [bench]
+blocks:
+  - id: save
+    type: dataStore
+    operation: upsert
+    name: bench
+    key: "k-{{ input.i }}"
+    data: "{{ input }}"
+  - id: read
+    type: javascript
+    code: |
+      const e = await dataStore.findNameKey('bench', 'k-' + input.i);
+      return e.data.i;
+`
+
+// BenchmarkFlowUpsertThenJSRead measures runs/s of the two-block flow,
+// run records on (the default).
+func BenchmarkFlowUpsertThenJSRead(b *testing.B) {
+	e, _ := benchEngine(b, true)
+	mustPut(b, e, twoBlockFlow)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		in := json.RawMessage(fmt.Sprintf(`{"i":%d}`, i%1000))
+		r, err := e.RunFlow(ctx, "bench-two", blocks.RunRequest{Input: in})
+		if err != nil || r.Status != blocks.StatusSucceeded {
+			b.Fatalf("%v %+v", err, r.Error)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}
+
+// BenchmarkDirectUpsertThenRead is the same work without the engine: a
+// store upsert and a store read.
+func BenchmarkDirectUpsertThenRead(b *testing.B) {
+	_, st := benchEngine(b, false)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		key := fmt.Sprintf("k-%d", i%1000)
+		if _, err := st.Upsert(ctx, "bench", key, json.RawMessage(fmt.Sprintf(`{"i":%d}`, i%1000)), store.WriteOptions{FlowUUID: "f"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.FindNameKey(ctx, "bench", key); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowkv/flowkv/blocks"
-	_ "github.com/flowkv/flowkv/blocks/datastore"
+	_ "github.com/flowkv/flowkv/blocks/all"
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/store/sqlstore"

@@ -1,9 +1,11 @@
 // Package javascript is the JavaScript block (type `javascript`): it runs
-// `code` in flowkv's goja sandbox with `input` (the flow's input) and
-// `steps` (earlier blocks' outputs by id) in scope, and the async
-// `dataStore` and `kv` APIs limited to the flow's dataStores. The script's
-// return value is the block's output. Import it for its side effect of
-// registering the block:
+// `code` in flowkv's goja sandbox (package scripting) with `input` (the
+// flow's input), `steps` (earlier blocks' outputs by id) and `flow` (id,
+// uuid, runId, startedAt) in scope, and the async `dataStore` and `kv` APIs
+// limited to the flow's dataStores, every write stamped with the flow's
+// UUID. The script's return value is the block's output; its console lines
+// go to the run's logs. Import it for its side effect of registering the
+// block:
 //
 //	import _ "github.com/flowkv/flowkv/blocks/javascript"
 package javascript
@@ -11,8 +13,11 @@ package javascript
 import (
 	"context"
 	"encoding/json"
+	"sync"
+	"time"
 
 	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/scripting"
 	"github.com/flowkv/flowkv/store"
 )
 
@@ -26,7 +31,7 @@ const DefaultTimeout = 10
 var Spec = blocks.Spec{
 	Type:  Type,
 	Label: "JavaScript",
-	Description: "Runs JavaScript in a sandbox. The code sees input (the flow's input) and steps (earlier blocks' outputs by id), " +
+	Description: "Runs JavaScript in a sandbox. The code sees input (the flow's input), steps (earlier blocks' outputs by id) and flow, " +
 		"and the async dataStore and kv APIs on the flow's dataStores; use await. Writes are stamped with the flow's UUID.",
 	Output: "The script's return value (awaited when it is a promise); undefined is null.",
 	Fields: []blocks.Field{
@@ -34,15 +39,93 @@ var Spec = blocks.Spec{
 			Help:        "The body of an async function: return the block's output. Never template-expanded; read input and steps directly.",
 			Placeholder: "const e = await dataStore.findNameKey('orders', input.id);\nreturn e.data;"},
 		{Name: "timeout", Label: "Time limit (seconds)", Type: blocks.TypeNumber, Default: DefaultTimeout,
-			Help: "The script is stopped (timeout) after this many seconds."},
+			Help: "The script is stopped (timeout) after this many seconds, or when the flow's own time runs out."},
 	},
 }
 
 func init() { blocks.Register(Spec, New) }
 
-// New is the block's factory.
+var (
+	mu      sync.Mutex
+	sandbox *scripting.Engine
+)
+
+// SetEngine makes JavaScript blocks run on e (for instance the engine that
+// also serves stored scripts, with the same limits). Without it, blocks use
+// an engine with scripting's default options, made on first use.
+func SetEngine(e *scripting.Engine) {
+	mu.Lock()
+	sandbox = e
+	mu.Unlock()
+}
+
+func engine() *scripting.Engine {
+	mu.Lock()
+	defer mu.Unlock()
+	if sandbox == nil {
+		sandbox = scripting.New(scripting.Options{})
+	}
+	return sandbox
+}
+
+// New is the block's factory: it checks the code compiles, so a syntax
+// error refuses the flow when it is saved.
 func New(cfg blocks.Config) (blocks.Block, error) {
-	return blocks.BlockFunc(func(ctx context.Context, c *blocks.Call) (json.RawMessage, error) {
-		return nil, store.Errorf(store.CodeUnavailable, "the JavaScript sandbox is not available yet")
-	}), nil
+	code, _ := cfg.Fields["code"].(string)
+	if code != "" {
+		if err := scripting.Compile("block "+cfg.ID, code); err != nil {
+			return nil, &blocks.ValidationError{Problems: []blocks.Problem{{Field: "code", Message: store.Message(err)}}}
+		}
+	}
+	return block{}, nil
+}
+
+type block struct{}
+
+func (block) Run(ctx context.Context, c *blocks.Call) (json.RawMessage, error) {
+	code, err := c.Fields.String("code")
+	if err != nil {
+		return nil, err
+	}
+	secs, err := c.Fields.Float("timeout")
+	if err != nil {
+		return nil, err
+	}
+	if secs <= 0 {
+		secs = DefaultTimeout
+	}
+	timeout := time.Duration(secs * float64(time.Second))
+	if !c.Deadline.IsZero() {
+		if left := time.Until(c.Deadline); left < timeout {
+			timeout = max(left, time.Millisecond)
+		}
+	}
+	steps, err := json.Marshal(c.Steps)
+	if err != nil {
+		return nil, err
+	}
+	flow, err := json.Marshal(c.Flow)
+	if err != nil {
+		return nil, err
+	}
+	res, err := engine().Run(ctx, scripting.Run{
+		Source:   code,
+		Name:     "block " + c.BlockID,
+		Input:    c.Input,
+		Globals:  map[string]json.RawMessage{"steps": steps, "flow": flow},
+		Store:    c.Store,
+		Grants:   c.Grants,
+		FlowUUID: c.Flow.UUID,
+		Timeout:  timeout,
+	})
+	for _, l := range res.Logs {
+		c.Logf(l.Level, "%s", l.Message)
+	}
+	if res.LogsTruncated {
+		c.Logf("warn", "console output beyond the sandbox's limit was dropped")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res.Value, nil
 }
