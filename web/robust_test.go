@@ -2,18 +2,24 @@ package web_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/testenv"
+	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/store/sqlstore"
 	"github.com/flowkv/flowkv/web"
 )
 
@@ -24,11 +30,89 @@ func init() {
 		s.Handle(http.MethodGet, "/v1/test/panic", func(c echo.Context) error {
 			panic("secret panic detail")
 		}, web.RouteDoc{Summary: "test: panics"})
+		s.Handle(http.MethodGet, "/v1/test/slow", func(c echo.Context) error {
+			slowEntered <- struct{}{}
+			<-slowRelease
+			return c.JSON(http.StatusOK, map[string]bool{"finished": true})
+		}, web.RouteDoc{Summary: "test: waits until released"})
 		s.Handle(http.MethodGet, "/v1/test/internal", func(c echo.Context) error {
 			return errors.New(`pq: syntax error at or near "SELECT * FROM entries"`)
 		}, web.RouteDoc{Summary: "test: fails with a database error"})
 		return nil
 	})
+}
+
+var (
+	slowEntered = make(chan struct{}, 1)
+	slowRelease = make(chan struct{})
+)
+
+// TestGracefulShutdown: a request in flight when shutdown starts finishes
+// with its answer; Serve returns cleanly afterwards.
+func TestGracefulShutdown(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlstore.Open(ctx, testenv.SQLiteDSN(t), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	admin, err := tokens.New(st).EnsureAdmin(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	srv.OnClose(func() error { closed = true; return nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln, 30*time.Second) }()
+
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/v1/test/slow", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- answer{status: res.StatusCode, body: string(b)}
+	}()
+	<-slowEntered // the request is in the handler
+	cancel()      // shutdown starts (what SIGINT/SIGTERM do in serve)
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned with a request in flight: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(slowRelease)
+	a := <-got
+	if a.err != nil || a.status != 200 || !strings.Contains(a.body, "finished") {
+		t.Fatalf("in-flight request: %+v", a)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if !closed {
+		t.Fatal("OnClose functions did not run")
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
 }
 
 // TestOpenAPIMatchesRoutes: the document lists exactly echo's API routes.
