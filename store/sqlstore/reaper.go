@@ -47,5 +47,10 @@ func (s *Store) Reap(ctx context.Context) (int64, error) {
 			break
 		}
 	}
+	if s.st.dropZeroCounts != nil && ctx.Err() == nil && !s.closed.Load() {
+		if _, err := s.st.dropZeroCounts.ExecContext(ctx); err != nil {
+			return total, dbErr("drop empty namespace counts", err)
+		}
+	}
 	return total, nil
 }

@@ -27,7 +27,7 @@ type stmts struct {
 	fastUpsert, fastInsert, fastUpdate *sql.Stmt
 
 	lockRow, placeholder, nextVersion, put, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
-	reap                                                                                           *sql.Stmt
+	reap, dropZeroCounts                                                                           *sql.Stmt
 	all                                                                                            []*sql.Stmt
 	// text is each statement's SQL (benchmarks run it raw).
 	text map[*sql.Stmt]string
@@ -95,7 +95,17 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.st.listAfter = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key > ? AND "+live+" ORDER BY key LIMIT ?")
 	s.st.listFromTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
 	s.st.listAfterTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key > ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
-	s.st.names = prep(r, "SELECT name, count(*) FROM entries WHERE "+live+" AND "+notReserved+" GROUP BY name ORDER BY name")
+	if pg {
+		s.st.names = prep(r, "SELECT name, count(*) FROM entries WHERE "+live+" AND "+notReserved+" GROUP BY name ORDER BY name")
+	} else {
+		// Trigger-kept counts minus the expired rows not reaped yet.
+		s.st.names = prep(r, `SELECT c.name, c.entries - coalesce(x.n, 0) AS live_count
+FROM name_counts c LEFT JOIN (
+  SELECT name, count(*) AS n FROM entries INDEXED BY entries_expiry WHERE expires_at <= ? GROUP BY name
+) x ON x.name = c.name
+WHERE c.entries > 0 AND NOT (c.name >= '_flowkv.' AND c.name < '_flowkv/') AND live_count > 0
+ORDER BY c.name`)
+	}
 
 	forUpdate := ""
 	if pg {
@@ -158,7 +168,13 @@ WHERE name = ? AND key = ? AND `+live+` AND (CAST(? AS BIGINT) = 0 OR version = 
 RETURNING version, created_at`)
 	s.st.delete = prep(w, "DELETE FROM entries WHERE name = ? AND key = ? AND (CAST(? AS BIGINT) = 0 OR version = ?) RETURNING expires_at")
 	s.st.deleteIn = prep(w, "DELETE FROM entries WHERE name = ? AND key = ?")
-	s.st.countName = prep(w, "SELECT count(*) FROM entries WHERE name = ? AND "+live)
+	if pg {
+		s.st.countName = prep(w, "SELECT count(*) FROM entries WHERE name = ? AND "+live)
+	} else {
+		s.st.countName = prep(w, `SELECT coalesce((SELECT entries FROM name_counts WHERE name = ?1), 0)
+  - (SELECT count(*) FROM entries INDEXED BY entries_expiry WHERE expires_at <= ?2 AND name = ?1)`)
+		s.st.dropZeroCounts = prep(w, "DELETE FROM name_counts WHERE entries <= 0")
+	}
 	if err != nil {
 		s.st.close()
 		return dbErr("prepare statements", err)
