@@ -159,3 +159,20 @@ func TestTruthy(t *testing.T) {
 		}
 	}
 }
+
+func TestRepeatedReferencesAreBounded(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 1<<20)
+	in := map[string]any{"s": big}
+	list := make([]any, 40)
+	for i := range list {
+		list[i] = in
+	}
+	v := Values{"data": list}
+	if _, err := v.JSON("data"); err == nil {
+		t.Fatal("40 MiB of repeated references encoded without error")
+	}
+	if _, err := (Values{"data": in}).JSON("data"); err != nil {
+		t.Fatalf("1 MiB value: %v", err)
+	}
+}

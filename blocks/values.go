@@ -87,11 +87,20 @@ func (v Values) Bool(name string) (bool, error) {
 	}
 }
 
-// JSON returns a field encoded as JSON (unset is nil).
+// MaxValueBytes bounds the JSON encoding of one evaluated field. (An
+// expression can repeat a large input many times by reference; it is
+// refused before it is encoded.)
+const MaxValueBytes = 16 << 20
+
+// JSON returns a field encoded as JSON (unset is nil); an encoding beyond
+// MaxValueBytes is too_large.
 func (v Values) JSON(name string) (json.RawMessage, error) {
 	x, ok := v[name]
 	if !ok {
 		return nil, nil
+	}
+	if jsonSize(x, MaxValueBytes) > MaxValueBytes {
+		return nil, store.Errorf(store.CodeTooLarge, "field %s: the value is larger than %d bytes", name, MaxValueBytes)
 	}
 	b, err := json.Marshal(x)
 	if err != nil {
@@ -135,4 +144,38 @@ func decodeJSON(raw []byte) (any, error) {
 		return nil, store.Errorf(store.CodeInvalidArgument, "trailing data after the JSON value")
 	}
 	return v, nil
+}
+
+// jsonSize estimates the JSON encoding size of v from below (escapes are
+// not counted), stopping as soon as it passes budget.
+func jsonSize(v any, budget int) int {
+	switch x := v.(type) {
+	case nil:
+		return 4
+	case bool:
+		return 5
+	case string:
+		return len(x) + 2
+	case json.Number:
+		return len(x)
+	case []any:
+		n := 2
+		for _, e := range x {
+			n += jsonSize(e, budget-n) + 1
+			if n > budget {
+				return n
+			}
+		}
+		return n
+	case map[string]any:
+		n := 2
+		for k, e := range x {
+			n += len(k) + 4 + jsonSize(e, budget-n)
+			if n > budget {
+				return n
+			}
+		}
+		return n
+	}
+	return 8
 }
