@@ -191,3 +191,19 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// BenchmarkStoreFetchDataAtDepth is the raw store call of the data search
+// (Fetch with name + data, 50 entries), to separate the UI's cost from the
+// database's.
+func BenchmarkStoreFetchDataAtDepth(b *testing.B) {
+	env := setupBench(b)
+	ctx := context.Background()
+	i := env.n / 2
+	data := fmt.Sprintf(`{"status":"open","n":%d,"items":[{"qty":%d,"sku":"A-%d"}],"customer":{"name":"Customer %d","id":%d}}`, i, i%7+1, i%1000, i%977, i%977)
+	b.ResetTimer()
+	for j := 0; j < b.N; j++ {
+		if _, err := env.st.Fetch(ctx, store.FetchQuery{Name: "big", Data: json.RawMessage(data), Limit: PageSize}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
