@@ -317,7 +317,7 @@ func TestLargeValues(t *testing.T) {
 		v := raw(`"` + strings.Repeat(string(rune('a'+i)), n-2) + `"`)
 		u, err := s.Update(ctx, name, key, v, store.WriteOptions{IfVersion: e.Version})
 		if err != nil || u.Version <= e.Version || !u.CreatedAt.Equal(e.CreatedAt) {
-			t.Fatalf("update to %d bytes: %+v, %v", n, u.Version, err)
+			t.Fatalf("update to %d bytes: version %d created %v, %v; before: version %d created %v", n, u.Version, u.CreatedAt, err, e.Version, e.CreatedAt)
 		}
 		check(fmt.Sprintf("update to %d bytes", n), v)
 		r, err := s.Atomic(ctx, []store.Check{{Name: name, Key: key, Version: u.Version}},

@@ -330,14 +330,9 @@ func (s *Store) confirm(ctx context.Context, w dataWrite, cause error) (store.En
 	cctx := context.WithoutCancel(ctx)
 	cctx, cancel := context.WithTimeout(cctx, 10*time.Second)
 	defer cancel()
-	out, err := s.db.GetItem(cctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: keyOf(w.name, w.key), ConsistentRead: aws.Bool(true),
-	})
-	if err == nil {
-		r, derr := decode(out.Item)
-		if derr == nil && r.token == w.token {
-			return w.entry(), record{}, nil
-		}
+	r, err := s.get(cctx, w.name, w.key)
+	if err == nil && r.token == w.token {
+		return r.entry, record{}, nil
 	}
 	return store.Entry{}, record{}, wrapErr(fmt.Sprintf("write %s/%s (not applied, or its outcome is unknown)", w.name, w.key), cause)
 }
