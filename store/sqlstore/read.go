@@ -14,42 +14,57 @@ import (
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
+// scanDest holds Scan destinations reused across the rows of one query,
+// so reading a row allocates only what the Entry keeps.
+type scanDest struct {
+	name, key, flow  string
+	data             []byte
+	version          int64
+	exp              sql.NullInt64
+	created, updated int64
+	ptrs             [8]any
+}
+
+func newScanDest() *scanDest {
+	d := &scanDest{}
+	d.ptrs = [8]any{&d.name, &d.key, &d.data, &d.version, &d.flow, &d.exp, &d.created, &d.updated}
+	return d
+}
+
 // scanEntry reads the columns of cols() into an Entry.
-func (s *Store) scanEntry(sc scanner) (store.Entry, error) {
-	var (
-		e                store.Entry
-		data             []byte
-		exp              sql.NullInt64
-		created, updated int64
-	)
-	if err := sc.Scan(&e.Name, &e.Key, &data, &e.Version, &e.FlowUUID, &exp, &created, &updated); err != nil {
+func (s *Store) scanEntry(sc scanner, d *scanDest) (store.Entry, error) {
+	d.data = nil // Scan into a nil slice copies into a new one
+	if err := sc.Scan(d.ptrs[:]...); err != nil {
 		return store.Entry{}, err
 	}
+	e := store.Entry{Name: d.name, Key: d.key, Data: d.data, Version: d.version, FlowUUID: d.flow,
+		CreatedAt: fromMicros(d.created), UpdatedAt: fromMicros(d.updated)}
 	if s.dialect == Postgres {
 		// JSONB prints its own layout; entries carry canonical JSON.
-		c, err := store.Canonicalize(data)
+		c, err := store.Canonicalize(d.data)
 		if err != nil {
 			return store.Entry{}, err
 		}
-		data = c
+		e.Data = c
 	}
-	e.Data = data
-	if exp.Valid {
-		t := fromMicros(exp.Int64)
+	if d.exp.Valid {
+		t := fromMicros(d.exp.Int64)
 		e.ExpiresAt = &t
 	}
-	e.CreatedAt = fromMicros(created)
-	e.UpdatedAt = fromMicros(updated)
 	return e, nil
 }
 
 func (s *Store) scanAll(rows *sql.Rows, capHint int) ([]store.Entry, error) {
 	defer rows.Close()
 	out := make([]store.Entry, 0, capHint)
+	d := newScanDest()
 	for rows.Next() {
-		e, err := s.scanEntry(rows)
+		e, err := s.scanEntry(rows, d)
 		if err != nil {
 			return nil, err
+		}
+		if len(out) > 0 && e.Name == out[len(out)-1].Name {
+			e.Name = out[len(out)-1].Name // share the string
 		}
 		out = append(out, e)
 	}
@@ -62,7 +77,7 @@ func (s *Store) FindNameKey(ctx context.Context, name, key string) (store.Entry,
 	if err := s.limits.ValidateNameKey(name, key); err != nil {
 		return store.Entry{}, err
 	}
-	e, err := s.scanEntry(s.st.get.QueryRowContext(ctx, name, key, micros(now())))
+	e, err := s.scanEntry(s.st.get.QueryRowContext(ctx, name, key, micros(now())), newScanDest())
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Entry{}, store.Errorf(store.CodeNotFound, "no entry %s/%s", name, key)
 	}
