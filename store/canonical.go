@@ -35,6 +35,15 @@ func canonicalize(data []byte, maxDepth int) (json.RawMessage, error) {
 	if err := checkDepth(data, maxDepth); err != nil {
 		return nil, err
 	}
+	if out, ok := scanCanonical(data); ok {
+		return out, nil
+	}
+	return decodeCanonical(data)
+}
+
+// decodeCanonical canonicalises by decoding into Go values: the reference
+// for scanCanonical, and the path that explains invalid input.
+func decodeCanonical(data []byte) (json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any

@@ -1,0 +1,426 @@
+package store
+
+import (
+	"slices"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// scanCanonical is the fast path of canonicalize: one pass over the input
+// that writes the canonical encoding without building Go values (every
+// write and every exact-data search pays for canonicalisation, and the
+// PostgreSQL backend pays it for every entry it reads). It returns false
+// for anything it does not accept; canonicalize then runs the decoder-based
+// path, which produces the same result for valid input and the error
+// message for invalid input. The nesting depth is checked before.
+func scanCanonical(data []byte) ([]byte, bool) {
+	s := scanner{in: data, out: make([]byte, 0, len(data))}
+	s.ws()
+	if !s.value() {
+		return nil, false
+	}
+	s.ws()
+	if s.pos != len(s.in) {
+		return nil, false
+	}
+	return s.out, true
+}
+
+type scanner struct {
+	in  []byte
+	pos int
+	out []byte
+	// str is scratch space for decoding strings with escapes.
+	str []byte
+}
+
+func (s *scanner) ws() {
+	for s.pos < len(s.in) {
+		switch s.in[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value() bool {
+	if s.pos >= len(s.in) {
+		return false
+	}
+	switch c := s.in[s.pos]; {
+	case c == '{':
+		return s.object()
+	case c == '[':
+		return s.array()
+	case c == '"':
+		str, ok := s.string()
+		if !ok {
+			return false
+		}
+		s.out = appendJSONString(s.out, str)
+		return true
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	}
+	return false
+}
+
+func (s *scanner) literal(lit string) bool {
+	if len(s.in)-s.pos < len(lit) || string(s.in[s.pos:s.pos+len(lit)]) != lit {
+		return false
+	}
+	s.pos += len(lit)
+	s.out = append(s.out, lit...)
+	return true
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.pos < len(s.in) && s.in[s.pos] >= '0' && s.in[s.pos] <= '9' {
+		s.pos++
+		n++
+	}
+	return n
+}
+
+// number scans a number by JSON's grammar and writes its canonical form.
+func (s *scanner) number() bool {
+	start := s.pos
+	if s.in[s.pos] == '-' {
+		s.pos++
+	}
+	if s.pos >= len(s.in) {
+		return false
+	}
+	if s.in[s.pos] == '0' {
+		s.pos++
+	} else if s.digits() == 0 {
+		return false
+	}
+	plain := true
+	if s.pos < len(s.in) && s.in[s.pos] == '.' {
+		s.pos++
+		if s.digits() == 0 {
+			return false
+		}
+		plain = false
+	}
+	if s.pos < len(s.in) && (s.in[s.pos] == 'e' || s.in[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.in) && (s.in[s.pos] == '+' || s.in[s.pos] == '-') {
+			s.pos++
+		}
+		if s.digits() == 0 {
+			return false
+		}
+		plain = false
+	}
+	lit := s.in[start:s.pos]
+	if plain {
+		// An integer literal is canonical already (JSON forbids leading
+		// zeros), except -0.
+		if string(lit) == "-0" {
+			lit = lit[1:]
+		}
+		s.out = append(s.out, lit...)
+		return true
+	}
+	c, err := canonicalNumber(string(lit))
+	if err != nil {
+		return false
+	}
+	s.out = append(s.out, c...)
+	return true
+}
+
+// string scans a string literal and returns its decoded bytes, decoded as
+// encoding/json does (invalid UTF-8 and lone surrogates become U+FFFD). The
+// result aliases the input or the scanner's scratch space: use it before
+// the next call.
+func (s *scanner) string() ([]byte, bool) {
+	s.pos++ // opening quote
+	start := s.pos
+	// Fast path: no escapes, no control characters, valid UTF-8.
+	for s.pos < len(s.in) {
+		c := s.in[s.pos]
+		if c == '"' {
+			str := s.in[start:s.pos]
+			s.pos++
+			return str, true
+		}
+		if c == '\\' || c < ' ' {
+			break
+		}
+		if c < utf8.RuneSelf {
+			s.pos++
+			continue
+		}
+		r, size := utf8.DecodeRune(s.in[s.pos:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		s.pos += size
+	}
+	// Slow path: decode into scratch space.
+	s.str = append(s.str[:0], s.in[start:s.pos]...)
+	for s.pos < len(s.in) {
+		c := s.in[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return s.str, true
+		case c < ' ':
+			return nil, false
+		case c == '\\':
+			s.pos++
+			if s.pos >= len(s.in) {
+				return nil, false
+			}
+			e := s.in[s.pos]
+			s.pos++
+			switch e {
+			case '"', '\\', '/':
+				s.str = append(s.str, e)
+			case 'b':
+				s.str = append(s.str, '\b')
+			case 'f':
+				s.str = append(s.str, '\f')
+			case 'n':
+				s.str = append(s.str, '\n')
+			case 'r':
+				s.str = append(s.str, '\r')
+			case 't':
+				s.str = append(s.str, '\t')
+			case 'u':
+				r, ok := s.hex4()
+				if !ok {
+					return nil, false
+				}
+				if utf16.IsSurrogate(r) {
+					// A valid pair decodes to one rune; anything else is
+					// U+FFFD and the next escape is read on its own.
+					if s.pos+1 < len(s.in) && s.in[s.pos] == '\\' && s.in[s.pos+1] == 'u' {
+						save := s.pos
+						s.pos += 2
+						r2, ok := s.hex4()
+						if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+							s.str = utf8.AppendRune(s.str, dec)
+							continue
+						}
+						s.pos = save
+					}
+					r = utf8.RuneError
+				}
+				s.str = utf8.AppendRune(s.str, r)
+			default:
+				return nil, false
+			}
+		case c < utf8.RuneSelf:
+			s.str = append(s.str, c)
+			s.pos++
+		default:
+			r, size := utf8.DecodeRune(s.in[s.pos:])
+			if r == utf8.RuneError && size == 1 {
+				s.str = utf8.AppendRune(s.str, utf8.RuneError)
+			} else {
+				s.str = append(s.str, s.in[s.pos:s.pos+size]...)
+			}
+			s.pos += size
+		}
+	}
+	return nil, false
+}
+
+func (s *scanner) hex4() (rune, bool) {
+	if s.pos+4 > len(s.in) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.in[s.pos : s.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	s.pos += 4
+	return r, true
+}
+
+func (s *scanner) array() bool {
+	s.pos++
+	s.out = append(s.out, '[')
+	s.ws()
+	if s.pos < len(s.in) && s.in[s.pos] == ']' {
+		s.pos++
+		s.out = append(s.out, ']')
+		return true
+	}
+	for {
+		s.ws()
+		if !s.value() {
+			return false
+		}
+		s.ws()
+		if s.pos >= len(s.in) {
+			return false
+		}
+		switch s.in[s.pos] {
+		case ',':
+			s.pos++
+			s.out = append(s.out, ',')
+		case ']':
+			s.pos++
+			s.out = append(s.out, ']')
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// member is one object member: its decoded key and where its canonical
+// value sits in out.
+type member struct {
+	key        string
+	start, end int
+}
+
+// object writes the members' values to out as they come, then rewrites the
+// object's tail of out in key order (the last of duplicate keys wins, as
+// when decoding into a map).
+func (s *scanner) object() bool {
+	s.pos++
+	objStart := len(s.out)
+	s.ws()
+	if s.pos < len(s.in) && s.in[s.pos] == '}' {
+		s.pos++
+		s.out = append(s.out, '{', '}')
+		return true
+	}
+	var members []member
+	for {
+		s.ws()
+		if s.pos >= len(s.in) || s.in[s.pos] != '"' {
+			return false
+		}
+		k, ok := s.string()
+		if !ok {
+			return false
+		}
+		key := string(k)
+		s.ws()
+		if s.pos >= len(s.in) || s.in[s.pos] != ':' {
+			return false
+		}
+		s.pos++
+		s.ws()
+		vs := len(s.out)
+		if !s.value() {
+			return false
+		}
+		members = append(members, member{key: key, start: vs, end: len(s.out)})
+		s.ws()
+		if s.pos >= len(s.in) {
+			return false
+		}
+		if s.in[s.pos] == '}' {
+			s.pos++
+			break
+		}
+		if s.in[s.pos] != ',' {
+			return false
+		}
+		s.pos++
+	}
+	slices.SortStableFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	obj := make([]byte, 0, len(s.out)-objStart+2+len(members)*4)
+	obj = append(obj, '{')
+	first := true
+	for i, m := range members {
+		if i+1 < len(members) && members[i+1].key == m.key {
+			continue // a later duplicate wins
+		}
+		if !first {
+			obj = append(obj, ',')
+		}
+		first = false
+		obj = appendJSONString(obj, []byte(m.key))
+		obj = append(obj, ':')
+		obj = append(obj, s.out[m.start:m.end]...)
+	}
+	obj = append(obj, '}')
+	s.out = append(s.out[:objStart], obj...)
+	return true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends str as a JSON string exactly as encoding/json
+// does with HTML escaping off.
+func appendJSONString(dst, str []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(str); {
+		b := str[i]
+		if b < utf8.RuneSelf {
+			if b >= ' ' && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, str[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(str[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, str[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, str[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, str[start:]...)
+	return append(dst, '"')
+}
