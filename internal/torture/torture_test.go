@@ -122,3 +122,33 @@ func outDir(t *testing.T) string {
 	}
 	return t.TempDir()
 }
+
+func TestContentionSQLite(t *testing.T) {
+	srv := startServer(t, testenv.SQLiteDSN(t))
+	r, err := RunContention(context.Background(), ContentionConfig{Server: srv, Writers: 50, Duration: 3 * time.Second})
+	t.Log(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("contention: %s", r)
+	}
+}
+
+func TestAbuse(t *testing.T) {
+	srv := startServer(t, testenv.SQLiteDSN(t))
+	checks, err := RunAbuse(context.Background(), AbuseConfig{
+		Server: srv, BodyBytes: 256 << 20, Conns: 300, Hold: 3 * time.Second, Attempts: 3000, Logf: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 5 {
+		t.Fatalf("%d checks ran, want 5", len(checks))
+	}
+	for _, c := range checks {
+		if !c.Pass {
+			t.Errorf("%s", c)
+		}
+	}
+}
