@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,10 +177,15 @@ func (s *Store) writeChunked(ctx context.Context, kind writeKind, name, key stri
 	if imp != nil {
 		atLeast = imp.Version
 	}
+	var tokens []string // of attempts that failed ambiguously and did not apply
 	for attempt := range maxAtomicAttempts {
 		old, err := s.getRaw(ctx, name, key)
 		if err != nil {
 			return store.Entry{}, err
+		}
+		if old.exists && slices.Contains(tokens, old.token) {
+			r, err := s.get(ctx, name, key) // an earlier attempt applied after all
+			return r.entry, err
 		}
 		t := now()
 		live := old.live(t)
@@ -222,7 +228,11 @@ func (s *Store) writeChunked(ctx context.Context, kind writeKind, name, key stri
 		var tc *types.TransactionCanceledException
 		if !errors.As(err, &tc) {
 			if ambiguous(err) {
-				e, _, err := s.confirm(ctx, w, err)
+				e, resend, err := s.settle(ctx, w, err)
+				if resend {
+					tokens = append(tokens, w.token)
+					continue // the next attempt re-reads the entry
+				}
 				return e, err
 			}
 			return store.Entry{}, wrapErr(fmt.Sprintf("write %s/%s", name, key), err)

@@ -417,13 +417,18 @@ func TestExpiredInvisible(t *testing.T) {
 // X-Amz-Target ends in op, as a network failure after DynamoDB applied it.
 type lossy struct {
 	op   string
+	drop bool // lose the request instead of the response
 	lost atomic.Bool
 	sent atomic.Int64
 }
 
 func (l *lossy) Do(r *http.Request) (*http.Response, error) {
+	mine := strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+l.op)
+	if mine && l.drop && l.lost.CompareAndSwap(false, true) {
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
 	resp, err := http.DefaultClient.Do(r)
-	if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+l.op) {
+	if !mine {
 		return resp, err
 	}
 	l.sent.Add(1)
@@ -511,6 +516,31 @@ func TestSumNumberForms(t *testing.T) {
 		p, err := s.Fetch(ctx, store.FetchQuery{Data: want})
 		if err != nil || len(p.Entries) != 1 {
 			t.Errorf("%s: fetch by data %s found %d, %v", tc.key, want, len(p.Entries), err)
+		}
+	}
+}
+
+// A write whose request was lost is confirmed as not applied by reading
+// the item back, and only then sent again: the insert lands once.
+func TestAmbiguousLostRequestResent(t *testing.T) {
+	for _, size := range []int{10, 400_000} {
+		l := &lossy{op: "UpdateItem", drop: true}
+		if size > 350_000 {
+			l.op = "TransactWriteItems"
+		}
+		s := open(t, store.Limits{}, func(o *dynamodb.Options) { o.HTTPClient = l })
+		ctx := context.Background()
+		data := raw(`"` + strings.Repeat("x", size-2) + `"`)
+		e, err := s.Insert(ctx, "amb", "k", data, store.WriteOptions{})
+		if err != nil {
+			t.Fatalf("%d bytes: insert whose request was lost: %v", size, err)
+		}
+		if !l.lost.Load() || l.sent.Load() != 1 {
+			t.Fatalf("%d bytes: lost=%v, %s reached DynamoDB %d times, want once", size, l.lost.Load(), l.op, l.sent.Load())
+		}
+		got, err := s.FindNameKey(ctx, "amb", "k")
+		if err != nil || got.Version != e.Version || len(got.Data) != size {
+			t.Fatalf("%d bytes: read back version %d, %v; insert returned %d", size, got.Version, err, e.Version)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -219,6 +220,7 @@ func (s *Store) write(ctx context.Context, kind writeKind, name, key string, dat
 	if imp != nil {
 		atLeast = imp.Version
 	}
+	var tokens []string // of attempts that failed ambiguously and did not apply
 	for range maxVersionRetries {
 		t := now()
 		w := s.newWrite(kind, name, key, data, opts, imp, t, atLeast)
@@ -254,13 +256,21 @@ func (s *Store) write(ctx context.Context, kind writeKind, name, key string, dat
 			var cf *types.ConditionalCheckFailedException
 			if !errors.As(err, &cf) {
 				if ambiguous(err) {
-					return s.confirm(ctx, w, err)
+					e, resend, err := s.settle(ctx, w, err)
+					if resend {
+						tokens = append(tokens, w.token)
+						continue
+					}
+					return e, record{}, err
 				}
 				return store.Entry{}, record{}, wrapErr(fmt.Sprintf("write %s/%s", name, key), err)
 			}
 			old, derr := decode(cf.Item)
 			if derr != nil {
 				return store.Entry{}, record{}, derr
+			}
+			if old.exists && slices.Contains(tokens, old.token) {
+				return old.entry, record{}, nil // an earlier attempt applied after all
 			}
 			live := old.live(t)
 			switch {
@@ -325,16 +335,33 @@ func ambiguous(err error) bool {
 }
 
 // confirm settles an ambiguous write by reading the item back: the write
-// applied when the item carries its token. It never writes again.
-func (s *Store) confirm(ctx context.Context, w dataWrite, cause error) (store.Entry, record, error) {
-	cctx := context.WithoutCancel(ctx)
-	cctx, cancel := context.WithTimeout(cctx, 10*time.Second)
+// applied when the item carries its token. It never writes; the caller may
+// send the write again (with a new token) only when it did not apply and
+// ctx is still live.
+func (s *Store) confirm(ctx context.Context, w dataWrite) (store.Entry, bool, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	r, err := s.get(cctx, w.name, w.key)
-	if err == nil && r.token == w.token {
-		return r.entry, record{}, nil
+	if err != nil {
+		return store.Entry{}, false, err
 	}
-	return store.Entry{}, record{}, wrapErr(fmt.Sprintf("write %s/%s (not applied, or its outcome is unknown)", w.name, w.key), cause)
+	if r.token == w.token {
+		return r.entry, true, nil
+	}
+	return store.Entry{}, false, nil
+}
+
+// settle handles an ambiguous failure of write w: success when it applied;
+// resend (true) when it provably did not and ctx is live; else an error.
+func (s *Store) settle(ctx context.Context, w dataWrite, cause error) (store.Entry, bool, error) {
+	e, applied, err := s.confirm(ctx, w)
+	switch {
+	case applied:
+		return e, false, nil
+	case err == nil && ctx.Err() == nil:
+		return store.Entry{}, true, nil
+	}
+	return store.Entry{}, false, wrapErr(fmt.Sprintf("write %s/%s (not applied, or its outcome is unknown)", w.name, w.key), cause)
 }
 
 // Delete turns a live entry into a tombstone that keeps its version and
