@@ -27,7 +27,7 @@ const (
 	// MaxBlocks bounds the blocks of one flow.
 	MaxBlocks = 100
 	// MaxFlowBytes bounds a flow document.
-	MaxFlowBytes = 512 << 10
+	MaxFlowBytes = 256 << 10
 	// DefaultFlowTimeout is a run's time limit when the flow sets none.
 	DefaultFlowTimeout = time.Minute
 	// MaxFlowTimeout bounds a flow's timeout.
