@@ -563,8 +563,24 @@ func (s *Store) Import(ctx context.Context, in store.Entry) (store.Entry, error)
 		e.ExpiresAt = &x
 	}
 	n := micros(t)
+	// PostgreSQL: keeping the exported version means moving the sequence,
+	// which needs the table lock (see next). The sequence only grows, so
+	// when it is already past the version a fresh nextval does.
+	lockTable := false
+	if s.dialect == Postgres && in.Version > 0 {
+		var last int64
+		var called bool
+		if err := s.w.QueryRowContext(ctx, "SELECT last_value, is_called FROM entry_version").Scan(&last, &called); err != nil {
+			return store.Entry{}, dbErr("import "+e.Name+"/"+e.Key, err)
+		}
+		lockTable = in.Version > last || (!called && in.Version >= last)
+	}
+	minVersion := in.Version
+	if s.dialect == Postgres && !lockTable {
+		minVersion = 0
+	}
 	err = s.inTx(ctx, "import "+e.Name+"/"+e.Key, func(tx *sql.Tx) error {
-		if s.dialect == Postgres && in.Version > 0 {
+		if lockTable {
 			if _, err := tx.ExecContext(ctx, "LOCK TABLE entries IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 				return err
 			}
@@ -578,7 +594,7 @@ func (s *Store) Import(ctx context.Context, in store.Entry) (store.Entry, error)
 				return err
 			}
 		}
-		if e.Version, err = s.next(ctx, tx, in.Version); err != nil {
+		if e.Version, err = s.next(ctx, tx, minVersion); err != nil {
 			return err
 		}
 		return s.put(ctx, tx, &e, store.DataHash(data))
