@@ -14,6 +14,10 @@
 
 flowkv_dynamo_answers() { # PORT: any HTTP answer means the server is up
   local code
+  if ! command -v curl >/dev/null 2>&1; then # without curl: the port accepts
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    return
+  fi
   code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' -X POST "http://127.0.0.1:$1/" 2>/dev/null) || return 1
   [ -n "$code" ] && [ "$code" != "000" ]
 }
