@@ -408,17 +408,17 @@ func TestResults(t *testing.T) {
 	e := New(Options{MaxResultBytes: 1000})
 	st := openStore(t)
 	for src, want := range map[string]string{
-		`return`:                                   `null`,
-		`return undefined`:                         `null`,
-		`return 'x'`:                               `"x"`,
-		`return [1, undefined, () => 1, NaN]`:      `[1,null,null,null]`,
-		`return {a: undefined, b: 1, f() {}}`:      `{"b":1}`,
-		`return new Date(0)`:                       `"1970-01-01T00:00:00.000Z"`,
-		`return {toJSON() { return 'custom' }}`:    `"custom"`,
-		`return await Promise.resolve(5)`:          `5`,
-		`return 0.1 + 0.2`:                         `0.30000000000000004`,
-		`return "quote\" and \n newline"`:          `"quote\" and \n newline"`,
-		`return new Map([[1, 2]])`:                 `{}`,
+		`return`:                                                `null`,
+		`return undefined`:                                      `null`,
+		`return 'x'`:                                            `"x"`,
+		`return [1, undefined, () => 1, NaN]`:                   `[1,null,null,null]`,
+		`return {a: undefined, b: 1, f() {}}`:                   `{"b":1}`,
+		`return new Date(0)`:                                    `"1970-01-01T00:00:00.000Z"`,
+		`return {toJSON() { return 'custom' }}`:                 `"custom"`,
+		`return await Promise.resolve(5)`:                       `5`,
+		`return 0.1 + 0.2`:                                      `0.30000000000000004`,
+		`return "quote\" and \n newline"`:                       `"quote\" and \n newline"`,
+		`return new Map([[1, 2]])`:                              `{}`,
 		`const o = {}; o.self = o; try { return o } finally {}`: ``,
 	} {
 		res, err := run(t, e, st, src, nil)

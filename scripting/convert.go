@@ -35,7 +35,7 @@ func (s *runState) toJSON(v goja.Value, max, maxDepth int, what string) (out jso
 		e.buf = append(e.buf[:0], "null"...)
 	}
 	if len(e.buf) > max {
-		return nil, s.fmtErr(store.CodeTooLarge, "%s is more than %d bytes as JSON", what, max)
+		return nil, store.Errorf(store.CodeTooLarge, "%s is more than %d bytes as JSON", what, max)
 	}
 	return e.buf, nil
 }
@@ -80,7 +80,7 @@ type encoder struct {
 }
 
 func (e *encoder) fail(code store.Code, format string, args ...any) {
-	panic(encodeAbort{e.s.fmtErr(code, "%s: "+format, append([]any{e.what}, args...)...)})
+	panic(encodeAbort{store.Errorf(code, "%s: "+format, append([]any{e.what}, args...)...)})
 }
 
 // value appends v and reports whether it is to be skipped (undefined,

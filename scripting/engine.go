@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,7 @@ const (
 	DefaultMaxLogLines     = 1000
 	DefaultMaxResultBytes  = 1 << 20
 	DefaultMaxMemory       = 64 << 20
-	DefaultMaxHeapBytes    = 1 << 30
+	DefaultMaxHeapBytes    = 256 << 20
 	DefaultMaxPendingCalls = 1000
 	DefaultMaxParallel     = 8
 	DefaultMaxSourceBytes  = 256 << 10
@@ -71,7 +72,7 @@ type Options struct {
 	// too_large before they allocate more than this (64 MiB).
 	MaxMemory int64
 	// MaxHeapBytes is the process-wide safety net: while runs are active a
-	// watchdog samples the Go heap and, when it exceeds this (1 GiB), stops
+	// watchdog samples the Go heap and, when it exceeds this (256 MiB), stops
 	// the runs executing JavaScript at that moment with too_large.
 	MaxHeapBytes uint64
 	// MaxPendingCalls bounds the store calls one run may have in flight
@@ -286,12 +287,18 @@ func (e *Engine) untrack(s *runState) {
 const watchdogTick = 5 * time.Millisecond
 
 // watchdog samples the process heap while runs are active and stops the
-// runs executing JavaScript when it exceeds MaxHeapBytes. It exits when no
-// run is active.
+// runs executing JavaScript when the live heap exceeds MaxHeapBytes. It
+// judges by the heap live at the last collection (garbage left by earlier
+// runs does not count), forcing a collection when uncollected objects pass
+// the limit. It exits when no run is active.
 func (e *Engine) watchdog() {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	sample := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
 	t := time.NewTicker(watchdogTick)
 	defer t.Stop()
+	var lastGC time.Time
 	for range t.C {
 		e.mu.Lock()
 		if len(e.active) == 0 {
@@ -301,7 +308,20 @@ func (e *Engine) watchdog() {
 		}
 		e.mu.Unlock()
 		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 || sample[0].Value.Uint64() <= e.opts.MaxHeapBytes {
+		objects, live := sample[0].Value.Uint64(), sample[1].Value.Uint64()
+		if objects <= e.opts.MaxHeapBytes {
+			continue
+		}
+		// Objects include garbage; the live heap is only as fresh as the
+		// last collection. Collect (at most every 50 ms) to judge by what
+		// is live now.
+		if time.Since(lastGC) >= 50*time.Millisecond {
+			runtime.GC()
+			lastGC = time.Now()
+			metrics.Read(sample)
+			live = sample[1].Value.Uint64()
+		}
+		if live <= e.opts.MaxHeapBytes {
 			continue
 		}
 		e.mu.Lock()
@@ -312,6 +332,9 @@ func (e *Engine) watchdog() {
 			}
 		}
 		e.mu.Unlock()
+		// Judge the next sample by a fresh collection: the victims' memory
+		// becomes garbage once they unwind.
+		lastGC = time.Time{}
 		for _, s := range victims {
 			s.kill(store.Errorf(store.CodeTooLarge, "script %s: stopped: the process heap passed the %d MiB limit while it ran (memory budget)", s.name, e.opts.MaxHeapBytes>>20))
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,7 +314,7 @@ func (s *runState) resolved(v goja.Value) goja.Value {
 // store.Message (no internal detail), `code` the error's code word.
 func (s *runState) newError(err error) *goja.Object {
 	code := store.CodeOf(err)
-	msg := store.Message(err)
+	msg := strings.TrimPrefix(store.Message(err), string(code)+": ")
 	var obj *goja.Object
 	if s.errorCtor != nil {
 		obj, _ = s.vm.New(s.errorCtor, s.vm.ToValue(msg))
@@ -369,13 +370,11 @@ func (s *runState) valueErrorAt(v goja.Value, prefix, where string) error {
 	if v != nil {
 		msg = safeString(v)
 		if obj, ok := v.(*goja.Object); ok {
-			if c := obj.Get("code"); c != nil && !goja.IsUndefined(c) {
-				if known(store.Code(safeString(c))) {
-					code = store.Code(safeString(c))
+			if c := obj.Get("code"); c != nil && !goja.IsUndefined(c) && known(store.Code(safeString(c))) {
+				code = store.Code(safeString(c))
+				if m := obj.Get("message"); m != nil && !goja.IsUndefined(m) {
+					msg = safeString(m)
 				}
-			}
-			if m := obj.Get("message"); m != nil && !goja.IsUndefined(m) && code != store.CodeInvalidArgument {
-				msg = safeString(m)
 			}
 			if where == "" {
 				where = stackTop(obj)
@@ -399,15 +398,15 @@ func stackTop(obj *goja.Object) (out string) {
 	}
 	for _, line := range strings.Split(st.String(), "\n") {
 		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "at ") {
-			if i := strings.LastIndexByte(line, '('); i > 0 && strings.HasSuffix(line, ")") {
-				line = line[:i]
-			}
-			return " " + line
+		if strings.HasPrefix(line, "at ") && !strings.HasSuffix(line, "(native)") {
+			return " " + pcSuffix.ReplaceAllString(line, "$1")
 		}
 	}
 	return ""
 }
+
+// pcSuffix is goja's bytecode offset after a position ("s:1:5(3)").
+var pcSuffix = regexp.MustCompile(`\(\d+\)(\)?)$`)
 
 func known(c store.Code) bool {
 	switch c {
@@ -458,6 +457,10 @@ func (s *runState) log(level, msg string) {
 func (s *runState) exportResult(v goja.Value) (json.RawMessage, error) {
 	b, err := s.toJSON(v, s.e.opts.MaxResultBytes, store.DefaultMaxDepth, "result")
 	if err != nil {
+		var se *store.Error
+		if errors.As(err, &se) && !strings.HasPrefix(se.Msg, "script ") {
+			return nil, s.fmtErr(se.Code, "%s", se.Msg)
+		}
 		return nil, err
 	}
 	return b, nil

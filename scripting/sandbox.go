@@ -134,7 +134,7 @@ func (s *runState) noCodegen(g *goja.Object) {
 		arr := v.(*goja.Object)
 		for _, i := range []string{"0", "1"} {
 			if p, ok := arr.Get(i).(*goja.Object); ok {
-				_ = p.Set("constructor", thrower)
+				_ = p.DefineDataProperty("constructor", thrower, goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 			}
 		}
 	}
