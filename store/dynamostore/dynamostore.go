@@ -159,8 +159,11 @@ func newClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
 		return nil, fmt.Errorf("dynamostore: load AWS configuration: %w", err)
 	}
 	clientOpts := []func(*dynamodb.Options){func(o *dynamodb.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		if ep := cfg.Endpoint; ep != "" {
+			if !strings.Contains(ep, "://") {
+				ep = "http://" + ep // "127.0.0.1:8000" means DynamoDB Local
+			}
+			o.BaseEndpoint = aws.String(ep)
 		}
 		// DynamoDB's CRC32 response checksums: off, so 400 responses of
 		// DynamoDB Local and proxies print no checksum warnings.
