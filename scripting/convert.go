@@ -123,6 +123,9 @@ func (e *encoder) primitive(x any) {
 			e.buf = append(e.buf, store.FormatNumber(x)...)
 		}
 	case string:
+		if len(e.buf)+len(x) > e.max {
+			e.fail(store.CodeTooLarge, "more than %d bytes as JSON", e.max)
+		}
 		e.buf = appendString(e.buf, x)
 	case *big.Int:
 		e.fail(store.CodeInvalidArgument, "a BigInt cannot be stored as JSON")
