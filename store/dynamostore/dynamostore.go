@@ -186,8 +186,8 @@ func newClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
 // already_exists for the caller's own insert.
 func newRetryer(writeSafe bool) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = 8
-		o.MaxBackoff = 5 * time.Second
+		o.MaxAttempts = 5
+		o.MaxBackoff = 2 * time.Second
 		o.RateLimiter = ratelimit.None
 		// A write refused because a transaction holds the item was not
 		// applied: retrying it is safe.
