@@ -12,7 +12,8 @@
 // "num" on "n") and flowUuid search ("flow" on "f"); their sort key "nk" is
 // name + "\x01" + key, so results come in (name, key) order. A namespace
 // registry (partition "\x01names") lists namespaces for Names and unfiltered
-// Fetch without scanning the table.
+// Fetch without scanning the table. Values above 350,000 bytes are chunked
+// across items (chunk.go), so the default 1 MiB data limit holds.
 //
 // Versions are clock-based: every write picks v = max(now in µs, last
 // version this process issued + 1) and is conditional on the stored version
