@@ -508,12 +508,8 @@ func (e *Engine) execute(ctx context.Context, cf *compiledFlow, r *Run) {
 		}
 		r.Blocks = append(r.Blocks, br)
 		rawSteps[cb.id] = br.Output
-		v, err := decodeJSON(br.Output)
-		if err != nil {
-			r.Status, r.Error = StatusFailed, runError(store.Errorf(store.CodeInvalidArgument, "block output is not JSON: %v", err), cb.id)
-			return
-		}
-		steps[cb.id] = v
+		// Decoded only if an expression reads it.
+		steps[cb.id] = &lazyJSON{raw: br.Output}
 	}
 	r.Status = StatusSucceeded
 }

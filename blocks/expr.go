@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/flowkv/flowkv/store"
 )
@@ -568,7 +569,44 @@ func (n *litNode) eval(scope) (any, error) { return n.v, nil }
 
 type rootNode struct{ name string }
 
-func (n *rootNode) eval(sc scope) (any, error) { return sc[n.name], nil }
+func (n *rootNode) eval(sc scope) (any, error) {
+	v := sc[n.name]
+	if m, ok := v.(map[string]any); ok && n.name == "steps" {
+		// The whole steps object: resolve every lazily decoded output.
+		out := make(map[string]any, len(m))
+		for k, x := range m {
+			r, err := resolve(x)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// lazyJSON is a block output in the steps scope, decoded on first use:
+// most outputs are never read by an expression.
+type lazyJSON struct {
+	raw  json.RawMessage
+	once sync.Once
+	v    any
+	err  error
+}
+
+func (l *lazyJSON) get() (any, error) {
+	l.once.Do(func() { l.v, l.err = decodeJSON(l.raw) })
+	return l.v, l.err
+}
+
+// resolve decodes a lazyJSON; other values are returned as they are.
+func resolve(v any) (any, error) {
+	if l, ok := v.(*lazyJSON); ok {
+		return l.get()
+	}
+	return v, nil
+}
 
 type memberNode struct {
 	x   node
@@ -590,7 +628,7 @@ func (n *memberNode) eval(sc scope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return c[ks], nil
+		return resolve(c[ks])
 	case []any:
 		if k == "length" {
 			return json.Number(strconv.Itoa(len(c))), nil
