@@ -554,7 +554,7 @@ func (e *Engine) runBlock(ctx context.Context, cb *compiledBlock, sc scope, call
 		}
 	}
 	call.Fields = values
-	out, err := cb.impl.Run(ctx, call)
+	out, err := e.safeRun(ctx, cb, call)
 	if err != nil {
 		return nil, false, err
 	}
@@ -565,6 +565,18 @@ func (e *Engine) runBlock(ctx context.Context, cb *compiledBlock, sc scope, call
 		return nil, false, store.Errorf(store.CodeInvalidArgument, "block returned output that is not JSON")
 	}
 	return out, false, nil
+}
+
+// safeRun runs a block, turning a panic into an unavailable error (logged
+// with the block's type) instead of crashing the process.
+func (e *Engine) safeRun(ctx context.Context, cb *compiledBlock, call *Call) (out json.RawMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("blocks: block panicked", "type", cb.typ, "block", cb.id, "flow", call.Flow.ID, "panic", p)
+			out, err = nil, store.Errorf(store.CodeUnavailable, "the %s block failed unexpectedly", cb.typ)
+		}
+	}()
+	return cb.impl.Run(ctx, call)
 }
 
 // defaultValue converts a spec default (Go value) to JSON types.

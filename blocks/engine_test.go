@@ -445,6 +445,20 @@ blocks:
 	}
 }
 
+func TestPanickingBlockFailsTheRun(t *testing.T) {
+	t.Parallel()
+	e, _ := newEngine(t)
+	blocks.Register(blocks.Spec{Type: "testPanic", Label: "Panic", Fields: []blocks.Field{}},
+		func(blocks.Config) (blocks.Block, error) {
+			return blocks.BlockFunc(func(context.Context, *blocks.Call) (json.RawMessage, error) { panic("boom") }), nil
+		})
+	mustPut(t, e, "id: panics\nblocks:\n  - {id: p, type: testPanic}\n")
+	r := mustRun(t, e, "panics", "")
+	if r.Status != blocks.StatusFailed || r.Error.Code != store.CodeUnavailable || strings.Contains(r.Error.Message, "boom") {
+		t.Errorf("panicking block: %s %+v", r.Status, r.Error)
+	}
+}
+
 func TestRegisterPanicsOnDuplicate(t *testing.T) {
 	t.Parallel()
 	defer func() {
