@@ -45,13 +45,14 @@ import (
 func main() {
 	conns := flag.Int("c", 64, "concurrent connections")
 	dur := flag.Duration("d", 10*time.Second, "measured duration per scenario")
-	warm := flag.Duration("warmup", 2*time.Second, "warm-up per scenario (not measured)")
+	warm := flag.Duration("warmup", time.Second, "warm-up before each measured round (not measured)")
 	keys := flag.Int("keys", 1000, "distinct keys read and written")
 	target := flag.String("url", "", "drive this running flowkv (base URL) instead of an in-process one")
 	token := flag.String("token", os.Getenv("FLOWKV_TOKEN"), "token for -url (env FLOWKV_TOKEN)")
 	dsn := flag.String("dsn", "", "database of the in-process server (default: SQLite in a temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) here")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
+	nrounds := flag.Int("rounds", 5, "split -d into this many rounds, alternating the scenarios")
 	useWrk := flag.Bool("wrk", false, "drive the load with wrk (Debian package wrk) instead of the Go client")
 	wrkThreads := flag.Int("wrk-threads", 2, "wrk threads")
 	flag.Parse()
@@ -65,8 +66,8 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if *conns < 1 || *dur <= 0 || *keys < 1 {
-		log.Fatal("flowkv-load: -c, -d and -keys must be positive")
+	if *conns < 1 || *dur <= 0 || *keys < 1 || *nrounds < 1 {
+		log.Fatal("flowkv-load: -c, -d, -rounds and -keys must be positive")
 	}
 
 	constURL, stopConst := startConstant()
@@ -100,23 +101,34 @@ func main() {
 	if *useWrk {
 		gen = "wrk"
 	}
-	fmt.Printf("flowkv-load (%s): %d connections, %s per scenario after %s warm-up, %d keys, GOMAXPROCS=%d, %s\n\n",
-		gen, *conns, *dur, *warm, *keys, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Printf("flowkv-load (%s): %d connections, %s per scenario in %d rounds (each after %s warm-up), %d keys, GOMAXPROCS=%d, %s\n\n",
+		gen, *conns, *dur, *nrounds, *warm, *keys, runtime.GOMAXPROCS(0), runtime.Version())
 	fmt.Println("| scenario | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-	res := map[string]result{}
+	// Scenarios alternate in rounds so that a change of load on a shared
+	// machine hits the compared servers alike; every round warms up first.
+	var picked []scenario
 	for _, sc := range scenarios {
-		if *only != "" && !strings.Contains(sc.name, *only) {
-			continue
+		if *only == "" || strings.Contains(sc.name, *only) {
+			picked = append(picked, sc)
 		}
-		var r result
-		if *useWrk {
-			runWrk(sc, *conns, *wrkThreads, *warm, *keys)
-			r = runWrk(sc, *conns, *wrkThreads, *dur, *keys)
-		} else {
-			run(client, sc, *conns, *warm, *keys)
-			r = run(client, sc, *conns, *dur, *keys)
+	}
+	rounds := make(map[string][]result)
+	per := *dur / time.Duration(*nrounds)
+	for range *nrounds {
+		for _, sc := range picked {
+			if *useWrk {
+				runWrk(sc, *conns, *wrkThreads, *warm, *keys)
+				rounds[sc.name] = append(rounds[sc.name], runWrk(sc, *conns, *wrkThreads, per, *keys))
+			} else {
+				run(client, sc, *conns, *warm, *keys)
+				rounds[sc.name] = append(rounds[sc.name], run(client, sc, *conns, per, *keys))
+			}
 		}
+	}
+	res := map[string]result{}
+	for _, sc := range picked {
+		r := merge(rounds[sc.name])
 		res[sc.name] = r
 		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d |\n", sc.name, r.rps,
 			ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.pct(100)), r.errors)
@@ -128,6 +140,37 @@ func main() {
 	fmt.Printf("flowkv GET / constant GET = %.0f%%; flowkv PUT / constant PUT = %.0f%%\n",
 		100*res["flowkv GET"].rps/res["constant JSON (echo)"].rps,
 		100*res["flowkv PUT"].rps/res["constant JSON (echo) PUT"].rps)
+	if *nrounds > 1 {
+		var per []string
+		for i := range *nrounds {
+			per = append(per, fmt.Sprintf("%.0f%%", 100*rounds["flowkv GET"][i].rps/rounds["constant JSON (echo)"][i].rps))
+		}
+		fmt.Printf("GET ratio per round: %s\n", strings.Join(per, " "))
+	}
+}
+
+// merge combines rounds: mean requests/s; latencies pooled (Go client) or,
+// for wrk's percentiles, the median of the rounds' values.
+func merge(rs []result) result {
+	var out result
+	for _, r := range rs {
+		out.rps += r.rps / float64(len(rs))
+		out.errors += r.errors
+		out.lat = append(out.lat, r.lat...)
+	}
+	slices.Sort(out.lat)
+	if rs[0].wrkPct != nil {
+		out.wrkPct = map[float64]time.Duration{}
+		for p := range rs[0].wrkPct {
+			var v []time.Duration
+			for _, r := range rs {
+				v = append(v, r.wrkPct[p])
+			}
+			slices.Sort(v)
+			out.wrkPct[p] = v[len(v)/2]
+		}
+	}
+	return out
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
