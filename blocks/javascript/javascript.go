@@ -13,6 +13,8 @@ package javascript
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"sync"
 	"time"
 
@@ -68,14 +70,37 @@ func engine() *scripting.Engine {
 	return sandbox
 }
 
+// literalNamespace finds dataStore calls whose namespace is a literal.
+var literalNamespace = regexp.MustCompile(`dataStore\s*\.\s*(findName|findNameKey|insert|upsert|updateOneNameKey|deleteOneNameKey|open)\s*\(\s*(?:'([^'\\]*)'|"([^"\\]*)")`)
+
 // New is the block's factory: it checks the code compiles, so a syntax
-// error refuses the flow when it is saved.
+// error refuses the flow when it is saved, and that dataStore calls with a
+// literal namespace (dataStore.upsert('orders', …)) name one of the flow's
+// dataStores. Namespaces computed at run time are checked by the grants.
 func New(cfg blocks.Config) (blocks.Block, error) {
 	code, _ := cfg.Fields["code"].(string)
-	if code != "" {
-		if err := scripting.Compile("block "+cfg.ID, code); err != nil {
-			return nil, &blocks.ValidationError{Problems: []blocks.Problem{{Field: "code", Message: store.Message(err)}}}
+	if code == "" {
+		return block{}, nil
+	}
+	if err := scripting.Compile("block "+cfg.ID, code); err != nil {
+		return nil, &blocks.ValidationError{Problems: []blocks.Problem{{Field: "code", Message: store.Message(err)}}}
+	}
+	declared := map[string]bool{}
+	for _, n := range cfg.DataStores {
+		declared[n] = true
+	}
+	var ps []blocks.Problem
+	seen := map[string]bool{}
+	for _, m := range literalNamespace.FindAllStringSubmatch(code, -1) {
+		ns := m[2] + m[3]
+		if declared[ns] || declared[store.Wildcard] || seen[ns] {
+			continue
 		}
+		seen[ns] = true
+		ps = append(ps, blocks.Problem{Field: "code", Message: fmt.Sprintf("dataStore.%s uses namespace %q, which is not in the flow's dataStores", m[1], ns)})
+	}
+	if len(ps) > 0 {
+		return nil, &blocks.ValidationError{Problems: ps}
 	}
 	return block{}, nil
 }

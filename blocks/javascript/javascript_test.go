@@ -40,7 +40,7 @@ blocks:
       console.log('saving', input.id, 'version', steps.save.version);
       await dataStore.upsert('orders', input.id + '-copy', { from: steps.save.key, flow: flow.id });
       const e = await dataStore.findNameKey('orders', input.id);
-      if (input.deny) await dataStore.findNameKey('secrets', 'x');
+      if (input.deny) await dataStore.findNameKey(input.deny, 'x');
       if (input.fail) throw new Error('no good');
       return { total: e.data.total * 2, runId: flow.runId };
   - id: after
@@ -82,7 +82,7 @@ func TestJavaScriptBlock(t *testing.T) {
 	}
 
 	for in, code := range map[string]store.Code{
-		`{"id":"o-2","total":1,"deny":true}`: store.CodeAccessDenied,
+		`{"id":"o-2","total":1,"deny":"secrets"}`: store.CodeAccessDenied,
 		`{"id":"o-3","total":1,"fail":true}`: store.CodeInvalidArgument,
 	} {
 		r, err := e.RunFlow(ctx, "js", blocks.RunRequest{Input: json.RawMessage(in)})
@@ -103,6 +103,11 @@ func TestJavaScriptBlockValidationAndLimits(t *testing.T) {
 	var ve *blocks.ValidationError
 	if !errors.As(err, &ve) || len(ve.Problems) != 2 || ve.Problems[0].Block != "s" || ve.Problems[0].Field != "code" || ve.Problems[1].Field != "code" {
 		t.Fatalf("syntax error and missing code: %v", err)
+	}
+	// A literal namespace outside dataStores is refused on save.
+	_, err = e.PutFlow(ctx, []byte("id: ns\ndataStores: [orders]\nblocks:\n  - id: s\n    type: javascript\n    code: |\n      await dataStore.findNameKey('orders', 'a');\n      await dataStore.upsert(\"customers\", 'b', 1);\n"))
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || !strings.Contains(ve.Problems[0].Message, `"customers"`) {
+		t.Errorf("literal namespace outside dataStores: %v", err)
 	}
 	// Code is never template-expanded.
 	if _, err := e.PutFlow(ctx, []byte("id: raw\nblocks:\n  - id: s\n    type: javascript\n    code: \"return '{{ input.x }}'\"\n")); err != nil {
