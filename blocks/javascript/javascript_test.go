@@ -83,7 +83,7 @@ func TestJavaScriptBlock(t *testing.T) {
 
 	for in, code := range map[string]store.Code{
 		`{"id":"o-2","total":1,"deny":"secrets"}`: store.CodeAccessDenied,
-		`{"id":"o-3","total":1,"fail":true}`: store.CodeInvalidArgument,
+		`{"id":"o-3","total":1,"fail":true}`:      store.CodeInvalidArgument,
 	} {
 		r, err := e.RunFlow(ctx, "js", blocks.RunRequest{Input: json.RawMessage(in)})
 		if err != nil {
