@@ -1,0 +1,188 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/scripting"
+	"github.com/flowkv/flowkv/store"
+)
+
+// Stored scripts (the Database module's runScript): saved by name in the
+// reserved namespace _flowkv.scripts, run with the calling token's grants.
+// Managing scripts (put, get, list, delete) needs a wildcard grant (`*`:
+// write to change, read to look); running one needs only the grants on the
+// namespaces it touches.
+
+func init() { Register("scripts", registerScripts) }
+
+// scriptInfo is a stored script as the API shows it.
+type scriptInfo struct {
+	Name      string    `json:"name"`
+	Source    string    `json:"source,omitempty"`
+	Version   int64     `json:"version"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func infoOf(sc scripting.Script, withSource bool) scriptInfo {
+	i := scriptInfo{Name: sc.Name, Version: sc.Version, UpdatedAt: sc.UpdatedAt}
+	if withSource {
+		i.Source = sc.Source
+	}
+	return i
+}
+
+func registerScripts(s *Server) error {
+	eng, _ := s.Extra("scripts").(*scripting.Engine)
+	if eng == nil {
+		eng = scripting.New(scripting.Options{})
+	}
+	s.OnClose(func() error { eng.Wait(); return nil })
+
+	manage := func(c echo.Context, want store.Access) error {
+		if Grants(c).Level(store.Wildcard) < want {
+			return store.Errorf(store.CodeAccessDenied, "managing scripts needs a token with grant *:%s", want)
+		}
+		return nil
+	}
+	scriptDoc := Obj(map[string]Schema{
+		"name": Str("script name"), "source": Str("JavaScript source (the body of an async function)"),
+		"version": Int("grows on every save"), "updatedAt": Str("when it was last saved (RFC 3339)"),
+	})
+
+	s.Handle(http.MethodPut, "/v1/scripts/:name", func(c echo.Context) error {
+		name, err := PathParam(c, "name")
+		if err != nil {
+			return err
+		}
+		if err := manage(c, store.Write); err != nil {
+			return err
+		}
+		var body struct {
+			Source string `json:"source"`
+		}
+		if err := s.Bind(c, &body); err != nil {
+			return err
+		}
+		sc, err := scripting.PutScript(c.Request().Context(), s.RawStore(), name, body.Source)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, infoOf(sc, false))
+	}, RouteDoc{
+		Summary:     "store a script (create or replace)",
+		Description: "The source is compiled first: a syntax error is 400 invalid_argument with its position. Needs grant *:write.",
+		Tag:         "scripts",
+		Body:        Obj(map[string]Schema{"source": Str("JavaScript source")}, "source"),
+		Response:    scriptDoc,
+	})
+
+	s.Handle(http.MethodGet, "/v1/scripts/:name", func(c echo.Context) error {
+		name, err := PathParam(c, "name")
+		if err != nil {
+			return err
+		}
+		if err := manage(c, store.Read); err != nil {
+			return err
+		}
+		sc, err := scripting.GetScript(c.Request().Context(), s.RawStore(), name)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, infoOf(sc, true))
+	}, RouteDoc{Summary: "read a stored script", Description: "Needs grant *:read.", Tag: "scripts", Response: scriptDoc})
+
+	s.Handle(http.MethodGet, "/v1/scripts", func(c echo.Context) error {
+		if err := manage(c, store.Read); err != nil {
+			return err
+		}
+		limit, err := QueryInt(c, "limit", 0)
+		if err != nil {
+			return err
+		}
+		list, next, err := scripting.ListScripts(c.Request().Context(), s.RawStore(), c.QueryParam("cursor"), limit)
+		if err != nil {
+			return err
+		}
+		items := make([]scriptInfo, len(list))
+		for i, sc := range list {
+			items[i] = infoOf(sc, false)
+		}
+		return c.JSON(http.StatusOK, map[string]any{"items": items, "cursor": next})
+	}, RouteDoc{
+		Summary: "list stored scripts by name", Description: "Needs grant *:read.", Tag: "scripts",
+		Query: []Param{
+			{Name: "cursor", Description: "cursor of the previous page"},
+			{Name: "limit", Description: "max items (default 100, at most 1000)", Schema: Int("")},
+		},
+		Response: Obj(map[string]Schema{"items": Arr(scriptDoc), "cursor": Str("continues the listing; empty at the end")}),
+	})
+
+	s.Handle(http.MethodDelete, "/v1/scripts/:name", func(c echo.Context) error {
+		name, err := PathParam(c, "name")
+		if err != nil {
+			return err
+		}
+		if err := manage(c, store.Write); err != nil {
+			return err
+		}
+		ok, err := scripting.DeleteScript(c.Request().Context(), s.RawStore(), name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.Errorf(store.CodeNotFound, "no script named %q", name)
+		}
+		return c.JSON(http.StatusOK, map[string]bool{"deleted": true})
+	}, RouteDoc{Summary: "delete a stored script", Description: "Needs grant *:write.", Tag: "scripts",
+		Response: Obj(map[string]Schema{"deleted": Bool("")})})
+
+	s.Handle(http.MethodPost, "/v1/operations/scripts", func(c echo.Context) error {
+		var body struct {
+			Script string          `json:"script"`
+			Source string          `json:"source"`
+			Input  json.RawMessage `json:"input"`
+		}
+		if err := s.Bind(c, &body); err != nil {
+			return err
+		}
+		if (body.Script == "") == (body.Source == "") {
+			return store.Errorf(store.CodeInvalidArgument, "give either script (a stored script's name) or source")
+		}
+		ctx := c.Request().Context()
+		run := scripting.Run{Source: body.Source, Name: "inline", Input: body.Input, Store: s.RawStore(), Grants: Grants(c)}
+		var res scripting.Result
+		var err error
+		if body.Script != "" {
+			res, err = eng.RunStored(ctx, s.RawStore(), body.Script, run)
+		} else {
+			res, err = eng.Run(ctx, run)
+		}
+		if err != nil {
+			return err
+		}
+		if c.QueryParam("logs") == "true" {
+			return c.JSON(http.StatusOK, map[string]any{"result": res.Value, "logs": res.Logs, "logsTruncated": res.LogsTruncated})
+		}
+		return c.JSONBlob(http.StatusOK, res.Value)
+	}, RouteDoc{
+		Summary: "runScript: execute a stored script (or inline source) with the token's grants",
+		Description: "The answer is the script's result as JSON (undefined is null); with ?logs=true it is {result, logs}. " +
+			"The script reaches only the namespaces the token grants; failures carry the script's error code " +
+			"(408 timeout, 413 too_large, 403 access_denied, 400 invalid_argument for syntax errors and uncaught exceptions, …).",
+		Tag: "scripts",
+		Query: []Param{
+			{Name: "logs", Description: "true to answer {result, logs} with the console lines"},
+		},
+		Body: Obj(map[string]Schema{
+			"script": Str("stored script name"),
+			"source": Str("inline JavaScript source, instead of script"),
+			"input":  AnyJSON("input data, bound to the global `input`"),
+		}),
+		Response: AnyJSON("the script's result"),
+	})
+	return nil
+}
