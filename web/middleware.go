@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -65,7 +66,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int("status", res.Status),
 			slog.Int64("bytes", res.Size),
 			slog.Float64("ms", float64(d.Microseconds())/1000),
-			slog.String("remote", c.RealIP()),
+			slog.String("remote", remoteHost(req.RemoteAddr)),
 		}
 		if code, ok := c.Get(ctxCode).(store.Code); ok {
 			attrs = append(attrs, slog.String("code", string(code)))
@@ -76,6 +77,15 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs...)
 		return nil
 	}
+}
+
+// remoteHost is the peer's address without the port. Forwarded-for headers
+// are not trusted: anyone can send them.
+func remoteHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // recoverPanics turns a handler panic into an unavailable answer; the stack
