@@ -1,8 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"slices"
-	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -15,7 +16,9 @@ import (
 // path, which produces the same result for valid input and the error
 // message for invalid input. The nesting depth is checked before.
 func scanCanonical(data []byte) ([]byte, bool) {
-	s := scanner{in: data, out: make([]byte, 0, len(data))}
+	s := scanners.Get().(*scanner)
+	defer s.release()
+	s.in, s.pos, s.out = data, 0, make([]byte, 0, len(data)+2)
 	s.ws()
 	if !s.value() {
 		return nil, false
@@ -27,12 +30,31 @@ func scanCanonical(data []byte) ([]byte, bool) {
 	return s.out, true
 }
 
+// scanners recycles scanners with their scratch space.
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+// release returns s to the pool, dropping scratch space that grew large.
+func (s *scanner) release() {
+	s.in, s.out = nil, nil
+	if cap(s.str) > 64<<10 || cap(s.keys) > 64<<10 || cap(s.obj) > 64<<10 || cap(s.members) > 4096 {
+		*s = scanner{}
+	}
+	s.str, s.keys, s.members, s.obj = s.str[:0], s.keys[:0], s.members[:0], s.obj[:0]
+	scanners.Put(s)
+}
+
 type scanner struct {
 	in  []byte
 	pos int
 	out []byte
 	// str is scratch space for decoding strings with escapes.
 	str []byte
+	// keys holds the decoded keys of the objects being scanned, members
+	// their entries (a stack: an object uses the part above its base).
+	keys    []byte
+	members []member
+	// obj is scratch space for rewriting an object in key order.
+	obj []byte
 }
 
 func (s *scanner) ws() {
@@ -134,12 +156,54 @@ func (s *scanner) number() bool {
 		s.out = append(s.out, lit...)
 		return true
 	}
+	if out, ok := appendShortDecimal(s.out, lit); ok {
+		s.out = out
+		return true
+	}
 	c, err := canonicalNumber(string(lit))
 	if err != nil {
 		return false
 	}
 	s.out = append(s.out, c...)
 	return true
+}
+
+// appendShortDecimal appends the canonical form of a decimal literal
+// without exponent that is not an integer, has at most 15 significant
+// digits and a decimal exponent in [-4, 5] — most non-integers in practice.
+// Such a decimal is the shortest one that round-trips its float64 (float64
+// keeps 15 decimal digits exactly), and FormatFloat(f, 'g', -1, 64) prints
+// it without exponent, so its canonical form is the literal without
+// trailing zeros. Anything else returns false.
+func appendShortDecimal(dst, lit []byte) ([]byte, bool) {
+	digits, neg := lit, false
+	if len(digits) > 0 && digits[0] == '-' {
+		digits, neg = digits[1:], true
+	}
+	dot := bytes.IndexByte(digits, '.')
+	if dot < 0 || bytes.ContainsAny(digits, "eE") {
+		return dst, false
+	}
+	intPart, frac := digits[:dot], bytes.TrimRight(digits[dot+1:], "0")
+	if len(frac) == 0 {
+		return dst, false // an integer value
+	}
+	var nd, exp int // significant digits, decimal exponent of the first one
+	if string(intPart) == "0" {
+		lead := len(frac) - len(bytes.TrimLeft(frac, "0"))
+		nd, exp = len(frac)-lead, -lead-1
+	} else {
+		nd, exp = len(intPart)+len(frac), len(intPart)-1
+	}
+	if nd > 15 || exp < -4 || exp > 5 {
+		return dst, false
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	dst = append(dst, intPart...)
+	dst = append(dst, '.')
+	return append(dst, frac...), true
 }
 
 // string scans a string literal and returns its decoded bytes, decoded as
@@ -294,11 +358,11 @@ func (s *scanner) array() bool {
 	}
 }
 
-// member is one object member: its decoded key and where its canonical
-// value sits in out.
+// member is one object member: where its decoded key sits in keys and
+// where its canonical value sits in out.
 type member struct {
-	key        string
-	start, end int
+	kStart, kEnd int
+	start, end   int
 }
 
 // object writes the members' values to out as they come, then rewrites the
@@ -313,7 +377,7 @@ func (s *scanner) object() bool {
 		s.out = append(s.out, '{', '}')
 		return true
 	}
-	var members []member
+	base, keysBase := len(s.members), len(s.keys)
 	for {
 		s.ws()
 		if s.pos >= len(s.in) || s.in[s.pos] != '"' {
@@ -323,7 +387,9 @@ func (s *scanner) object() bool {
 		if !ok {
 			return false
 		}
-		key := string(k)
+		kStart := len(s.keys)
+		s.keys = append(s.keys, k...)
+		kEnd := len(s.keys)
 		s.ws()
 		if s.pos >= len(s.in) || s.in[s.pos] != ':' {
 			return false
@@ -334,7 +400,7 @@ func (s *scanner) object() bool {
 		if !s.value() {
 			return false
 		}
-		members = append(members, member{key: key, start: vs, end: len(s.out)})
+		s.members = append(s.members, member{kStart: kStart, kEnd: kEnd, start: vs, end: len(s.out)})
 		s.ws()
 		if s.pos >= len(s.in) {
 			return false
@@ -348,24 +414,29 @@ func (s *scanner) object() bool {
 		}
 		s.pos++
 	}
-	slices.SortStableFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
-	obj := make([]byte, 0, len(s.out)-objStart+2+len(members)*4)
-	obj = append(obj, '{')
+	ms, keys := s.members[base:], s.keys
+	slices.SortStableFunc(ms, func(a, b member) int {
+		return bytes.Compare(keys[a.kStart:a.kEnd], keys[b.kStart:b.kEnd])
+	})
+	obj := append(s.obj[:0], '{')
 	first := true
-	for i, m := range members {
-		if i+1 < len(members) && members[i+1].key == m.key {
+	for i, m := range ms {
+		k := keys[m.kStart:m.kEnd]
+		if i+1 < len(ms) && bytes.Equal(keys[ms[i+1].kStart:ms[i+1].kEnd], k) {
 			continue // a later duplicate wins
 		}
 		if !first {
 			obj = append(obj, ',')
 		}
 		first = false
-		obj = appendJSONString(obj, []byte(m.key))
+		obj = appendJSONString(obj, k)
 		obj = append(obj, ':')
 		obj = append(obj, s.out[m.start:m.end]...)
 	}
 	obj = append(obj, '}')
 	s.out = append(s.out[:objStart], obj...)
+	s.obj = obj
+	s.members, s.keys = s.members[:base], s.keys[:keysBase]
 	return true
 }
 
