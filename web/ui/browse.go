@@ -233,9 +233,10 @@ func jsonProblem(data []byte) string {
 	dec.UseNumber()
 	err := dec.Decode(&v)
 	if err == nil {
-		if _, terr := dec.Token(); terr == nil {
-			off := dec.InputOffset()
-			line, col := lineCol(data, off)
+		off := dec.InputOffset()
+		rest := data[off:]
+		if trimmed := strings.TrimLeft(string(rest), " \t\r\n"); trimmed != "" {
+			line, col := lineCol(data, off+int64(len(rest)-len(trimmed))+1)
 			return fmt.Sprintf("unexpected data after the JSON value at line %d, column %d", line, col)
 		}
 		return ""
