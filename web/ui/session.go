@@ -129,7 +129,7 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if ss == nil {
 			if safe {
-				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(r.URL.RequestURI()))
+				return toLogin(c, "/login?next="+url.QueryEscape(r.URL.RequestURI()))
 			}
 			return u.forbidden(c, "Your session has ended: sign in again.")
 		}
@@ -152,7 +152,7 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 				u.sessions.drop(ss.id)
 				u.setCookie(c, sessionCookie, "", -1)
 				if safe {
-					return c.Redirect(http.StatusSeeOther, "/login")
+					return toLogin(c, "/login")
 				}
 				return u.forbidden(c, "Your token is no longer valid: sign in again.")
 			}
@@ -161,6 +161,17 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(stateKey, &reqState{sess: ss, grants: grants, st: store.WithGrants(u.cfg.Store, grants)})
 		return next(c)
 	}
+}
+
+// toLogin sends a signed-out browser to the sign-in page. For an htmx
+// fragment request it redirects the whole window (HX-Redirect) instead of
+// swapping the sign-in page into the fragment.
+func toLogin(c echo.Context, to string) error {
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", to)
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	return c.Redirect(http.StatusSeeOther, to)
 }
 
 // sameOrigin rejects requests whose Origin header names another site.

@@ -133,3 +133,18 @@ func TestGrantsLimitWhatIsShown(t *testing.T) {
 }
 
 func tokensID(secret string) string { return tokensIDOf(secret) }
+
+// An htmx request without a session redirects the window, not the fragment.
+func TestHTMXRequestWithoutSession(t *testing.T) {
+	h := newHarness(t)
+	req, _ := http.NewRequest(http.MethodGet, h.URL+"/entries?name=orders&prefix=a", nil)
+	req.Header.Set("HX-Request", "true")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("HX-Redirect"), "/login") {
+		t.Fatalf("htmx without session: %d %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
+	}
+}
