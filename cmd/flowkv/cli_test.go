@@ -743,3 +743,25 @@ func TestImportWithoutImporter(t *testing.T) {
 		t.Errorf("plain entry: %+v, %v", plain, err)
 	}
 }
+
+// TestCLIExportPages exports more entries than one page holds (1000), so
+// export has to follow cursors, and imports them in one go.
+func TestCLIExportPages(t *testing.T) {
+	var dump strings.Builder
+	for i := range 2500 {
+		fmt.Fprintf(&dump, `{"name":"bulk","key":"k%05d","data":{"i":%d}}`+"\n", i, i)
+	}
+	src := cli{t: t, dsn: testenv.SQLiteDSN(t)}
+	if r := src.runIn(dump.String(), "import"); r.out != "{\"imported\":2500}\n" {
+		t.Fatalf("import printed %q", r.out)
+	}
+	got := entries(t, src.run("export").out)
+	if len(got) != 2500 {
+		t.Fatalf("export has %d entries, want 2500", len(got))
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("k%05d", i); e.Key != want || string(e.Data) != fmt.Sprintf(`{"i":%d}`, i) {
+			t.Fatalf("entry %d is %s %s, want %s", i, e.Key, e.Data, want)
+		}
+	}
+}
