@@ -12,11 +12,9 @@ package ui
 
 import (
 	"context"
-	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -191,12 +189,4 @@ func (u *UI) headers(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (u *UI) home(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/namespaces")
-}
-
-// jsonText is a JSON value for a textarea: pretty-printed.
-func jsonText(data json.RawMessage) string {
-	if len(data) == 0 {
-		return ""
-	}
-	return strings.TrimSpace(prettyJSON(data))
 }
