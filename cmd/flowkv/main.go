@@ -74,10 +74,6 @@ func runMain(ctx context.Context, args []string) int {
 
 // errorText renders err with its code word first.
 func errorText(err error) string {
-	var e *store.Error
-	if errors.As(err, &e) {
-		return err.Error()
-	}
 	code := store.CodeOf(err)
 	msg := err.Error()
 	if strings.Contains(msg, string(code)) {
