@@ -544,3 +544,56 @@ func TestAmbiguousLostRequestResent(t *testing.T) {
 		}
 	}
 }
+
+// A writer whose clock is ahead (here: an imported version far in the
+// future) never makes versions go backwards: every write path re-sends
+// with the stored version + 1.
+func TestVersionsAboveAClockAhead(t *testing.T) {
+	s := open(t, store.Limits{})
+	ctx := context.Background()
+	ahead := time.Now().Add(24 * time.Hour).UnixMicro()
+	e, err := s.Import(ctx, store.Entry{Name: "skew", Key: "k", Data: raw(`1`), Version: ahead})
+	if err != nil || e.Version != ahead {
+		t.Fatalf("import = %d, %v; want version %d", e.Version, err, ahead)
+	}
+	last := e.Version
+	grow := func(what string, v int64, err error) {
+		t.Helper()
+		if err != nil || v <= last {
+			t.Fatalf("%s: version %d, %v; want above %d", what, v, err, last)
+		}
+		last = v
+	}
+	// Each write comes from a fresh store: another process, whose version
+	// clock is at the real time, a day behind the stored version.
+	other := func() *dynamostore.Store {
+		o, err := dynamostore.Open(ctx, dynamostore.Config{Endpoint: testenv.DynamoEndpoint(t), Table: s.Table()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	u, err := other().Upsert(ctx, "skew", "k", raw(`2`), store.WriteOptions{})
+	grow("upsert", u.Version, err)
+	r, err := other().Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "skew", Key: "k", Data: raw(`1`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grow("atomic sum", r.Versions[0], nil)
+	if g, err := s.FindNameKey(ctx, "skew", "k"); err != nil || g.Version != last || string(g.Data) != "3" {
+		t.Fatalf("after the sum: %+v, %v", g, err)
+	}
+	if _, err := other().Delete(ctx, "skew", "k", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	i, err := other().Insert(ctx, "skew", "k", raw(`3`), store.WriteOptions{})
+	grow("insert after delete", i.Version, err)
+	r, err = other().Atomic(ctx, []store.Check{{Name: "skew", Key: "k", Version: i.Version}}, []store.Mutation{{Op: store.OpSet, Name: "skew", Key: "k", Data: raw(`4`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grow("atomic set", r.Versions[0], nil)
+	big := raw(`"` + strings.Repeat("x", 400_000) + `"`)
+	b, err := other().Update(ctx, "skew", "k", big, store.WriteOptions{})
+	grow("chunked update", b.Version, err)
+}
