@@ -100,7 +100,7 @@ func describe(err error, c echo.Context) (int, store.Code, string) {
 		case http.StatusMethodNotAllowed:
 			msg = "method " + c.Request().Method + " is not allowed on " + c.Request().URL.EscapedPath()
 		default:
-			if m, ok := he.Message.(string); ok && status < 500 {
+			if m, ok := he.Message.(string); ok && m != "" && status < 500 {
 				msg = strings.ToLower(m[:1]) + m[1:]
 			} else {
 				msg = http.StatusText(status)
