@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flowkv/flowkv/blocks"
 	"github.com/flowkv/flowkv/store"
@@ -179,4 +181,79 @@ func BenchmarkEngineOverheadPerBlock(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/block")
+}
+
+// cpuNow is the process's CPU time (user + system): unlike wall time it
+// barely moves when other processes load the machine.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cost is wall and CPU time spent on one kind of operation.
+type cost struct{ wall, cpu time.Duration }
+
+func (c *cost) measure(fn func()) {
+	w, p := time.Now(), cpuNow()
+	fn()
+	c.cpu += cpuNow() - p
+	c.wall += time.Since(w)
+}
+
+// BenchmarkInterleaved times the direct store calls and the flows doing
+// the same work alternately in one loop, so that load from other
+// processes hits both alike, and reports the process CPU time of each as
+// well as wall time (CPU time is what to compare on a busy machine).
+func BenchmarkInterleaved(b *testing.B) {
+	e, st := benchEngine(b, true)
+	quiet := blocks.NewEngine(st, blocks.Options{RunTTL: -1})
+	mustPut(b, e, upsertFlow("one", 1))
+	mustPut(b, e, upsertFlow("ten", 10))
+	mustPut(b, e, twoBlockFlow)
+	ctx := context.Background()
+	var direct, direct2, one, oneRec, ten, two cost
+	run := func(eng *blocks.Engine, id string, in json.RawMessage) func() {
+		return func() {
+			r, err := eng.RunFlow(ctx, id, blocks.RunRequest{Input: in})
+			if err != nil || r.Status != blocks.StatusSucceeded {
+				b.Fatalf("%s: %v %+v", id, err, r)
+			}
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		in := json.RawMessage(fmt.Sprintf(`{"i":%d,"name":"bench"}`, i%1000))
+		key := fmt.Sprintf("k0-%d", i%1000)
+		direct.measure(func() {
+			if _, err := st.Upsert(ctx, "bench", key, in, store.WriteOptions{FlowUUID: "f"}); err != nil {
+				b.Fatal(err)
+			}
+		})
+		direct2.measure(func() {
+			if _, err := st.Upsert(ctx, "bench", "k-"+key, in, store.WriteOptions{FlowUUID: "f"}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := st.FindNameKey(ctx, "bench", "k-"+key); err != nil {
+				b.Fatal(err)
+			}
+		})
+		one.measure(run(quiet, "one", in))
+		oneRec.measure(run(e, "one", in))
+		ten.measure(run(quiet, "ten", in))
+		two.measure(run(e, "bench-two", in))
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / n / 1000 }
+	b.ReportMetric(us(direct.cpu), "direct-upsert-cpu-us")
+	b.ReportMetric(us(one.cpu), "flow1-cpu-us")
+	b.ReportMetric(us(oneRec.cpu), "flow1-recorded-cpu-us")
+	b.ReportMetric((us(ten.cpu)-10*us(direct.cpu))/10, "overhead-per-block-cpu-us")
+	b.ReportMetric(us(direct2.cpu), "direct-upsert+read-cpu-us")
+	b.ReportMetric(us(two.cpu), "two-block-cpu-us")
+	b.ReportMetric(us(two.cpu)/us(direct2.cpu), "two-block/direct-cpu-ratio")
+	b.ReportMetric(us(direct.wall), "direct-upsert-wall-us")
+	b.ReportMetric(us(ten.wall)/10, "flow10-wall-us/block")
+	b.ReportMetric(us(two.wall), "two-block-wall-us")
 }
