@@ -206,22 +206,25 @@ func RunAbuse(ctx context.Context, cfg AbuseConfig) ([]AbuseCheck, error) {
 }
 
 // zeros is an endless body of 'x' that counts what was read from it.
+// The transport reads it on its own goroutine, so n is atomic.
 type zeros struct {
-	n, max int64
+	n   atomic.Int64
+	max int64
 }
 
 func (z *zeros) Read(p []byte) (int, error) {
-	if z.n >= z.max {
+	n := z.n.Load()
+	if n >= z.max {
 		return 0, io.EOF
 	}
 	k := int64(len(p))
-	if z.max-z.n < k {
-		k = z.max - z.n
+	if z.max-n < k {
+		k = z.max - n
 	}
 	for i := range p[:k] {
 		p[i] = 'x'
 	}
-	z.n += k
+	z.n.Add(k)
 	return int(k), nil
 }
 
@@ -248,7 +251,7 @@ func bigBody(srv *Server, size int64, chunked bool) AbuseCheck {
 		io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 	}
-	sent := body.n
+	sent := body.n.Load()
 	chk.Detail = fmt.Sprintf("%d MiB offered, %.1f MiB sent before the answer, status %d, err %v, %s",
 		size>>20, float64(sent)/(1<<20), status, err, d.Round(time.Millisecond))
 	// The answer must be 413, or the connection closed once the limit was
