@@ -146,7 +146,8 @@ func TestAtomicSumAndChecks(t *testing.T) {
 }
 
 func TestConcurrentSum(t *testing.T) {
-	s := open(t, store.Limits{})
+	c := &countOps{ops: map[string]int{}}
+	s := open(t, store.Limits{}, c.option)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	const workers, each = 16, 10
@@ -168,6 +169,7 @@ func TestConcurrentSum(t *testing.T) {
 	if err != nil || string(e.Data) != "160" {
 		t.Fatalf("counter = %s, %v (failed %d)", e.Data, err, failed.Load())
 	}
+	t.Logf("%d transactions for %d sums", c.get("TransactWriteItems"), workers*each)
 }
 
 // countOps counts the DynamoDB operations a client sends.
