@@ -82,6 +82,9 @@ type Engine struct {
 	cache  map[string]cachedFlow // flow id -> compiled flow at a version
 	now    func() time.Time
 	limits store.Limits
+	// changed is signalled (without blocking) when a flow is put or
+	// deleted, so a Scheduler on this engine reloads at once.
+	changed chan struct{}
 }
 
 type cachedFlow struct {
@@ -108,7 +111,8 @@ func NewEngine(st store.Store, opts Options) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{st: st, opts: opts, log: log, cache: map[string]cachedFlow{}, now: time.Now, limits: st.Limits()}
+	return &Engine{st: st, opts: opts, log: log, cache: map[string]cachedFlow{}, now: time.Now, limits: st.Limits(),
+		changed: make(chan struct{}, 1)}
 }
 
 // StoredFlow is a flow as stored.
@@ -391,7 +395,11 @@ func (e *Engine) loadFlow(ctx context.Context, id string) (*compiledFlow, string
 	checked := time.Now()
 	ent, err := e.st.FindNameKey(ctx, FlowsNamespace, id)
 	if errors.Is(err, store.ErrNotFound) {
-		e.forget(id)
+		if ok { // deleted by another process
+			e.mu.Lock()
+			delete(e.cache, id)
+			e.mu.Unlock()
+		}
 		return nil, "", store.Errorf(store.CodeNotFound, "no flow %q", id)
 	}
 	if err != nil {
@@ -419,11 +427,15 @@ func (e *Engine) loadFlow(ctx context.Context, id string) (*compiledFlow, string
 	return cf, sf.UUID, nil
 }
 
-// forget drops a flow from the cache.
+// forget drops a flow from the cache and tells the scheduler.
 func (e *Engine) forget(id string) {
 	e.mu.Lock()
 	delete(e.cache, id)
 	e.mu.Unlock()
+	select {
+	case e.changed <- struct{}{}:
+	default:
+	}
 }
 
 // run executes a compiled flow and records the run.

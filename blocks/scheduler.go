@@ -15,7 +15,8 @@ type SchedulerOptions struct {
 	// Poll is how often due schedules are checked (default 1s).
 	Poll time.Duration
 	// Reload is how often stored flows are re-read to pick up new, changed
-	// and deleted schedules (default 10s).
+	// and deleted schedules (default 10s). Changes made through the
+	// scheduler's own Engine are picked up at once.
 	Reload time.Duration
 	// ClaimTTL is how long a claimed scheduled time is remembered (default
 	// 10m); processes whose clocks differ by more may run a time twice.
@@ -78,6 +79,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.wg.Wait()
 			return nil
 		case <-poll.C:
+		case <-s.e.changed:
+			lastLoad = time.Time{} // a flow changed through this engine: reload now
 		}
 	}
 }
