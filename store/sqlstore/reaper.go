@@ -2,31 +2,67 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"sync"
 	"time"
 )
 
-// startReaper runs the reaper every ReapInterval until Close (not at all
-// when ReapInterval is negative).
+// checkpointInterval is how often SQLite's checkpointer copies the WAL
+// into the database file.
+const checkpointInterval = 200 * time.Millisecond
+
+// startReaper starts the background work until Close: the reaper every
+// ReapInterval (not at all when ReapInterval is negative) and, on SQLite,
+// the checkpointer.
 func (s *Store) startReaper() {
-	if s.opts.ReapInterval < 0 {
-		return
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopReap = cancel
 	s.reapDone = make(chan struct{})
-	go func() {
-		defer close(s.reapDone)
-		t := time.NewTicker(s.opts.ReapInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_, _ = s.Reap(ctx)
+	var wg sync.WaitGroup
+	if s.ck != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			checkpointLoop(ctx, s.ck, checkpointInterval)
+		}()
+	}
+	if s.opts.ReapInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(s.opts.ReapInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					_, _ = s.Reap(ctx)
+				}
 			}
-		}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(s.reapDone)
 	}()
+}
+
+// checkpointLoop runs a PASSIVE checkpoint on db every interval until ctx
+// ends: it copies committed WAL frames into the database file without
+// blocking readers or the writer, so the WAL stays short and commits never
+// pay for a checkpoint. (The last connection to close checkpoints too.)
+func checkpointLoop(ctx context.Context, db *sql.DB, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 // Reap deletes entries expired by now in batches of ReapBatch, each its own

@@ -80,6 +80,8 @@ type Store struct {
 	// PostgreSQL); w and r their *sql.DB.
 	gw, gr *gorm.DB
 	w, r   *sql.DB
+	// ck is SQLite's checkpoint connection (nil on PostgreSQL).
+	ck *sql.DB
 
 	st stmts
 
@@ -174,18 +176,38 @@ func gormConfig() *gorm.Config {
 const (
 	sqliteWriterParams = "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=0&_cache_size=-32000"
 	sqliteReaderParams = "?_busy_timeout=10000&_query_only=1&_cache_size=-32000"
+	// The checkpointer's connection: fsyncs at each checkpoint.
+	sqliteCheckpointParams = "?_busy_timeout=10000&_synchronous=NORMAL&_cache_size=-2000"
 )
 
-// sqliteDriver is mattn/go-sqlite3 registered with a connect hook that
-// applies the per-connection pragmas the DSN cannot carry.
-const sqliteDriver = "flowkv_sqlite3"
+// sqliteDriver and sqliteWriterDriver are mattn/go-sqlite3 registered with
+// connect hooks that apply the per-connection pragmas a DSN cannot carry.
+// The writer's connection also turns automatic checkpoints off: a
+// checkpoint copies the WAL into the database file and fsyncs it, and run
+// by the committing writer it stalls that commit (tens of ms on a busy
+// disk). The store's checkpointer runs them on a connection of its own
+// instead (see checkpointLoop).
+const (
+	sqliteDriver       = "flowkv_sqlite3"
+	sqliteWriterDriver = "flowkv_sqlite3_writer"
+)
 
 const sqliteMmapBytes = 1 << 30
 
 func init() {
+	mmap := fmt.Sprintf("PRAGMA mmap_size = %d", sqliteMmapBytes)
 	sql.Register(sqliteDriver, &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(fmt.Sprintf("PRAGMA mmap_size = %d", sqliteMmapBytes), nil)
+			_, err := c.Exec(mmap, nil)
+			return err
+		},
+	})
+	sql.Register(sqliteWriterDriver, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			if _, err := c.Exec(mmap, nil); err != nil {
+				return err
+			}
+			_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
 			return err
 		},
 	})
@@ -205,7 +227,7 @@ func (s *Store) openSQLite(path string) error {
 	}
 	// The writer: one connection, immediate transactions, WAL.
 	wdsn := path + sqliteWriterParams
-	gw, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: wdsn}), gormConfig())
+	gw, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteWriterDriver, DSN: wdsn}), gormConfig())
 	if err != nil {
 		return dbErr("open the sqlite database", err)
 	}
@@ -239,7 +261,17 @@ func (s *Store) openSQLite(path string) error {
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
-	s.gw, s.gr, s.w, s.r = gw, gr, w, r
+	ck, err := sql.Open(sqliteDriver, path+sqliteCheckpointParams)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return dbErr("open the sqlite database", err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxLifetime(0)
+	ck.SetConnMaxIdleTime(0)
+	s.gw, s.gr, s.w, s.r, s.ck = gw, gr, w, r, ck
 	return nil
 }
 
@@ -309,6 +341,9 @@ func (s *Store) closeDBs() error {
 	s.fetchMu.Unlock()
 	s.st.close()
 	var errs []error
+	if s.ck != nil {
+		errs = append(errs, s.ck.Close())
+	}
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
