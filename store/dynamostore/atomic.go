@@ -58,7 +58,6 @@ type action struct {
 	// per attempt
 	ver   int64
 	token string
-	size  int
 }
 
 // Atomic applies mutations if all checks hold, as one TransactWriteItems
@@ -334,8 +333,7 @@ func (s *Store) transactItems(acts []*action, t time.Time) (items []types.Transa
 			if err := tooLarge(w); err != nil {
 				return nil, nil, err
 			}
-			a.size = w.itemSize()
-			total += a.size
+			total += w.itemSize()
 			upd = w.update(vals)
 		}
 		cond := strings.Join(conds, " AND ")

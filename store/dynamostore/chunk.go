@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -265,5 +264,3 @@ func (s *Store) getRaw(ctx context.Context, name, key string) (record, error) {
 	}
 	return decode(out.Item)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
