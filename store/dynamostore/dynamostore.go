@@ -238,6 +238,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err := checkIndexes(out.Table); err != nil {
 			return err
 		}
+		if out.Table.TableStatus != types.TableStatusActive {
+			if err := s.waitActive(ctx); err != nil { // another process creates it
+				return err
+			}
+		}
 	}
 	return s.enableTTL(ctx)
 }
@@ -277,6 +282,11 @@ func (s *Store) createTable(ctx context.Context) error {
 	if err != nil && !errors.As(err, &inUse) { // in use: another process creates it
 		return wrapErr("create table "+s.table, err)
 	}
+	return s.waitActive(ctx)
+}
+
+// waitActive waits until the table is ACTIVE.
+func (s *Store) waitActive(ctx context.Context) error {
 	w := dynamodb.NewTableExistsWaiter(s.db, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 5*time.Second
 	})
