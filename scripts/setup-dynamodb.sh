@@ -85,7 +85,7 @@ flowkv_setup_dynamodb() {
       -inMemory -port "$port" -disableTelemetry -sharedDb </dev/null >"$log" 2>&1 &)
     local i
     pid=""
-    for i in $(seq 1 120); do
+    for i in $(seq 1 240); do # up to a minute: a JVM starts slowly on a busy machine
       [ -n "$pid" ] || pid=$(cat "$cache/starting.pid" 2>/dev/null)
       flowkv_dynamo_answers "$port" && break
       [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || break
