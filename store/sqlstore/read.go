@@ -282,7 +282,15 @@ func (s *Store) fetchSQL(q store.FetchQuery) (query string, args []any, limit in
 			return "", nil, 0, nil // the cursor is past the namespace
 		}
 	}
-	query = "SELECT " + s.cols() + " FROM entries WHERE " + where.String() + " ORDER BY name, key LIMIT ?"
+	from := "entries"
+	if q.Data != nil && s.dialect == SQLite {
+		// Without ANALYZE statistics SQLite prefers the primary key for
+		// name = ? (a scan of the whole namespace, filtering data_hash)
+		// over entries_data, which seeks the matching entries already in
+		// (name, key) order. PostgreSQL's planner picks the index itself.
+		from = "entries INDEXED BY entries_data"
+	}
+	query = "SELECT " + s.cols() + " FROM " + from + " WHERE " + where.String() + " ORDER BY name, key LIMIT ?"
 	args = append(args, limit+1)
 	if q.Offset > 0 {
 		query += " OFFSET ?"
