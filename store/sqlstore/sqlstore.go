@@ -1,24 +1,29 @@
-// Package sqlstore is flowkv's SQL backend: one store.Store for embedded
-// SQLite (the default, `sqlite:PATH`) and PostgreSQL (`postgres://…`).
+// Package sqlstore is flowkv's SQL backend: one store.Store (and
+// store.Importer) for embedded SQLite (the default, `sqlite:PATH`) and
+// PostgreSQL (`postgres://…`).
 //
 // GORM opens the databases, configures the connection pools and applies the
 // embedded migrations (package migrations). The operations themselves run
 // hand-written SQL through prepared statements on GORM's underlying
 // *sql.DB: GORM's reflective query path costs about 40% of a point get's
-// throughput, which the store's hot path cannot afford.
+// throughput, which the store's hot path cannot afford. Insert, Upsert,
+// Update and Delete are one statement each (INSERT … ON CONFLICT DO UPDATE
+// … RETURNING, UPDATE … RETURNING, DELETE … RETURNING); Atomic, Import and
+// writes under an entries cap are transactions that lock what they touch.
 //
 // SQLite runs in WAL mode with one writer connection whose transactions
 // begin IMMEDIATE, and a separate pool of query-only reader connections:
 // writers queue in Go instead of meeting SQLITE_BUSY, readers never block
 // writers. synchronous=NORMAL: a commit survives a crash of the process;
 // after a power loss the last commits may be lost, the database is never
-// corrupt.
+// corrupt. Checkpoints run on a connection of their own, off the commit
+// path; every connection maps the file (mmap_size).
 //
-// Versions come from one counter (SQLite: a row updated inside each write
-// transaction; PostgreSQL: a SEQUENCE), so a version is never reused for
-// any (name, key), even after delete and re-insert. Expired entries are
-// filtered by every read and deleted by a background reaper in bounded
-// batches.
+// Versions come from one counter (SQLite: a row that writes read inside
+// their statement and triggers advance; PostgreSQL: a SEQUENCE), so a
+// version is never reused for any (name, key), even after delete and
+// re-insert. Expired entries are filtered by every read and deleted by a
+// background reaper in bounded batches.
 package sqlstore
 
 import (
