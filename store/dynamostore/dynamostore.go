@@ -146,7 +146,12 @@ func newClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
 	if region == "" {
 		region = DefaultRegion
 	}
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region)}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(region),
+		// Failures come back as errors; the SDK's own log lines (IMDS
+		// fallbacks, connection reuse notes) would only be noise.
+		awsconfig.WithLogger(logging.Nop{}),
+	}
 	switch {
 	case cfg.AccessKey != "" || cfg.Secret != "":
 		opts = append(opts, awsconfig.WithCredentialsProvider(
@@ -170,8 +175,6 @@ func newClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
 		// DynamoDB Local and proxies print no checksum warnings.
 		o.DisableValidateResponseChecksum = true
 		o.Retryer = newRetryer(false)
-		// Failures come back as errors; the SDK's own log lines (connection
-		// reuse notes) would only be noise in flowkv's output.
 		o.Logger = logging.Nop{}
 	}}
 	clientOpts = append(clientOpts, cfg.ClientOptions...)
