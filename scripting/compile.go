@@ -1,6 +1,7 @@
 package scripting
 
 import (
+	"regexp"
 	"strings"
 	"sync"
 
@@ -193,6 +194,13 @@ func checkNesting(src string) error {
 	return nil
 }
 
+// generatorSyntax finds what can define a generator function (function*,
+// *method(), *[computed]()): only then does a run need its generator
+// constructor disabled. Code generation from strings is off, so a
+// generator cannot appear any other way. It may match multiplications; that
+// only costs the patch.
+var generatorSyntax = regexp.MustCompile(`function\s*\*|\*\s*\[|\*\s*[A-Za-z_$][\w$]*\s*\(`)
+
 // programCache keeps compiled programs by (name, source); a goja Program
 // is immutable and runs in any number of runtimes at once.
 type programCache struct {
@@ -207,6 +215,7 @@ type cacheKey struct{ name, src string }
 type cached struct {
 	once sync.Once
 	prg  *goja.Program
+	gens bool // the source may define generator functions
 	err  error
 }
 
@@ -214,7 +223,7 @@ func newProgramCache(max int) *programCache {
 	return &programCache{max: max, m: map[cacheKey]*cached{}}
 }
 
-func (c *programCache) get(name, src string) (*goja.Program, error) {
+func (c *programCache) get(name, src string) (*goja.Program, bool, error) {
 	k := cacheKey{name, src}
 	c.mu.Lock()
 	e, ok := c.m[k]
@@ -228,6 +237,10 @@ func (c *programCache) get(name, src string) (*goja.Program, error) {
 		c.order = append(c.order, k)
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.prg, e.err = compile(name, src) })
-	return e.prg, e.err
+	e.once.Do(func() {
+		e.prg, e.err = compile(name, src)
+		// esbuild's lowering of async generators writes generators too.
+		e.gens = generatorSyntax.MatchString(src) || strings.Contains(src, "for await")
+	})
+	return e.prg, e.gens, e.err
 }

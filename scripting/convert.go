@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -256,6 +257,9 @@ func (s *runState) jsValue(raw json.RawMessage) goja.Value {
 	if len(raw) == 0 {
 		return goja.Null()
 	}
+	if v, ok := s.fromJSON(raw); ok {
+		return v
+	}
 	v, err := s.jsonParse(goja.Undefined(), s.vm.ToValue(string(raw)))
 	if err != nil {
 		return goja.Null()
@@ -267,22 +271,112 @@ func (s *runState) jsValue(raw json.RawMessage) goja.Value {
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // entryJS is an entry as scripts see it: {name, key, data, version,
-// flowUuid, expiresAt, createdAt, updatedAt}, times as ISO strings.
+// flowUuid, expiresAt, createdAt, updatedAt}, times as ISO strings. It is
+// an ordinary-behaving object (keys, spread, JSON.stringify, assignment,
+// delete all work) whose fields are converted when first read: a script
+// that only looks at the version never pays for parsing the data.
 func (s *runState) entryJS(e store.Entry) goja.Value {
-	o := s.vm.NewObject()
-	_ = o.Set("name", e.Name)
-	_ = o.Set("key", e.Key)
-	_ = o.Set("data", s.jsValue(e.Data))
-	_ = o.Set("version", e.Version)
-	_ = o.Set("flowUuid", e.FlowUUID)
-	if e.ExpiresAt != nil {
-		_ = o.Set("expiresAt", isoTime(*e.ExpiresAt))
-	} else {
-		_ = o.Set("expiresAt", goja.Null())
+	return s.vm.NewDynamicObject(&entryObject{s: s, e: e})
+}
+
+var entryFields = []string{"name", "key", "data", "version", "flowUuid", "expiresAt", "createdAt", "updatedAt"}
+
+type entryObject struct {
+	s       *runState
+	e       store.Entry
+	vals    map[string]goja.Value // converted or assigned fields
+	deleted map[string]bool
+	extra   []string // keys assigned beyond the entry's fields
+}
+
+func (o *entryObject) field(key string) goja.Value {
+	vm, e := o.s.vm, &o.e
+	switch key {
+	case "name":
+		return vm.ToValue(e.Name)
+	case "key":
+		return vm.ToValue(e.Key)
+	case "data":
+		return o.s.jsValue(e.Data)
+	case "version":
+		return vm.ToValue(e.Version)
+	case "flowUuid":
+		return vm.ToValue(e.FlowUUID)
+	case "expiresAt":
+		if e.ExpiresAt == nil {
+			return goja.Null()
+		}
+		return vm.ToValue(isoTime(*e.ExpiresAt))
+	case "createdAt":
+		return vm.ToValue(isoTime(e.CreatedAt))
+	case "updatedAt":
+		return vm.ToValue(isoTime(e.UpdatedAt))
 	}
-	_ = o.Set("createdAt", isoTime(e.CreatedAt))
-	_ = o.Set("updatedAt", isoTime(e.UpdatedAt))
-	return o
+	return nil
+}
+
+func (o *entryObject) Get(key string) goja.Value {
+	if o.deleted[key] {
+		return nil
+	}
+	if v, ok := o.vals[key]; ok {
+		return v
+	}
+	v := o.field(key)
+	if v != nil && (key == "data" || key == "expiresAt" || key == "createdAt" || key == "updatedAt") {
+		// Objects keep their identity: e.data === e.data.
+		if o.vals == nil {
+			o.vals = map[string]goja.Value{}
+		}
+		o.vals[key] = v
+	}
+	return v
+}
+
+func (o *entryObject) Set(key string, val goja.Value) bool {
+	if o.vals == nil {
+		o.vals = map[string]goja.Value{}
+	}
+	if !o.Has(key) {
+		o.extra = append(o.extra, key)
+	}
+	delete(o.deleted, key)
+	o.vals[key] = val
+	return true
+}
+
+func (o *entryObject) Has(key string) bool {
+	if o.deleted[key] {
+		return false
+	}
+	if _, ok := o.vals[key]; ok {
+		return true
+	}
+	for _, f := range entryFields {
+		if f == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *entryObject) Delete(key string) bool {
+	if o.deleted == nil {
+		o.deleted = map[string]bool{}
+	}
+	o.deleted[key] = true
+	delete(o.vals, key)
+	return true
+}
+
+func (o *entryObject) Keys() []string {
+	out := make([]string, 0, len(entryFields)+len(o.extra))
+	for _, f := range slices.Concat(entryFields, o.extra) {
+		if !o.deleted[f] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (s *runState) entriesJS(es []store.Entry) goja.Value {

@@ -122,10 +122,9 @@ func (s *runState) guard(name string, want store.Access) error {
 	return s.r.Grants.Allow(name, want)
 }
 
-// fn wraps a host function: a Go panic that is not a JavaScript throw is
-// reported as an internal error instead of crashing the process.
-func (s *runState) fn(f func(goja.FunctionCall) goja.Value) goja.Value {
-	return s.vm.ToValue(f)
+// fn marks a host function (goja wraps it natively, without reflection).
+func (s *runState) fn(f func(goja.FunctionCall) goja.Value) func(goja.FunctionCall) goja.Value {
+	return f
 }
 
 func (s *runState) entryResult(x any) goja.Value { return s.entryJS(x.(store.Entry)) }
@@ -135,9 +134,9 @@ func (s *runState) boolResult(x any) goja.Value { return s.vm.ToValue(x.(bool)) 
 // dataStore builds the Ziggy-style API: every method returns a promise.
 func (s *runState) dataStore() *goja.Object {
 	vm := s.vm
-	ds := vm.NewObject()
+	ds := newLazy(vm)
 
-	_ = ds.Set("fetch", s.fn(func(call goja.FunctionCall) goja.Value {
+	ds.def("fetch", s.fn(func(call goja.FunctionCall) goja.Value {
 		var props *goja.Object
 		if a := call.Argument(0); present(a) {
 			props = a.ToObject(vm)
@@ -179,7 +178,7 @@ func (s *runState) dataStore() *goja.Object {
 		}, func(x any) goja.Value { return s.entriesJS(x.([]store.Entry)) })
 	}))
 
-	_ = ds.Set("findName", s.fn(func(call goja.FunctionCall) goja.Value {
+	ds.def("findName", s.fn(func(call goja.FunctionCall) goja.Value {
 		name, err := textArg(call.Argument(0), "name")
 		if err == nil {
 			err = s.limits.ValidateName(name)
@@ -206,7 +205,7 @@ func (s *runState) dataStore() *goja.Object {
 		}, func(x any) goja.Value { return s.entriesJS(x.([]store.Entry)) })
 	}))
 
-	_ = ds.Set("findNameKey", s.fn(func(call goja.FunctionCall) goja.Value {
+	ds.def("findNameKey", s.fn(func(call goja.FunctionCall) goja.Value {
 		name, key, err := s.nameKey(call.Argument(0), call.Argument(1))
 		if err == nil {
 			err = s.guard(name, store.Read)
@@ -228,7 +227,7 @@ func (s *runState) dataStore() *goja.Object {
 		})
 	}))
 
-	write := func(op func(ctx context.Context, name, key string, data []byte, o store.WriteOptions) (store.Entry, error)) goja.Value {
+	write := func(op func(ctx context.Context, name, key string, data []byte, o store.WriteOptions) (store.Entry, error)) func(goja.FunctionCall) goja.Value {
 		return s.fn(func(call goja.FunctionCall) goja.Value {
 			name, key, err := s.nameKey(call.Argument(0), call.Argument(1))
 			if err != nil {
@@ -250,17 +249,17 @@ func (s *runState) dataStore() *goja.Object {
 			}, s.entryResult)
 		})
 	}
-	_ = ds.Set("insert", write(func(ctx context.Context, n, k string, d []byte, o store.WriteOptions) (store.Entry, error) {
+	ds.def("insert", write(func(ctx context.Context, n, k string, d []byte, o store.WriteOptions) (store.Entry, error) {
 		return s.st.Insert(ctx, n, k, d, o)
 	}))
-	_ = ds.Set("upsert", write(func(ctx context.Context, n, k string, d []byte, o store.WriteOptions) (store.Entry, error) {
+	ds.def("upsert", write(func(ctx context.Context, n, k string, d []byte, o store.WriteOptions) (store.Entry, error) {
 		return s.st.Upsert(ctx, n, k, d, o)
 	}))
-	_ = ds.Set("updateOneNameKey", write(func(ctx context.Context, n, k string, d []byte, o store.WriteOptions) (store.Entry, error) {
+	ds.def("updateOneNameKey", write(func(ctx context.Context, n, k string, d []byte, o store.WriteOptions) (store.Entry, error) {
 		return s.st.Update(ctx, n, k, d, o)
 	}))
 
-	_ = ds.Set("deleteOneNameKey", s.fn(func(call goja.FunctionCall) goja.Value {
+	ds.def("deleteOneNameKey", s.fn(func(call goja.FunctionCall) goja.Value {
 		name, key, err := s.nameKey(call.Argument(0), call.Argument(1))
 		if err == nil {
 			err = s.guard(name, store.Write)
@@ -273,8 +272,8 @@ func (s *runState) dataStore() *goja.Object {
 		}, s.boolResult)
 	}))
 
-	_ = ds.Set("atomic", s.fn(func(goja.FunctionCall) goja.Value { return s.dsAtomic() }))
-	_ = ds.Set("open", s.fn(func(call goja.FunctionCall) goja.Value {
+	ds.def("atomic", s.fn(func(goja.FunctionCall) goja.Value { return s.dsAtomic() }))
+	ds.def("open", s.fn(func(call goja.FunctionCall) goja.Value {
 		name, err := textArg(call.Argument(0), "name")
 		if err == nil {
 			err = s.limits.ValidateName(name)
@@ -287,7 +286,7 @@ func (s *runState) dataStore() *goja.Object {
 		}
 		return s.openHandle(name)
 	}))
-	return ds
+	return vm.NewDynamicObject(ds)
 }
 
 // atomicBuilder collects an atomic call's checks and mutations.

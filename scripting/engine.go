@@ -40,6 +40,7 @@ const (
 	DefaultMaxParallel     = 8
 	DefaultMaxSourceBytes  = 256 << 10
 	DefaultCacheSize       = 256
+	DefaultPrepared        = 4
 
 	// RegexpTimeout bounds one match of a backtracking regular expression
 	// (patterns with backreferences or lookaround; the others run in linear
@@ -84,6 +85,10 @@ type Options struct {
 	MaxSourceBytes int
 	// CacheSize is how many compiled scripts are kept (256).
 	CacheSize int
+	// Prepared is how many fresh runtimes are built ahead of time, off the
+	// runs' critical path (4; -1 builds every runtime inline). Each is used
+	// by exactly one run.
+	Prepared int
 }
 
 func (o Options) normalize() Options {
@@ -119,6 +124,9 @@ func (o Options) normalize() Options {
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = DefaultCacheSize
+	}
+	if o.Prepared == 0 {
+		o.Prepared = DefaultPrepared
 	}
 	return o
 }
@@ -183,12 +191,77 @@ type Engine struct {
 	dog    bool // watchdog goroutine running
 
 	bg sync.WaitGroup // run goroutines, including abandoned ones
+
+	// ready holds fresh prepared runtimes; want wakes the goroutine that
+	// refills it; stop ends that goroutine.
+	ready     chan *runState
+	want      chan struct{}
+	stop      chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns an Engine with opts (zero fields take their defaults).
 func New(opts Options) *Engine {
 	o := opts.normalize()
-	return &Engine{opts: o, cache: newProgramCache(o.CacheSize), active: map[*runState]struct{}{}}
+	e := &Engine{opts: o, cache: newProgramCache(o.CacheSize), active: map[*runState]struct{}{}, stop: make(chan struct{})}
+	if o.Prepared > 0 {
+		e.ready = make(chan *runState, o.Prepared)
+		e.want = make(chan struct{}, 1)
+		go e.refill()
+	}
+	return e
+}
+
+// refill keeps the ready pool full of fresh runtimes, building them when a
+// run takes one. Prepared runtimes have never run anything: a pooled
+// runtime starts as clean as a new one.
+func (e *Engine) refill() {
+	for {
+		for len(e.ready) < cap(e.ready) {
+			select {
+			case e.ready <- newRunState(e):
+			case <-e.stop:
+				return
+			}
+		}
+		select {
+		case <-e.want:
+		case <-e.stop:
+			return
+		}
+	}
+}
+
+// runtime returns a fresh prepared runtime: from the pool when one is
+// ready, else built now.
+func (e *Engine) runtime() *runState {
+	if e.ready != nil {
+		select {
+		case s := <-e.ready:
+			select {
+			case e.want <- struct{}{}:
+			default:
+			}
+			return s
+		default:
+			select {
+			case e.want <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return newRunState(e)
+}
+
+// Close stops the goroutine that prepares runtimes and waits for running
+// scripts to end. Runs after Close still work (their runtimes are built
+// inline).
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() {
+		close(e.stop)
+
+	})
+	e.Wait()
 }
 
 // Options returns the engine's options with defaults filled in.
@@ -219,7 +292,7 @@ func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
 	if len(r.Source) > e.opts.MaxSourceBytes {
 		return Result{}, store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(r.Source), e.opts.MaxSourceBytes)
 	}
-	prg, err := e.cache.get(name, r.Source)
+	prg, gens, err := e.cache.get(name, r.Source)
 	if err != nil {
 		return Result{Duration: time.Since(start)}, err
 	}
@@ -228,13 +301,14 @@ func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
 		timeout = e.opts.Timeout
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
-	s := newRunState(e, rctx, cancel, r, name)
+	s := e.runtime()
+	s.attach(rctx, cancel, r, name)
 	e.track(s)
 	e.bg.Add(1)
 	go func() {
 		defer e.bg.Done()
 		defer e.untrack(s)
-		s.finish(s.execute(prg))
+		s.finish(s.execute(prg, gens))
 	}()
 
 	var res Result

@@ -215,9 +215,9 @@ func expireIn(v goja.Value) (ttlMS float64, err error) {
 // kv builds the Deno/OWN3D-style API.
 func (s *runState) kv() *goja.Object {
 	vm := s.vm
-	kv := vm.NewObject()
+	kv := newLazy(vm)
 
-	_ = kv.Set("get", s.fn(func(call goja.FunctionCall) goja.Value {
+	kv.def("get", s.fn(func(call goja.FunctionCall) goja.Value {
 		keyVal := call.Argument(0)
 		name, key, err := s.kvAddr(keyVal)
 		if err == nil {
@@ -235,7 +235,7 @@ func (s *runState) kv() *goja.Object {
 		}, func(x any) goja.Value { return s.kvEntry(keyVal, x.(*store.Entry)) })
 	}))
 
-	_ = kv.Set("getMany", s.fn(func(call goja.FunctionCall) goja.Value {
+	kv.def("getMany", s.fn(func(call goja.FunctionCall) goja.Value {
 		o, ok := call.Argument(0).(*goja.Object)
 		if !ok || o.ClassName() != "Array" {
 			return s.rejected(argErr("getMany takes an array of keys"))
@@ -281,7 +281,7 @@ func (s *runState) kv() *goja.Object {
 		})
 	}))
 
-	_ = kv.Set("set", s.fn(func(call goja.FunctionCall) goja.Value {
+	kv.def("set", s.fn(func(call goja.FunctionCall) goja.Value {
 		name, key, err := s.kvAddr(call.Argument(0))
 		if err != nil {
 			return s.rejected(err)
@@ -311,7 +311,7 @@ func (s *runState) kv() *goja.Object {
 		})
 	}))
 
-	_ = kv.Set("delete", s.fn(func(call goja.FunctionCall) goja.Value {
+	kv.def("delete", s.fn(func(call goja.FunctionCall) goja.Value {
 		name, key, err := s.kvAddr(call.Argument(0))
 		if err == nil {
 			err = s.guard(name, store.Write)
@@ -324,7 +324,7 @@ func (s *runState) kv() *goja.Object {
 		}, s.boolResult)
 	}))
 
-	_ = kv.Set("list", s.fn(func(call goja.FunctionCall) goja.Value {
+	kv.def("list", s.fn(func(call goja.FunctionCall) goja.Value {
 		it, err := s.kvList(call.Argument(0), call.Argument(1))
 		if err != nil {
 			panic(s.newError(err))
@@ -332,8 +332,8 @@ func (s *runState) kv() *goja.Object {
 		return it
 	}))
 
-	_ = kv.Set("atomic", s.fn(func(goja.FunctionCall) goja.Value { return s.kvAtomic() }))
-	return kv
+	kv.def("atomic", s.fn(func(goja.FunctionCall) goja.Value { return s.kvAtomic() }))
+	return vm.NewDynamicObject(kv)
 }
 
 // kvList is kv.list({prefix}, {limit, cursor, batchSize}): an async
@@ -448,7 +448,16 @@ func (s *runState) kvList(sel, opts goja.Value) (goja.Value, error) {
 		exhausted, buf = true, nil
 		return s.resolved(finished())
 	}))
-	_ = it.SetSymbol(s.asyncIter, s.fn(func(goja.FunctionCall) goja.Value { return it }))
+	if s.asyncIter == nil {
+		v, err := s.vm.RunProgram(asyncIterPrg)
+		if err != nil {
+			panic(err)
+		}
+		s.asyncIter, _ = v.(*goja.Symbol)
+	}
+	if s.asyncIter != nil {
+		_ = it.SetSymbol(s.asyncIter, s.fn(func(goja.FunctionCall) goja.Value { return it }))
+	}
 	return it, nil
 }
 

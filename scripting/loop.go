@@ -49,7 +49,9 @@ type runState struct {
 	jobs []func() error
 	wake chan struct{} // capacity 1: "jobs is not empty"
 
-	pending   int           // (loop) store calls in flight
+	pending   int           // (loop) store calls made and not settled
+	inflight  int           // (loop) store calls running on goroutines
+	queued    []storeCall   // (loop) store calls not started yet
 	sem       chan struct{} // bounds store calls executing at once
 	calls     sync.WaitGroup
 	main      *goja.Promise   // (loop) the script's promise
@@ -60,17 +62,28 @@ type runState struct {
 	errorCtor *goja.Object
 	jsonParse goja.Callable
 	asyncIter *goja.Symbol
+	// codegenThrower replaces the constructors that compile strings.
+	codegenThrower *goja.Object
 }
 
-func newRunState(e *Engine, ctx context.Context, cancel context.CancelFunc, r Run, name string) *runState {
+// newRunState makes a fresh runtime with the run-independent sandbox
+// (prepare); attach gives it a run. Each runState serves one run only.
+func newRunState(e *Engine) *runState {
 	s := &runState{
-		e: e, name: name, r: r, ctx: ctx, cancel: cancel,
+		e:      e,
 		vm:     goja.New(),
 		done:   make(chan struct{}),
 		killed: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 		sem:    make(chan struct{}, e.opts.MaxParallel),
 	}
+	s.prepare()
+	return s
+}
+
+// attach gives a prepared runtime its run.
+func (s *runState) attach(ctx context.Context, cancel context.CancelFunc, r Run, name string) {
+	s.name, s.r, s.ctx, s.cancel = name, r, ctx, cancel
 	s.callCtx, s.callCancel = context.WithCancel(ctx)
 	if r.Store != nil {
 		s.limits = r.Store.Limits().Normalize()
@@ -82,7 +95,6 @@ func newRunState(e *Engine, ctx context.Context, cancel context.CancelFunc, r Ru
 	} else {
 		s.limits = store.DefaultLimits()
 	}
-	return s
 }
 
 // kill stops the run with err (the first kill wins): the runtime is
@@ -129,13 +141,16 @@ func (s *runState) outcome() (Result, error) {
 }
 
 // execute runs the compiled script and its event loop to the end.
-func (s *runState) execute(prg *goja.Program) (json.RawMessage, error) {
+func (s *runState) execute(prg *goja.Program, gens bool) (json.RawMessage, error) {
 	defer func() {
 		s.callCancel()
 		s.calls.Wait()
 	}()
-	if err := s.protect(s.setup); err != nil {
+	if err := s.protect(s.bind); err != nil {
 		return nil, err
+	}
+	if gens {
+		s.disableCtor(genProtoPrg)
 	}
 	var v goja.Value
 	s.busy.Store(true)
@@ -179,6 +194,12 @@ func (s *runState) loop() error {
 		if err := s.checkUnhandled(); err != nil {
 			return err
 		}
+		if len(s.queued) > 0 {
+			if err := s.startQueued(); err != nil {
+				return err
+			}
+			continue
+		}
 		if s.pending == 0 {
 			if s.main.State() != goja.PromiseStatePending {
 				return nil
@@ -195,14 +216,62 @@ func (s *runState) loop() error {
 		s.jobs = nil
 		s.qmu.Unlock()
 		for _, job := range jobs {
-			s.busy.Store(true)
-			err := s.protect(job)
-			s.busy.Store(false)
-			if err != nil {
-				return s.jsError(err)
+			if err := s.runJS(job); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// runJS runs a completion on the loop, converting what it throws.
+func (s *runState) runJS(job func() error) error {
+	s.busy.Store(true)
+	err := s.protect(job)
+	s.busy.Store(false)
+	if err != nil {
+		return s.jsError(err)
+	}
+	return nil
+}
+
+// startQueued starts the store calls the script made since the loop last
+// looked. A lone call with nothing else in flight (the common `await
+// dataStore.x()`) runs right here on the loop goroutine, which would only
+// wait for it otherwise: no goroutine hand-off. Several calls at once
+// (Promise.all) run on goroutines, MaxParallel at a time. Either way the
+// promise settles on the loop, after the script's synchronous code.
+func (s *runState) startQueued() error {
+	q := s.queued
+	s.queued = nil
+	if len(q) == 1 && s.inflight == 0 {
+		c := q[0]
+		res, err := c.work(s.callCtx)
+		s.pending--
+		return s.runJS(func() error { return c.settle(res, err) })
+	}
+	for _, c := range q {
+		c := c
+		s.inflight++
+		s.calls.Add(1)
+		go func() {
+			defer s.calls.Done()
+			var res any
+			var err error
+			select {
+			case s.sem <- struct{}{}:
+				res, err = c.work(s.callCtx)
+				<-s.sem
+			case <-s.callCtx.Done():
+				err = s.callCtx.Err()
+			}
+			s.post(func() error {
+				s.inflight--
+				s.pending--
+				return c.settle(res, err)
+			})
+		}()
+	}
+	return nil
 }
 
 func (s *runState) ctxError() error {
@@ -272,27 +341,19 @@ func (s *runState) async(work func(ctx context.Context) (any, error), toJS func(
 	}
 	p, resolve, reject := s.vm.NewPromise()
 	s.pending++
-	s.calls.Add(1)
-	go func() {
-		defer s.calls.Done()
-		var res any
-		var err error
-		select {
-		case s.sem <- struct{}{}:
-			res, err = work(s.callCtx)
-			<-s.sem
-		case <-s.callCtx.Done():
-			err = s.callCtx.Err()
+	s.queued = append(s.queued, storeCall{work: work, settle: func(res any, err error) error {
+		if err != nil {
+			return reject(s.newError(err))
 		}
-		s.post(func() error {
-			s.pending--
-			if err != nil {
-				return reject(s.newError(err))
-			}
-			return resolve(toJS(res))
-		})
-	}()
+		return resolve(toJS(res))
+	}})
 	return s.vm.ToValue(p)
+}
+
+// storeCall is a store call made by the script, not started yet.
+type storeCall struct {
+	work   func(ctx context.Context) (any, error)
+	settle func(res any, err error) error // on the loop
 }
 
 // rejected returns a promise already rejected with err (validation that

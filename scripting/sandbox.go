@@ -33,25 +33,37 @@ var removedGlobals = []string{
 }
 
 // lengthGuarded are the Array.prototype methods that loop natively (without
-// checking for interruption) up to `length`; they refuse arrays longer than
-// the run's element budget.
+// checking for interruption) up to `length` without calling back into
+// JavaScript, or allocate in proportion to it; they refuse arrays longer
+// than the run's element budget. values is also Symbol.iterator (spread,
+// for-of, Array.from of an array). Methods that call a callback per element
+// (map, forEach, …) are interruptible and stay as they are.
 var lengthGuarded = []string{
-	"concat", "copyWithin", "every", "fill", "filter", "find", "findIndex", "findLast",
-	"findLastIndex", "flat", "flatMap", "forEach", "includes", "indexOf", "join",
-	"lastIndexOf", "map", "reduce", "reduceRight", "reverse", "slice", "some", "sort",
-	"splice", "toLocaleString", "toReversed", "toSorted", "toSpliced", "with", "unshift",
-	"keys", "values", "entries",
+	"concat", "copyWithin", "fill", "flat", "includes", "indexOf", "join", "lastIndexOf",
+	"reverse", "slice", "sort", "splice", "toLocaleString", "toReversed", "toSorted",
+	"toSpliced", "with", "unshift", "values", "keys", "entries",
 }
 
 // prototypes fetches the prototypes of async and generator functions, whose
 // constructors compile strings.
-var prototypesPrg = goja.MustCompile("prototypes", "[Object.getPrototypeOf(async function(){}), Object.getPrototypeOf(function*(){})]", false)
+// asyncIterPrg yields the symbol kv.list iterators are keyed by. goja has
+// no Symbol.asyncIterator; esbuild's lowering of `for await` falls back to
+// Symbol.for("Symbol.asyncIterator"), so that is the key. It is fetched on
+// the first kv.list of a run (touching Symbol costs every run otherwise).
+var asyncIterPrg = goja.MustCompile("asyncIterator", `Symbol.for("Symbol.asyncIterator")`, false)
+
+var (
+	asyncProtoPrg = goja.MustCompile("prototypes", "Object.getPrototypeOf(async function(){})", false)
+	genProtoPrg   = goja.MustCompile("prototypes", "Object.getPrototypeOf(function*(){})", false)
+)
 
 func (s *runState) maxElems() int64 { return s.e.opts.MaxMemory / 16 }
 
-// setup builds the sandbox: hardened built-ins, console, input, globals,
-// dataStore and kv.
-func (s *runState) setup() error {
+// prepare builds the sandbox that does not depend on a run: hardened
+// built-ins, console, crypto, dataStore and kv (their host functions read
+// the run's store, grants and limits when called). It runs ahead of time
+// on the engine's pool goroutine, or inline when the pool is empty.
+func (s *runState) prepare() {
 	vm := s.vm
 	vm.SetMaxCallStackSize(s.e.opts.MaxCallStack)
 	vm.SetPromiseRejectionTracker(s.trackRejection)
@@ -67,17 +79,18 @@ func (s *runState) setup() error {
 	s.guardStrings(g)
 	s.guardApply(g)
 
-	sym := g.Get("Symbol").(*goja.Object)
-	// Symbol.asyncIterator for kv.list (goja lacks it; esbuild's lowering of
-	// `for await` looks it up by this name).
-	_ = sym.DefineDataProperty("asyncIterator", goja.NewSymbol("Symbol.asyncIterator"), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
-	s.asyncIter = sym.Get("asyncIterator").(*goja.Symbol)
 
 	_ = g.Set("console", s.console())
 	cr := vm.NewObject()
 	_ = cr.Set("randomUUID", func(goja.FunctionCall) goja.Value { return vm.ToValue(uuid.NewString()) })
 	_ = g.Set("crypto", cr)
+	_ = g.Set("dataStore", s.dataStore())
+	_ = g.Set("kv", s.kv())
+}
 
+// bind sets the run's input and globals; it runs on the run's goroutine.
+func (s *runState) bind() error {
+	g := s.vm.GlobalObject()
 	in, err := s.parseJSON(s.r.Input)
 	if err != nil {
 		return s.fmtErr(store.CodeInvalidArgument, "input is not valid JSON")
@@ -93,8 +106,6 @@ func (s *runState) setup() error {
 		}
 		_ = g.Set(name, v)
 	}
-	_ = g.Set("dataStore", s.dataStore())
-	_ = g.Set("kv", s.kv())
 	return nil
 }
 
@@ -130,12 +141,16 @@ func (s *runState) noCodegen(g *goja.Object) {
 	_ = fnProto.Set("constructor", thrower)
 	_ = g.Set("Function", thrower)
 	_ = g.Set("eval", thrower)
-	if v, err := vm.RunProgram(prototypesPrg); err == nil {
-		arr := v.(*goja.Object)
-		for _, i := range []string{"0", "1"} {
-			if p, ok := arr.Get(i).(*goja.Object); ok {
-				_ = p.DefineDataProperty("constructor", thrower, goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
-			}
+	s.codegenThrower = thrower
+	s.disableCtor(asyncProtoPrg)
+}
+
+// disableCtor replaces the constructor of the function prototype prg
+// evaluates to (AsyncFunction, GeneratorFunction) with the thrower.
+func (s *runState) disableCtor(prg *goja.Program) {
+	if v, err := s.vm.RunProgram(prg); err == nil {
+		if p, ok := v.(*goja.Object); ok {
+			_ = p.DefineDataProperty("constructor", s.codegenThrower, goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 		}
 	}
 }
@@ -355,10 +370,10 @@ func (s *runState) guardApply(g *goja.Object) {
 
 // console captures log lines into the run's bounded log.
 func (s *runState) console() *goja.Object {
-	c := s.vm.NewObject()
+	c := newLazy(s.vm)
 	for _, level := range []string{"log", "info", "warn", "error", "debug"} {
 		level := level
-		_ = c.Set(level, func(call goja.FunctionCall) goja.Value {
+		c.def(level, func(call goja.FunctionCall) goja.Value {
 			var b strings.Builder
 			for i, a := range call.Arguments {
 				if i > 0 {
@@ -373,8 +388,68 @@ func (s *runState) console() *goja.Object {
 			return goja.Undefined()
 		})
 	}
-	return c
+	return s.vm.NewDynamicObject(c)
 }
+
+// lazyObject is a plain-looking object whose methods become JavaScript
+// functions only when first read: a run pays for the bindings it uses.
+type lazyObject struct {
+	vm    *goja.Runtime
+	names []string
+	fns   map[string]func(goja.FunctionCall) goja.Value
+	vals  map[string]goja.Value
+}
+
+func newLazy(vm *goja.Runtime) *lazyObject {
+	return &lazyObject{vm: vm, fns: map[string]func(goja.FunctionCall) goja.Value{}, vals: map[string]goja.Value{}}
+}
+
+func (o *lazyObject) def(name string, f func(goja.FunctionCall) goja.Value) {
+	o.names = append(o.names, name)
+	o.fns[name] = f
+}
+
+func (o *lazyObject) Get(key string) goja.Value {
+	if v, ok := o.vals[key]; ok {
+		return v
+	}
+	if f := o.fns[key]; f != nil {
+		v := o.vm.ToValue(f)
+		o.vals[key] = v
+		return v
+	}
+	return nil
+}
+
+func (o *lazyObject) Set(key string, val goja.Value) bool {
+	if _, ok := o.vals[key]; !ok && o.fns[key] == nil {
+		o.names = append(o.names, key)
+	}
+	if val == nil {
+		val = goja.Undefined()
+	}
+	o.vals[key] = val
+	return true
+}
+
+func (o *lazyObject) Has(key string) bool {
+	_, ok := o.vals[key]
+	return ok || o.fns[key] != nil
+}
+
+func (o *lazyObject) Delete(key string) bool {
+	delete(o.vals, key)
+	delete(o.fns, key)
+	for i, n := range o.names {
+		if n == key {
+			o.names = append(o.names[:i:i], o.names[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
+func (o *lazyObject) Keys() []string { return append([]string(nil), o.names...) }
 
 // inspect renders a console argument: strings as they are, errors as
 // "Name: message", other values as JSON when they encode, else String().
