@@ -79,7 +79,6 @@ func (s *runState) prepare() {
 	s.guardStrings(g)
 	s.guardApply(g)
 
-
 	_ = g.Set("console", s.console())
 	cr := vm.NewObject()
 	_ = cr.Set("randomUUID", func(goja.FunctionCall) goja.Value { return vm.ToValue(uuid.NewString()) })
