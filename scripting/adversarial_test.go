@@ -56,7 +56,7 @@ var adversarial = []struct {
 	{"eval", `return eval('1 + 1')`, codes(store.CodeInvalidArgument)},
 	{"reserved namespace", `return await dataStore.fetch({name: '_flowkv.tokens'})`, codes(store.CodeAccessDenied)},
 	{"close the wrapper", `}); (async function () {`, codes(store.CodeInvalidArgument)},
-	{"result too large", `return 'x'.repeat(2 << 20)`, codes(store.CodeTooLarge)},
+	{"result too large", `let s = 'x'; for (let i = 0; i < 21; i++) s += s; return s`, codes(store.CodeTooLarge)},
 	{"result nested too deep", `let o = 1; for (let i = 0; i < 100; i++) o = [o]; return o`, codes(store.CodeInvalidArgument)},
 	{"cyclic result", `const o = {}; o.o = o; return o`, codes(store.CodeInvalidArgument)},
 	{"throwing getter in result", `return {get x() { throw new Error('no') }}`, codes(store.CodeInvalidArgument)},
@@ -66,7 +66,7 @@ var adversarial = []struct {
 	{"console flood", `for (;;) console.log('x'.repeat(1000))`, codes(store.CodeTimeout)},
 	{"never settles", `await new Promise(() => {})`, codes(store.CodeInvalidArgument)},
 	{"unhandled rejection", `Promise.reject(new Error('lost')); return 1`, codes(store.CodeInvalidArgument)},
-	{"huge data write", `await dataStore.upsert('a', 'b', 'x'.repeat(2 << 20))`, codes(store.CodeTooLarge)},
+	{"huge data write", `let s = 'x'; for (let i = 0; i < 21; i++) s += s; await dataStore.upsert('a', 'b', s)`, codes(store.CodeTooLarge)},
 }
 
 func codes(c ...store.Code) []store.Code { return c }
