@@ -77,6 +77,20 @@ func compile(name, source string) (*goja.Program, error) {
 	if err != nil || !loweredOnly(prog2) {
 		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
 	}
+	// The helpers become `let` bindings: scripts' global object does not
+	// take the non-configurable properties `var` declarations make.
+	if len(prog2.Body) > 1 {
+		b := []byte(code)
+		for _, st := range prog2.Body[:len(prog2.Body)-1] {
+			if i := int(st.(*ast.VariableStatement).Var) - 1; i >= 0 && i+3 <= len(b) && string(b[i:i+3]) == "var" {
+				copy(b[i:], "let")
+			}
+		}
+		code = string(b)
+		if prog2, err = parser.ParseFile(nil, name, code, 0); err != nil {
+			return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
+		}
+	}
 	p, err := goja.CompileAST(prog2, false)
 	if err != nil {
 		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: %s", name, oneLine(err.Error()))

@@ -67,12 +67,17 @@ func (s *runState) prepare() {
 	vm := s.vm
 	vm.SetMaxCallStackSize(s.e.opts.MaxCallStack)
 	vm.SetPromiseRejectionTracker(s.trackRejection)
-	g := vm.GlobalObject()
-	s.errorCtor = g.Get("Error").(*goja.Object)
-
-	for _, n := range removedGlobals {
-		_ = g.Delete(n)
-	}
+	orig := vm.GlobalObject()
+	s.errorCtor = orig.Get("Error").(*goja.Object)
+	// Scripts see a global object of their own that reads through to the
+	// built-in one: removed names are simply absent (the built-in global
+	// would have to build them to delete them), Reflect is hardened when
+	// first read, and the built-in global is unreachable (the new one's
+	// prototype is Object.prototype).
+	gs := &globalScope{s: s, orig: orig, own: map[string]goja.Value{}}
+	g := vm.NewDynamicObject(gs)
+	gs.self = g
+	vm.SetGlobalObject(g)
 	s.noCodegen(g)
 	s.guardJSON(g)
 	s.guardArrays(g)
@@ -347,7 +352,13 @@ func (s *runState) guardApply(g *goja.Object) {
 			return s.call(apply, call.This, call.Arguments...)
 		}))
 	}
-	refl := g.Get("Reflect").(*goja.Object)
+}
+
+// guardReflect bounds Reflect.apply and Reflect.construct like apply; it
+// runs when a script first reads Reflect.
+func (s *runState) guardReflect(refl *goja.Object) {
+	vm := s.vm
+	max := s.maxElems()
 	for _, name := range []string{"apply", "construct"} {
 		orig, ok := goja.AssertFunction(refl.Get(name))
 		if !ok {
@@ -388,6 +399,83 @@ func (s *runState) console() *goja.Object {
 		})
 	}
 	return s.vm.NewDynamicObject(c)
+}
+
+// globalScope is the global object scripts see (a goja dynamic object).
+type globalScope struct {
+	s    *runState
+	self *goja.Object
+	orig *goja.Object
+	// own holds what was assigned or deleted (nil) on this global.
+	own        map[string]goja.Value
+	reflectSet bool
+}
+
+var removedSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range removedGlobals {
+		m[n] = true
+	}
+	return m
+}()
+
+func (g *globalScope) Get(key string) goja.Value {
+	if v, ok := g.own[key]; ok {
+		return v
+	}
+	switch {
+	case removedSet[key]:
+		return nil
+	case key == "globalThis":
+		return g.self
+	case key == "Reflect" && !g.reflectSet:
+		g.reflectSet = true
+		if r, ok := g.orig.Get("Reflect").(*goja.Object); ok {
+			g.s.guardReflect(r)
+		}
+	}
+	return g.orig.Get(key)
+}
+
+func (g *globalScope) Set(key string, val goja.Value) bool {
+	if val == nil {
+		val = goja.Undefined()
+	}
+	g.own[key] = val
+	return true
+}
+
+func (g *globalScope) Has(key string) bool {
+	if v, ok := g.own[key]; ok {
+		return v != nil
+	}
+	if removedSet[key] {
+		return false
+	}
+	return key == "globalThis" || g.orig.Get(key) != nil
+}
+
+func (g *globalScope) Delete(key string) bool {
+	g.own[key] = nil
+	return true
+}
+
+func (g *globalScope) Keys() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range g.orig.Keys() {
+		if v, ok := g.own[k]; (ok && v == nil) || removedSet[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, k)
+	}
+	for k, v := range g.own {
+		if v != nil && !seen[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // lazyObject is a plain-looking object whose methods become JavaScript
