@@ -111,7 +111,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 			}
 			r, err := torture.RunLinear(ctx, torture.LinearConfig{
 				Server: srv, Clients: *clients, Ops: *ops, Kills: *kills, KillMin: *killMin, KillMax: *killMax,
-				Seed: *seed + uint64(i), OutDir: c.out, Prefix: fmt.Sprintf("%s-%s-%d", cmd, stamp, i), Logf: logf,
+				ExternalDB: c.backend == "postgres",
+				Seed:       *seed + uint64(i), OutDir: c.out, Prefix: fmt.Sprintf("%s-%s-%d", cmd, stamp, i), Logf: logf,
 			})
 			done()
 			if err != nil {

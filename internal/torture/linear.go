@@ -33,6 +33,12 @@ type LinearConfig struct {
 	// (KillMin..KillMax apart) and restart it on the same database.
 	Kills            int
 	KillMin, KillMax time.Duration
+	// ExternalDB: the database is another process (PostgreSQL) that keeps
+	// executing a statement the killed server sent; a request whose
+	// connection was lost may then take effect after the client saw the
+	// error, so its return time is unbounded. With SQLite the database
+	// dies with the server: whatever a lost request did, it did before.
+	ExternalDB bool
 	// CheckTimeout bounds porcupine (default 5 minutes).
 	CheckTimeout time.Duration
 	// OutDir, when set, receives a porcupine visualization of an illegal
@@ -390,10 +396,13 @@ func (w *worker) one(ctx context.Context) {
 			w.rec.unexpected(rerr.Error())
 			return
 		default:
-			// Connection lost (the server died): whatever happened,
-			// happened before now.
+			// Connection lost (the server died): with SQLite whatever
+			// happened, happened before now.
 			out = Output{Unknown: true}
 		}
+	}
+	if out.Unknown && w.cfg.ExternalDB {
+		ret = math.MaxInt64
 	}
 	if out.OK && out.Ver > 0 {
 		w.known[nk] = out.Ver
