@@ -96,7 +96,12 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.st.listFromTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
 	s.st.listAfterTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key > ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
 	if pg {
-		s.st.names = prep(r, "SELECT name, count(*) FROM entries WHERE "+live+" AND "+notReserved+" GROUP BY name ORDER BY name")
+		// Trigger-appended counts minus the expired rows not reaped yet.
+		s.st.names = prep(r, `SELECT c.name, (c.n - coalesce(x.n, 0))::bigint AS live_count
+FROM (SELECT name, sum(delta)::bigint AS n FROM name_count_deltas GROUP BY name) c
+LEFT JOIN (SELECT name, count(*) AS n FROM entries WHERE expires_at <= ? GROUP BY name) x ON x.name = c.name
+WHERE c.n > 0 AND NOT (c.name >= '_flowkv.' AND c.name < '_flowkv/') AND c.n - coalesce(x.n, 0) > 0
+ORDER BY c.name`)
 	} else {
 		// Trigger-kept counts minus the expired rows not reaped yet.
 		s.st.names = prep(r, `SELECT c.name, c.entries - coalesce(x.n, 0) AS live_count
@@ -169,7 +174,11 @@ RETURNING version, created_at`)
 	s.st.delete = prep(w, "DELETE FROM entries WHERE name = ? AND key = ? AND (CAST(? AS BIGINT) = 0 OR version = ?) RETURNING expires_at")
 	s.st.deleteIn = prep(w, "DELETE FROM entries WHERE name = ? AND key = ?")
 	if pg {
-		s.st.countName = prep(w, "SELECT count(*) FROM entries WHERE name = ? AND "+live)
+		s.st.countName = prep(w, `SELECT (coalesce((SELECT sum(delta) FROM name_count_deltas WHERE name = $1), 0)
+  - (SELECT count(*) FROM entries WHERE expires_at <= $2 AND name = $1))::bigint`)
+		// Folds each namespace's delta rows into one.
+		s.st.dropZeroCounts = prep(w, `WITH gone AS (DELETE FROM name_count_deltas RETURNING name, delta)
+INSERT INTO name_count_deltas (name, delta) SELECT name, sum(delta) FROM gone GROUP BY name HAVING sum(delta) <> 0`)
 	} else {
 		s.st.countName = prep(w, `SELECT coalesce((SELECT entries FROM name_counts WHERE name = ?1), 0)
   - (SELECT count(*) FROM entries INDEXED BY entries_expiry WHERE expires_at <= ?2 AND name = ?1)`)
