@@ -241,6 +241,7 @@ func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
 	rawUpsert := prep(rw, s.st.text[s.st.fastUpsert])
 	rawInsert := prep(rw, s.st.text[s.st.fastInsert])
 	rawList := prep(rr, s.st.text[s.st.listAfter])
+	rawNames := prep(rr, s.st.text[s.st.names])
 	groups := min(benchGroups, rows)
 	fetchQ := func(group int) store.FetchQuery {
 		return store.FetchQuery{Name: benchName, Data: json.RawMessage(benchData(group % groups))}
@@ -354,6 +355,31 @@ func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
 				_, args, _, _ := s.fetchSQL(fetchQ(rng.IntN(benchGroups)))
 				args[0] = micros(time.Now())
 				return scanRows(rawFetch.QueryContext(ctx, args...))
+			},
+		},
+		{
+			name: "Names",
+			api: func(ctx context.Context, rng *mrand.Rand) error {
+				ns, err := s.Names(ctx)
+				if err == nil && len(ns) == 0 {
+					err = fmt.Errorf("no names")
+				}
+				return err
+			},
+			raw: func(ctx context.Context, rng *mrand.Rand) error {
+				rs, err := rawNames.QueryContext(ctx, micros(time.Now()))
+				if err != nil {
+					return err
+				}
+				defer rs.Close()
+				for rs.Next() {
+					var name string
+					var n int64
+					if err := rs.Scan(&name, &n); err != nil {
+						return err
+					}
+				}
+				return rs.Err()
 			},
 		},
 		{
