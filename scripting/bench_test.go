@@ -169,3 +169,44 @@ func benchGoFind(b *testing.B, ctx context.Context) {
 	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N)/1000/1e3, "cpu-µs/call")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000/1e3, "µs/call")
 }
+
+// BenchmarkFindNameKeyRatio alternates the JS run and the Go loop (deadline
+// context) within each op, so changes in the machine's load hit both alike,
+// and reports JS throughput as a percentage of Go's.
+func BenchmarkFindNameKeyRatio(b *testing.B) {
+	e := New(Options{Timeout: time.Minute})
+	defer e.Close()
+	st := openStore(b)
+	seedKeys(b, st, 1000)
+	g := store.WithGrants(st, store.AllGrants())
+	r := Run{Source: findScript, Store: st, Grants: store.AllGrants()}
+	var js, gt time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := e.Run(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		sum := 0
+		for j := 0; j < 1000; j++ {
+			ent, err := g.FindNameKey(ctx, "bench", fmt.Sprintf("k%04d", j))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var v struct{ N int }
+			if err := json.Unmarshal(ent.Data, &v); err != nil {
+				b.Fatal(err)
+			}
+			sum += v.N
+		}
+		cancel()
+		t2 := time.Now()
+		js += t1.Sub(t0)
+		gt += t2.Sub(t1)
+	}
+	b.ReportMetric(float64(js.Nanoseconds())/float64(b.N)/1000/1e3, "js-µs/call")
+	b.ReportMetric(float64(gt.Nanoseconds())/float64(b.N)/1000/1e3, "go-µs/call")
+	b.ReportMetric(100*float64(gt)/float64(js), "js-%-of-go")
+}
