@@ -373,6 +373,7 @@ func (e *Engine) watchdog() {
 	t := time.NewTicker(watchdogTick)
 	defer t.Stop()
 	var lastGC time.Time
+	needGC := false
 	for range t.C {
 		e.mu.Lock()
 		if len(e.active) == 0 {
@@ -386,17 +387,29 @@ func (e *Engine) watchdog() {
 		if objects <= e.opts.MaxHeapBytes {
 			continue
 		}
+		busy := e.anyBusy()
+		if !busy {
+			// Nothing to stop; collect what stopped runs left, once.
+			if needGC {
+				runtime.GC()
+				lastGC, needGC = time.Now(), false
+			}
+			continue
+		}
 		// Objects include garbage; the live heap is only as fresh as the
 		// last collection. Collect (at most every 50 ms) to judge by what
-		// is live now.
-		if time.Since(lastGC) >= 50*time.Millisecond {
-			runtime.GC()
-			lastGC = time.Now()
-			metrics.Read(sample)
-			live = sample[1].Value.Uint64()
-		}
-		if live <= e.opts.MaxHeapBytes {
-			continue
+		// is live now — unless the heap is so far past the limit that
+		// waiting for a collection would let it double again.
+		if objects <= 4*e.opts.MaxHeapBytes {
+			if time.Since(lastGC) >= 50*time.Millisecond {
+				runtime.GC()
+				lastGC = time.Now()
+				metrics.Read(sample)
+				live = sample[1].Value.Uint64()
+			}
+			if live <= e.opts.MaxHeapBytes {
+				continue
+			}
 		}
 		e.mu.Lock()
 		var victims []*runState
@@ -408,11 +421,22 @@ func (e *Engine) watchdog() {
 		e.mu.Unlock()
 		// Judge the next sample by a fresh collection: the victims' memory
 		// becomes garbage once they unwind.
-		lastGC = time.Time{}
+		lastGC, needGC = time.Time{}, true
 		for _, s := range victims {
 			s.kill(store.Errorf(store.CodeTooLarge, "script %s: stopped: the process heap passed the %d MiB limit while it ran (memory budget)", s.name, e.opts.MaxHeapBytes>>20))
 		}
 	}
+}
+
+func (e *Engine) anyBusy() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for s := range e.active {
+		if s.busy.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // errRunGone is the interrupt value when a run is killed for a reason
