@@ -35,7 +35,7 @@ const (
 	DefaultMaxLogLines     = 1000
 	DefaultMaxResultBytes  = 1 << 20
 	DefaultMaxMemory       = 64 << 20
-	DefaultMaxHeapBytes    = 256 << 20
+	DefaultMaxHeapBytes    = 512 << 20
 	DefaultMaxPendingCalls = 1000
 	DefaultMaxParallel     = 8
 	DefaultMaxSourceBytes  = 256 << 10
@@ -73,7 +73,7 @@ type Options struct {
 	// too_large before they allocate more than this (64 MiB).
 	MaxMemory int64
 	// MaxHeapBytes is the process-wide safety net: while runs are active a
-	// watchdog samples the Go heap and, when it exceeds this (256 MiB), stops
+	// watchdog samples the Go heap and, when it exceeds this (512 MiB), stops
 	// the runs executing JavaScript at that moment with too_large.
 	MaxHeapBytes uint64
 	// MaxPendingCalls bounds the store calls one run may have in flight
