@@ -525,3 +525,20 @@ func TestStoredScripts(t *testing.T) {
 		t.Fatalf("DeleteScript: %v %v", ok, err)
 	}
 }
+
+func TestInputLimits(t *testing.T) {
+	t.Parallel()
+	e := New(Options{})
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	if _, err := e.Run(context.Background(), Run{Source: `return input`, Input: json.RawMessage(deep)}); store.CodeOf(err) != store.CodeInvalidArgument {
+		t.Fatalf("deep input: %v", err)
+	}
+	if _, err := e.Run(context.Background(), Run{Source: `return input`, Input: json.RawMessage(`{"a":`)}); store.CodeOf(err) != store.CodeInvalidArgument {
+		t.Fatalf("broken input: %v", err)
+	}
+	res, err := e.Run(context.Background(), Run{Source: `return [input.s, input.n, input.a.length, input.o.__proto__]`,
+		Input: json.RawMessage(`{"s":"é\u00e9\n","n":-1.5e3,"a":[1,2,3],"o":{"__proto__":7}}`)})
+	if err != nil || string(res.Value) != `["éé\n",-1500,3,7]` {
+		t.Fatalf("input: %s %v", res.Value, err)
+	}
+}

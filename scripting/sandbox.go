@@ -97,7 +97,7 @@ func (s *runState) bind() error {
 	g := s.vm.GlobalObject()
 	in, err := s.parseJSON(s.r.Input)
 	if err != nil {
-		return s.fmtErr(store.CodeInvalidArgument, "input is not valid JSON")
+		return s.fmtErr(store.CodeInvalidArgument, "input is not valid JSON (or nested deeper than %d levels)", MaxJSONDepth)
 	}
 	_ = g.Set("input", in)
 	for name, raw := range s.r.Globals {
@@ -118,8 +118,11 @@ func (s *runState) parseJSON(raw json.RawMessage) (goja.Value, error) {
 	if len(raw) == 0 {
 		return goja.Null(), nil
 	}
-	if !json.Valid(raw) {
+	if !json.Valid(raw) || jsonDepth(string(raw)) > MaxJSONDepth {
 		return nil, store.ErrInvalidArgument
+	}
+	if v, ok := s.fromJSON(raw); ok {
+		return v, nil
 	}
 	return s.jsonParse(goja.Undefined(), s.vm.ToValue(string(raw)))
 }
