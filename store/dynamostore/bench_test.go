@@ -113,6 +113,22 @@ func BenchmarkDynamo(b *testing.B) {
 				return err
 			})
 		})
+		b.Run("RawUpdateItem/"+mode, func(b *testing.B) {
+			run(b, par, func(i int64) error {
+				now := time.Now().UnixMicro()
+				d := fmt.Sprintf(`{"n":%d,"tag":"r"}`, i)
+				_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table,
+					Key:                 map[string]types.AttributeValue{"pk": S("benchw"), "sk": S(key(i))},
+					UpdateExpression:    aws.String("SET d = :d, h = :h, v = :v, u = :u, w = :w"),
+					ConditionExpression: aws.String("attribute_exists(v) AND v < :v"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{
+						":d": S(d), ":h": S(store.DataHash([]byte(d))), ":v": N(now), ":u": N(now), ":w": S("0123456789abcdef"),
+					},
+					ReturnValues: types.ReturnValueAllOld,
+				})
+				return err
+			})
+		})
 		b.Run("AtomicSum/"+mode, func(b *testing.B) {
 			run(b, par, func(i int64) error {
 				_, err := s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "sums", Key: key(i), Data: raw("1")}})
