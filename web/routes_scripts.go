@@ -40,7 +40,7 @@ func registerScripts(s *Server) error {
 	if eng == nil {
 		eng = scripting.New(scripting.Options{})
 	}
-	s.OnClose(func() error { eng.Wait(); return nil })
+	s.OnClose(func() error { eng.Close(); return nil })
 
 	manage := func(c echo.Context, want store.Access) error {
 		if Grants(c).Level(store.Wildcard) < want {

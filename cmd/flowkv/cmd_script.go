@@ -166,7 +166,8 @@ func runScriptRun(ctx context.Context, cfg config.Config, pos []string, file, in
 	if timeout <= 0 {
 		return store.Errorf(store.CodeInvalidArgument, "--timeout must be positive")
 	}
-	eng := scripting.New(scripting.Options{Timeout: timeout})
+	eng := scripting.New(scripting.Options{Timeout: timeout, Prepared: -1})
+	defer eng.Close()
 	return withStore(ctx, cfg, func(st store.Store) error {
 		if src == "" {
 			sc, err := scripting.GetScript(ctx, st, pos[0])
