@@ -36,11 +36,13 @@ func infoOf(sc scripting.Script, withSource bool) scriptInfo {
 }
 
 func registerScripts(s *Server) error {
+	// The engine comes from Options.Extra["scripts"] when cmd/flowkv shares
+	// one (its owner closes it); otherwise the server makes and closes its own.
 	eng, _ := s.Extra("scripts").(*scripting.Engine)
 	if eng == nil {
 		eng = scripting.New(scripting.Options{})
+		s.OnClose(func() error { eng.Close(); return nil })
 	}
-	s.OnClose(func() error { eng.Close(); return nil })
 
 	manage := func(c echo.Context, want store.Access) error {
 		if Grants(c).Level(store.Wildcard) < want {
