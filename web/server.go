@@ -41,6 +41,11 @@ type Options struct {
 	// BodyLimit bounds request bodies in bytes; 0 means the store's
 	// MaxDataBytes + DefaultBodyOverhead.
 	BodyLimit int64
+	// TokenCache, when > 0, lets a verified token be trusted for that long
+	// without reading the store again (tokens.Manager.SetCacheFor): faster,
+	// but a revocation by another process (flowkv token revoke) takes
+	// effect only after it. 0 (the default) checks every request.
+	TokenCache time.Duration
 	// Version is reported by /healthz.
 	Version string
 	// Extra carries optional dependencies for routes added with Register,
@@ -102,6 +107,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.raw = countingStore{Store: opts.Store, m: s.metrics}
 	s.tokens = tokens.New(s.raw)
+	s.tokens.SetCacheFor(opts.TokenCache)
 	s.limit = opts.BodyLimit
 	if s.limit <= 0 {
 		s.limit = int64(opts.Store.Limits().Normalize().MaxDataBytes) + DefaultBodyOverhead

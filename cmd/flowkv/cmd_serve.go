@@ -41,6 +41,8 @@ func runServe(ctx context.Context, args []string) error {
 		"largest request body; 0 = the data limit + 64 KiB (env FLOWKV_MAX_BODY_BYTES)")
 	grace := fs.Duration("shutdown-grace", 15*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
 	logJSON := fs.Bool("log-json", os.Getenv("FLOWKV_LOG_FORMAT") == "json", "log JSON lines instead of text (env FLOWKV_LOG_FORMAT=json)")
+	tokenCache := fs.Duration("token-cache", serveEnvDuration("FLOWKV_TOKEN_CACHE"),
+		"trust a verified token this long without reading the database; a revocation from another process then waits for it (env FLOWKV_TOKEN_CACHE; default 0: every request)")
 	noUI := fs.Bool("no-ui", false, "serve the API only, without the web UI")
 	quiet := fs.Bool("quiet", false, "do not log one line per request (errors are still logged)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -83,7 +85,7 @@ func runServe(ctx context.Context, args []string) error {
 	// One flow engine serves the API's flow routes and the UI's editor.
 	engine := blocks.NewEngine(st, blocks.Options{Logger: log})
 	srv, err := web.New(web.Options{
-		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion,
+		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
 		Extra: map[string]any{"flows": engine},
 	})
 	if err != nil {
@@ -136,4 +138,9 @@ func runServe(ctx context.Context, args []string) error {
 func serveEnvInt64(k string) int64 {
 	n, _ := strconv.ParseInt(os.Getenv(k), 10, 64)
 	return n
+}
+
+func serveEnvDuration(k string) time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(k))
+	return d
 }

@@ -2,7 +2,8 @@
 // once, stored only as SHA-256 hashes in the reserved namespace
 // _flowkv.tokens of the raw (unguarded) store, so they work on every backend.
 // A token carries store.Grants; a revoked token fails verification at once
-// because every verification reads the store (no cache).
+// because every verification reads the store (unless SetCacheFor trades
+// that for speed).
 package tokens
 
 import (
@@ -70,7 +71,24 @@ type Manager struct {
 	// sees a revocation at once, but decodes a record only when it changed.
 	parsed sync.Map // id -> parsedRecord
 	nCache atomic.Int64
+
+	// verified remembers successful verifications when CacheFor > 0.
+	cacheFor time.Duration
+	verified sync.Map // [32]byte hash -> verifiedAt
+	nVerif   atomic.Int64
 }
+
+type verifiedAt struct {
+	tok Token
+	at  time.Time
+}
+
+// SetCacheFor makes Verify trust a successful verification for d without
+// reading the store again (0, the default, reads it on every call).
+// Revoking through this Manager takes effect at once; a revocation by
+// another process (flowkv token revoke) takes effect within d. Call it
+// before the Manager is used.
+func (m *Manager) SetCacheFor(d time.Duration) { m.cacheFor = max(d, 0) }
 
 type parsedRecord struct {
 	version int64
@@ -176,12 +194,30 @@ var errBadToken = store.Errorf(store.CodeUnauthenticated, "the token is not vali
 
 // Verify returns the token whose secret is secret, or unauthenticated when
 // it is unknown or revoked. The stored hash is compared in constant time.
+// It reads the store on every call unless SetCacheFor was given a duration.
 // Store failures keep their own code (a database outage is not a bad token).
 func (m *Manager) Verify(ctx context.Context, secret string) (Token, error) {
 	if secret == "" || len(secret) > 1024 {
 		return Token{}, errBadToken
 	}
 	h := hashOf(secret)
+	if m.cacheFor > 0 {
+		if v, ok := m.verified.Load(h); ok && time.Since(v.(verifiedAt).at) < m.cacheFor {
+			return v.(verifiedAt).tok, nil
+		}
+	}
+	t, err := m.verify(ctx, h)
+	if err == nil && m.cacheFor > 0 {
+		if m.nVerif.Add(1) > maxCached {
+			m.verified.Clear()
+			m.nVerif.Store(0)
+		}
+		m.verified.Store(h, verifiedAt{tok: t, at: time.Now()})
+	}
+	return t, err
+}
+
+func (m *Manager) verify(ctx context.Context, h [sha256.Size]byte) (Token, error) {
 	e, err := m.s.FindNameKey(ctx, Namespace, hex.EncodeToString(h[:8]))
 	if errors.Is(err, store.ErrNotFound) {
 		return Token{}, errBadToken
@@ -291,6 +327,9 @@ func (m *Manager) Revoke(ctx context.Context, idOrName string) (Token, error) {
 		if _, err := m.s.Update(ctx, Namespace, e.Key, data, store.WriteOptions{IfVersion: e.Version}); err != nil {
 			return Token{}, err
 		}
+	}
+	if hash, err := hex.DecodeString(r.Hash); err == nil && len(hash) == sha256.Size {
+		m.verified.Delete([sha256.Size]byte(hash))
 	}
 	return r.token()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/internal/tokens"
@@ -136,5 +137,47 @@ func TestEnsureAdminGeneratesOnce(t *testing.T) {
 	tok, err := m.Verify(ctx, s1)
 	if err != nil || tok.Name != "admin" || tok.Grants.Level("orders") != store.Write {
 		t.Fatalf("admin %+v %v", tok, err)
+	}
+}
+
+// With a verification cache, revoking through the same Manager still takes
+// effect at once; another process's revocation waits for the cache.
+func TestCacheFor(t *testing.T) {
+	st := open(t, testenv.SQLiteDSN(t))
+	ctx := context.Background()
+	m := tokens.New(st)
+	m.SetCacheFor(time.Hour)
+	other := tokens.New(st)
+	g := store.Grants{"a": store.Read}
+	s1, t1, err := m.Create(ctx, "one", g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, t2, err := m.Create(ctx, "two", g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{s1, s2} {
+		if _, err := m.Verify(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Revoke(ctx, t1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, s1); store.CodeOf(err) != store.CodeUnauthenticated {
+		t.Fatalf("revoked through the caching manager, still valid: %v", err)
+	}
+	if _, err := other.Revoke(ctx, t2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, s2); err != nil {
+		t.Fatalf("cached verification not used: %v", err)
+	}
+	if _, err := other.Verify(ctx, s2); store.CodeOf(err) != store.CodeUnauthenticated {
+		t.Fatalf("uncached manager accepts a revoked token: %v", err)
+	}
+	if _, err := m.Verify(ctx, "fkv_unknown_token_value_123"); store.CodeOf(err) != store.CodeUnauthenticated {
+		t.Fatalf("unknown token: %v", err)
 	}
 }
