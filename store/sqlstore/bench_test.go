@@ -240,6 +240,56 @@ func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
 	rawGet := prep(rr, s.st.text[s.st.get])
 	rawUpsert := prep(rw, s.st.text[s.st.fastUpsert])
 	rawInsert := prep(rw, s.st.text[s.st.fastInsert])
+	// PostgreSQL inserts and upserts run the locking transaction (see
+	// write): the raw side runs the same statements.
+	var rawLock, rawPlaceholder, rawNext, rawPut *sql.Stmt
+	if s.dialect == Postgres {
+		rawLock = prep(rw, s.st.text[s.st.lockRow])
+		rawPlaceholder = prep(rw, s.st.text[s.st.placeholder])
+		rawNext = prep(rw, s.st.text[s.st.nextVersion])
+		rawPut = prep(rw, s.st.text[s.st.put])
+	}
+	rawPGWrite := func(ctx context.Context, insert bool, name, key, d string) error {
+		tx, err := rw.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		var (
+			data      []byte
+			version   int64
+			exp       sql.NullInt64
+			created   int64
+			now       = micros(time.Now())
+			liveEntry bool
+		)
+		err = tx.Stmt(rawLock).QueryRowContext(ctx, name, key).Scan(&data, &version, &exp, &created)
+		switch {
+		case err == sql.ErrNoRows:
+			if _, err := tx.Stmt(rawPlaceholder).ExecContext(ctx, name, key); err != nil {
+				return err
+			}
+			created = now
+		case err != nil:
+			return err
+		default:
+			liveEntry = version > 0 && (!exp.Valid || exp.Int64 > now)
+			if !liveEntry {
+				created = now
+			}
+		}
+		if insert && liveEntry {
+			return fmt.Errorf("exists")
+		}
+		var v int64
+		if err := tx.Stmt(rawNext).QueryRowContext(ctx).Scan(&v); err != nil {
+			return err
+		}
+		if _, err := tx.Stmt(rawPut).ExecContext(ctx, name, key, d, hashHex(d), v, "", nil, created, now); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
 	rawList := prep(rr, s.st.text[s.st.listAfter])
 	rawNames := prep(rr, s.st.text[s.st.names])
 	groups := min(benchGroups, rows)
@@ -325,6 +375,9 @@ func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
 				d := fmt.Sprintf(`{"group":%d,"status":"active","v":%d}`, rng.IntN(benchGroups), seq.Add(1))
 				n := micros(time.Now())
 				var v, c int64
+				if s.dialect == Postgres {
+					return rawPGWrite(ctx, false, benchName, benchKey(rng.IntN(rows)), d)
+				}
 				return rawUpsert.QueryRowContext(ctx, benchName, benchKey(rng.IntN(rows)), d, hashHex(d), "", nil, n, n).Scan(&v, &c)
 			},
 		},
@@ -339,6 +392,9 @@ func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
 				d := fmt.Sprintf(`{"group":%d,"status":"new"}`, rng.IntN(benchGroups))
 				n := micros(time.Now())
 				var v, c int64
+				if s.dialect == Postgres {
+					return rawPGWrite(ctx, true, "bench-new", fmt.Sprintf("r-%s-%d", id, seq.Add(1)), d)
+				}
 				return rawInsert.QueryRowContext(ctx, "bench-new", fmt.Sprintf("r-%s-%d", id, seq.Add(1)), d, hashHex(d), "", nil, n, n).Scan(&v, &c)
 			},
 		},
