@@ -6,10 +6,11 @@
 // embedded migrations (package migrations). The operations themselves run
 // hand-written SQL through prepared statements on GORM's underlying
 // *sql.DB: GORM's reflective query path costs about 40% of a point get's
-// throughput, which the store's hot path cannot afford. Insert, Upsert,
-// Update and Delete are one statement each (INSERT … ON CONFLICT DO UPDATE
-// … RETURNING, UPDATE … RETURNING, DELETE … RETURNING); Atomic, Import and
-// writes under an entries cap are transactions that lock what they touch.
+// throughput, which the store's hot path cannot afford. Update and Delete
+// are one statement each (UPDATE/DELETE … RETURNING), and so are Insert and
+// Upsert on SQLite (INSERT … ON CONFLICT DO UPDATE … RETURNING). Atomic,
+// Import, writes under an entries cap, and Insert/Upsert on PostgreSQL are
+// transactions that lock what they touch before drawing versions.
 //
 // SQLite runs in WAL mode with one writer connection whose transactions
 // begin IMMEDIATE, and a separate pool of query-only reader connections:
