@@ -260,7 +260,7 @@ func (s *runState) jsValue(raw json.RawMessage) goja.Value {
 	if v, ok := s.fromJSON(raw); ok {
 		return v
 	}
-	v, err := s.jsonParse(goja.Undefined(), s.vm.ToValue(string(raw)))
+	v, err := s.parseFn()(goja.Undefined(), s.vm.ToValue(string(raw)))
 	if err != nil {
 		return goja.Null()
 	}

@@ -61,6 +61,8 @@ type runState struct {
 	// (loop) built-ins captured before the script runs.
 	errorCtor *goja.Object
 	jsonParse goja.Callable
+	jsonObj   *goja.Object
+	globals   *globalScope
 	asyncIter *goja.Symbol
 	// codegenThrower replaces the constructors that compile strings.
 	codegenThrower *goja.Object

@@ -36,12 +36,15 @@ var removedGlobals = []string{
 // checking for interruption) up to `length` without calling back into
 // JavaScript, or allocate in proportion to it; they refuse arrays longer
 // than the run's element budget. values is also Symbol.iterator (spread,
-// for-of, Array.from of an array). Methods that call a callback per element
-// (map, forEach, …) are interruptible and stay as they are.
+// for-of, Array.from of an array). Methods that only read (indexOf,
+// includes, and the callback methods map, forEach, … which skip the holes
+// of a sparse array natively) allocate nothing in proportion: on a sparse
+// array with a huge length they can keep a core busy after the run was
+// stopped, but the run itself ends on time.
 var lengthGuarded = []string{
-	"concat", "copyWithin", "fill", "flat", "includes", "indexOf", "join", "lastIndexOf",
-	"reverse", "slice", "sort", "splice", "toLocaleString", "toReversed", "toSorted",
-	"toSpliced", "with", "unshift", "values", "keys", "entries",
+	"concat", "copyWithin", "fill", "flat", "join", "reverse", "slice", "sort", "splice",
+	"toLocaleString", "toReversed", "toSorted", "toSpliced", "with", "unshift", "values",
+	"keys", "entries",
 }
 
 // prototypes fetches the prototypes of async and generator functions, whose
@@ -77,9 +80,9 @@ func (s *runState) prepare() {
 	gs := &globalScope{s: s, orig: orig, own: map[string]goja.Value{}}
 	g := vm.NewDynamicObject(gs)
 	gs.self = g
+	s.globals = gs
 	vm.SetGlobalObject(g)
 	s.noCodegen(g)
-	s.guardJSON(g)
 	s.guardArrays(g)
 	s.guardStrings(g)
 	s.guardApply(g)
@@ -124,7 +127,7 @@ func (s *runState) parseJSON(raw json.RawMessage) (goja.Value, error) {
 	if v, ok := s.fromJSON(raw); ok {
 		return v, nil
 	}
-	return s.jsonParse(goja.Undefined(), s.vm.ToValue(string(raw)))
+	return s.parseFn()(goja.Undefined(), s.vm.ToValue(string(raw)))
 }
 
 // call invokes fn and rethrows its error into the running script.
@@ -162,9 +165,27 @@ func (s *runState) disableCtor(prg *goja.Program) {
 	}
 }
 
-func (s *runState) guardJSON(g *goja.Object) {
+// jsonObject returns goja's JSON object, hardened on first use (only a
+// script that names JSON can reach it, so runs that do not never build it).
+func (s *runState) jsonObject() *goja.Object {
+	if s.jsonObj == nil {
+		s.jsonObj = s.globals.orig.Get("JSON").(*goja.Object)
+		s.guardJSON(s.jsonObj)
+	}
+	return s.jsonObj
+}
+
+// parseFn is goja's own JSON.parse (the fallback for values the direct
+// conversion does not take).
+func (s *runState) parseFn() goja.Callable {
+	if s.jsonParse == nil {
+		s.jsonObject()
+	}
+	return s.jsonParse
+}
+
+func (s *runState) guardJSON(j *goja.Object) {
 	vm := s.vm
-	j := g.Get("JSON").(*goja.Object)
 	parse, _ := goja.AssertFunction(j.Get("parse"))
 	stringify, _ := goja.AssertFunction(j.Get("stringify"))
 	s.jsonParse = parse
@@ -436,6 +457,8 @@ func (g *globalScope) Get(key string) goja.Value {
 		if r, ok := g.orig.Get("Reflect").(*goja.Object); ok {
 			g.s.guardReflect(r)
 		}
+	case key == "JSON":
+		g.s.jsonObject()
 	}
 	return g.orig.Get(key)
 }
