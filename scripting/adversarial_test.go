@@ -152,3 +152,20 @@ return got[0].data.id + got[1].value;`
 		t.Fatalf("total: %s %v", ent.Data, err)
 	}
 }
+
+// A source map comment never makes the engine read a file (goja's parser
+// would read it from disk by default: /dev/zero would never end).
+func TestSourceMapsOff(t *testing.T) {
+	t.Parallel()
+	e := New(Options{Timeout: 5 * time.Second})
+	for _, src := range []string{
+		"return 1\n//# sourceMappingURL=/dev/zero",
+		"return 1\n//# sourceMappingURL=file:///dev/zero",
+		"const x: number = 1; return x\n//# sourceMappingURL=/dev/zero",
+	} {
+		res, err := e.Run(context.Background(), Run{Source: src})
+		if err != nil || string(res.Value) != "1" {
+			t.Fatalf("%q: %s %v", src, res.Value, err)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func compile(name, source string) (*goja.Program, error) {
 		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: %s", name, err.Error())
 	}
 	wrapped := wrapPrefix + source + wrapSuffix
-	prog, perr := parser.ParseFile(nil, name, wrapped, 0)
+	prog, perr := parser.ParseFile(nil, name, wrapped, 0, parser.WithDisableSourceMaps)
 	if perr == nil {
 		if !wrappedOnly(prog, len(wrapPrefix)+len(source)+1) {
 			return nil, store.Errorf(store.CodeInvalidArgument, "script %s: the source closes the function it is the body of (unbalanced braces)", name)
@@ -73,7 +73,7 @@ func compile(name, source string) (*goja.Program, error) {
 		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
 	}
 	code := string(res.Code)
-	prog2, err := parser.ParseFile(nil, name, code, 0)
+	prog2, err := parser.ParseFile(nil, name, code, 0, parser.WithDisableSourceMaps)
 	if err != nil || !loweredOnly(prog2) {
 		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
 	}
@@ -87,7 +87,7 @@ func compile(name, source string) (*goja.Program, error) {
 			}
 		}
 		code = string(b)
-		if prog2, err = parser.ParseFile(nil, name, code, 0); err != nil {
+		if prog2, err = parser.ParseFile(nil, name, code, 0, parser.WithDisableSourceMaps); err != nil {
 			return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
 	"github.com/google/uuid"
 
 	"github.com/flowkv/flowkv/store"
@@ -69,6 +70,9 @@ func (s *runState) maxElems() int64 { return s.e.opts.MaxMemory / 16 }
 func (s *runState) prepare() {
 	vm := s.vm
 	vm.SetMaxCallStackSize(s.e.opts.MaxCallStack)
+	// Never read source maps (goja would read the file a
+	// `//# sourceMappingURL=` comment names).
+	vm.SetParserOptions(parser.WithDisableSourceMaps)
 	vm.SetPromiseRejectionTracker(s.trackRejection)
 	orig := vm.GlobalObject()
 	s.errorCtor = orig.Get("Error").(*goja.Object)
