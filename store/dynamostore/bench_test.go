@@ -113,18 +113,21 @@ func BenchmarkDynamo(b *testing.B) {
 				return err
 			})
 		})
+		// The request Upsert sends for an existing entry, written out.
 		b.Run("RawUpdateItem/"+mode, func(b *testing.B) {
 			run(b, par, func(i int64) error {
 				now := time.Now().UnixMicro()
 				d := fmt.Sprintf(`{"n":%d,"tag":"r"}`, i)
 				_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table,
-					Key:                 map[string]types.AttributeValue{"pk": S("benchw"), "sk": S(key(i))},
-					UpdateExpression:    aws.String("SET d = :d, h = :h, v = :v, u = :u, w = :w"),
-					ConditionExpression: aws.String("attribute_exists(v) AND v < :v"),
+					Key:                      map[string]types.AttributeValue{"pk": S("benchw"), "sk": S(key(i))},
+					UpdateExpression:         aws.String("SET nk = :nk, v = :v, w = :w, u = :now, c = if_not_exists(c, :now), d = :d, h = :h REMOVE del, n, p, f, e, #ttl"),
+					ConditionExpression:      aws.String("(attribute_exists(v) AND attribute_not_exists(del) AND (attribute_not_exists(e) OR e > :now)) AND (attribute_not_exists(v) OR v < :v)"),
+					ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 					ExpressionAttributeValues: map[string]types.AttributeValue{
-						":d": S(d), ":h": S(store.DataHash([]byte(d))), ":v": N(now), ":u": N(now), ":w": S("0123456789abcdef"),
+						":nk": S("benchw\x01" + key(i)), ":d": S(d), ":h": S(store.DataHash([]byte(d))), ":v": N(now), ":now": N(now), ":w": S("0123456789abcdef"),
 					},
-					ReturnValues: types.ReturnValueAllOld,
+					ReturnValues:                        types.ReturnValueAllOld,
+					ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 				})
 				return err
 			})
