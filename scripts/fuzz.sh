@@ -9,15 +9,20 @@
 #   FUZZTIME=5m bash scripts/fuzz.sh            # the recorded runs
 #   TARGETS='FuzzStoreRoutes' bash scripts/fuzz.sh
 #
-# PostgreSQL targets skip without a server (FLOWKV_TEST_POSTGRES or the local
-# trust server; under CI=true they fail instead).
+# The PostgreSQL and DynamoDB targets use the servers scripts/setup-*.sh start
+# (as make test does); without them they skip (under CI=true they fail).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-20s}
 PARALLEL=${PARALLEL:-1}
-PKGS=${PKGS:-./store ./store/sqlstore ./web ./scripting}
+PKGS=${PKGS:-./store ./store/sqlstore ./store/dynamostore ./web ./scripting}
 OUT=${OUT:-.cache/fuzz}
 mkdir -p "$OUT"
+# PostgreSQL and DynamoDB Local for the backend targets, as make test does.
+for s in scripts/setup-postgres.sh scripts/setup-dynamodb.sh; do
+  # shellcheck source=/dev/null
+  [ -e "$s" ] && source "$s"
+done
 status=0
 summary=()
 for pkg in $PKGS; do
