@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -104,8 +105,8 @@ func main() {
 	}
 	fmt.Printf("flowkv-load (%s): %d connections, %s per scenario in %d rounds (each after %s warm-up), %d keys, GOMAXPROCS=%d, %s\n\n",
 		gen, *conns, *dur, *nrounds, *warm, *keys, runtime.GOMAXPROCS(0), runtime.Version())
-	fmt.Println("| scenario | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| scenario | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/request |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	// Scenarios alternate in rounds so that a change of load on a shared
 	// machine hits the compared servers alike; every round warms up first.
 	var picked []scenario
@@ -131,12 +132,21 @@ func main() {
 	for _, sc := range picked {
 		r := merge(rounds[sc.name])
 		res[sc.name] = r
-		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d |\n", sc.name, r.rps,
-			ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.pct(100)), r.errors)
+		cpu := "-"
+		if r.requests > 0 {
+			cpu = fmt.Sprintf("%.1f", float64(r.cpu.Microseconds())/float64(r.requests))
+		}
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %s |\n", sc.name, r.rps,
+			ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.pct(100)), r.errors, cpu)
 	}
 	fmt.Println()
 	if *only != "" {
 		return
+	}
+	if g, c := res["flowkv GET"], res["constant JSON (echo)"]; g.requests > 0 && c.requests > 0 {
+		per := func(r result) float64 { return float64(r.cpu) / float64(r.requests) }
+		fmt.Printf("server CPU per request: constant GET / flowkv GET = %.0f%%; constant PUT / flowkv PUT = %.0f%% (the requests/s ratio of CPU-bound servers)\n",
+			100*per(c)/per(g), 100*per(res["constant JSON (echo) PUT"])/per(res["flowkv PUT"]))
 	}
 	fmt.Printf("flowkv GET / constant GET = %.0f%%; flowkv PUT / constant PUT = %.0f%%\n",
 		100*res["flowkv GET"].rps/res["constant JSON (echo)"].rps,
@@ -164,6 +174,8 @@ func merge(rs []result) result {
 		out.rps += r.rps / float64(len(rs))
 		out.errors += r.errors
 		out.lat = append(out.lat, r.lat...)
+		out.requests += r.requests
+		out.cpu += r.cpu
 	}
 	slices.Sort(out.lat)
 	if rs[0].wrkPct != nil {
@@ -192,6 +204,20 @@ type result struct {
 	errors int64
 	// wrk reports percentiles itself.
 	wrkPct map[float64]time.Duration
+	// requests and cpu: with wrk (another process) this process holds only
+	// the servers, so its CPU time per request is the server's cost,
+	// which load on a shared machine disturbs far less than requests/s.
+	requests int64
+	cpu      time.Duration
+}
+
+// processCPU is this process's user+system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r result) pct(p float64) time.Duration {
@@ -384,17 +410,19 @@ func runWrk(sc scenario, conns, threads int, d time.Duration, keys int) result {
 	fmt.Fprintf(f, wrkScript, keys, sc.token, sc.method)
 	f.Close()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
+	cpu0 := processCPU()
 	cmd := exec.Command("wrk", "-t", fmt.Sprint(threads), "-c", fmt.Sprint(conns), "-d", fmt.Sprintf("%ds", secs),
 		"--timeout", "10s", "-s", f.Name(), sc.base)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		log.Fatalf("flowkv-load: wrk: %v: %s", err, out)
 	}
+	cpu := processCPU() - cpu0
 	for _, line := range strings.Split(string(out), "\n") {
 		var n, durUs, errs, p50, p90, p99, mx, z int64
 		if _, err := fmt.Sscanf(line, "FLOWKV %d %d %d %d %d %d %d %d", &n, &durUs, &errs, &p50, &p90, &p99, &mx, &z); err == nil {
 			us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
-			return result{rps: float64(n) / (float64(durUs) / 1e6), errors: errs,
+			return result{rps: float64(n) / (float64(durUs) / 1e6), errors: errs, requests: n, cpu: cpu,
 				wrkPct: map[float64]time.Duration{50: us(p50), 90: us(p90), 99: us(p99), 100: us(mx)}}
 		}
 	}
