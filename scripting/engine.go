@@ -18,7 +18,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
@@ -454,5 +453,3 @@ func interruptValue(err error) (error, bool) {
 	}
 	return nil, false
 }
-
-var runSeq atomic.Int64
