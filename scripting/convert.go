@@ -284,7 +284,8 @@ var entryFields = []string{"name", "key", "data", "version", "flowUuid", "expire
 type entryObject struct {
 	s       *runState
 	e       store.Entry
-	vals    map[string]goja.Value // converted or assigned fields
+	data    goja.Value            // e.Data converted, once read
+	vals    map[string]goja.Value // assigned fields, and converted times
 	deleted map[string]bool
 	extra   []string // keys assigned beyond the entry's fields
 }
@@ -322,8 +323,15 @@ func (o *entryObject) Get(key string) goja.Value {
 	if v, ok := o.vals[key]; ok {
 		return v
 	}
+	if key == "data" {
+		// Objects keep their identity: e.data === e.data.
+		if o.data == nil {
+			o.data = o.s.jsValue(o.e.Data)
+		}
+		return o.data
+	}
 	v := o.field(key)
-	if v != nil && (key == "data" || key == "expiresAt" || key == "createdAt" || key == "updatedAt") {
+	if v != nil && (key == "expiresAt" || key == "createdAt" || key == "updatedAt") {
 		// Objects keep their identity: e.data === e.data.
 		if o.vals == nil {
 			o.vals = map[string]goja.Value{}

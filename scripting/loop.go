@@ -244,13 +244,15 @@ func (s *runState) runJS(job func() error) error {
 // promise settles on the loop, after the script's synchronous code.
 func (s *runState) startQueued() error {
 	q := s.queued
-	s.queued = nil
 	if len(q) == 1 && s.inflight == 0 {
 		c := q[0]
+		q[0] = storeCall{}
+		s.queued = q[:0] // reused: c is a copy
 		res, err := c.work(s.callCtx)
 		s.pending--
-		return s.runJS(func() error { return c.settle(res, err) })
+		return s.runJS(func() error { return c.settle(s, res, err) })
 	}
+	s.queued = nil
 	for _, c := range q {
 		c := c
 		s.inflight++
@@ -269,7 +271,7 @@ func (s *runState) startQueued() error {
 			s.post(func() error {
 				s.inflight--
 				s.pending--
-				return c.settle(res, err)
+				return c.settle(s, res, err)
 			})
 		}()
 	}
@@ -343,19 +345,23 @@ func (s *runState) async(work func(ctx context.Context) (any, error), toJS func(
 	}
 	p, resolve, reject := s.vm.NewPromise()
 	s.pending++
-	s.queued = append(s.queued, storeCall{work: work, settle: func(res any, err error) error {
-		if err != nil {
-			return reject(s.newError(err))
-		}
-		return resolve(toJS(res))
-	}})
+	s.queued = append(s.queued, storeCall{work: work, toJS: toJS, resolve: resolve, reject: reject})
 	return s.vm.ToValue(p)
 }
 
 // storeCall is a store call made by the script, not started yet.
 type storeCall struct {
-	work   func(ctx context.Context) (any, error)
-	settle func(res any, err error) error // on the loop
+	work            func(ctx context.Context) (any, error)
+	toJS            func(any) goja.Value
+	resolve, reject func(any) error
+}
+
+// settle settles the call's promise; on the loop only.
+func (c *storeCall) settle(s *runState, res any, err error) error {
+	if err != nil {
+		return c.reject(s.newError(err))
+	}
+	return c.resolve(c.toJS(res))
 }
 
 // rejected returns a promise already rejected with err (validation that
