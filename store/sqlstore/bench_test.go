@@ -243,12 +243,11 @@ func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
 	rawInsert := prep(rw, s.st.text[s.st.fastInsert])
 	// PostgreSQL inserts and upserts run the locking transaction (see
 	// write): the raw side runs the same statements.
-	var rawLock, rawPlaceholder, rawNext, rawPut *sql.Stmt
+	var rawLock, rawPlaceholder, rawPut *sql.Stmt
 	if s.dialect == Postgres {
 		rawLock = prep(rw, s.st.text[s.st.lockRow])
 		rawPlaceholder = prep(rw, s.st.text[s.st.placeholder])
-		rawNext = prep(rw, s.st.text[s.st.nextVersion])
-		rawPut = prep(rw, s.st.text[s.st.put])
+		rawPut = prep(rw, s.st.text[s.st.putNext])
 	}
 	rawPGWrite := func(ctx context.Context, insert bool, name, key, d string) error {
 		tx, err := rw.BeginTx(ctx, nil)
@@ -283,10 +282,7 @@ func benchOps(b *testing.B, s *Store, dsn string) []benchOp {
 			return fmt.Errorf("exists")
 		}
 		var v int64
-		if err := tx.Stmt(rawNext).QueryRowContext(ctx).Scan(&v); err != nil {
-			return err
-		}
-		if _, err := tx.Stmt(rawPut).ExecContext(ctx, name, key, d, hashHex(d), v, "", nil, created, now); err != nil {
+		if err := tx.Stmt(rawPut).QueryRowContext(ctx, name, key, d, hashHex(d), "", nil, created, now).Scan(&v); err != nil {
 			return err
 		}
 		return tx.Commit()

@@ -26,9 +26,9 @@ type stmts struct {
 	// Single-statement writes (no MaxEntriesPerName cap).
 	fastUpsert, fastInsert, fastUpdate *sql.Stmt
 
-	lockRow, placeholder, nextVersion, put, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
-	reap, dropZeroCounts                                                                           *sql.Stmt
-	all                                                                                            []*sql.Stmt
+	lockRow, placeholder, nextVersion, put, putNext, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
+	reap, dropZeroCounts                                                                                    *sql.Stmt
+	all                                                                                                     []*sql.Stmt
 	// text is each statement's SQL (benchmarks run it raw).
 	text map[*sql.Stmt]string
 }
@@ -171,6 +171,14 @@ RETURNING version, created_at`)
 	s.st.fastUpdate = prep(w, `UPDATE entries SET data = `+dataParam+`, data_hash = ?, version = `+nextSQL+`, flow_uuid = ?, expires_at = ?, updated_at = ?
 WHERE name = ? AND key = ? AND `+live+` AND (CAST(? AS BIGINT) = 0 OR version = ?)
 RETURNING version, created_at`)
+	// putNext writes a row whose (name, key) the transaction has locked
+	// (lockAddr), drawing its version inside the statement: no other
+	// writer can be waited on, so the draw comes after the lock.
+	s.st.putNext = prep(w, `INSERT INTO entries (name, key, data, data_hash, version, flow_uuid, expires_at, created_at, updated_at)
+VALUES (?, ?, `+dataParam+`, ?, `+nextSQL+`, ?, ?, ?, ?)
+ON CONFLICT (name, key) DO UPDATE SET data = excluded.data, data_hash = excluded.data_hash, version = excluded.version,
+  flow_uuid = excluded.flow_uuid, expires_at = excluded.expires_at, created_at = excluded.created_at, updated_at = excluded.updated_at
+RETURNING version`)
 	s.st.delete = prep(w, "DELETE FROM entries WHERE name = ? AND key = ? AND (CAST(? AS BIGINT) = 0 OR version = ?) RETURNING expires_at")
 	s.st.deleteIn = prep(w, "DELETE FROM entries WHERE name = ? AND key = ?")
 	if pg {

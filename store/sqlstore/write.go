@@ -175,6 +175,16 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, e *store.Entry, hash string
 	return err
 }
 
+// putNew writes the full row of (name, key), which tx has locked, with a
+// fresh version drawn in the same statement, and sets e.Version.
+func (s *Store) putNew(ctx context.Context, tx *sql.Tx, e *store.Entry, hash string) error {
+	var exp any
+	if e.ExpiresAt != nil {
+		exp = micros(*e.ExpiresAt)
+	}
+	return tx.StmtContext(ctx, s.st.putNext).QueryRowContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.FlowUUID, exp, micros(e.CreatedAt), micros(e.UpdatedAt)).Scan(&e.Version)
+}
+
 type writeOp int
 
 const (
@@ -273,10 +283,7 @@ func (s *Store) write(ctx context.Context, op writeOp, name, key string, data js
 		} else if err := s.checkCap(ctx, tx, name, n, 1); err != nil {
 			return err
 		}
-		if e.Version, err = s.next(ctx, tx, 0); err != nil {
-			return err
-		}
-		return s.put(ctx, tx, &e, hash)
+		return s.putNew(ctx, tx, &e, hash)
 	})
 	if err != nil {
 		return store.Entry{}, err
@@ -498,11 +505,7 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 			if r.liveAt(n) {
 				e.CreatedAt = fromMicros(r.created)
 			}
-			var err error
-			if e.Version, err = s.next(ctx, tx, 0); err != nil {
-				return err
-			}
-			if err := s.put(ctx, tx, &e, store.DataHash(data)); err != nil {
+			if err := s.putNew(ctx, tx, &e, store.DataHash(data)); err != nil {
 				return err
 			}
 			versions[i] = e.Version
