@@ -27,11 +27,12 @@ import (
 	_ "github.com/mattn/go-sqlite3"    // PRAGMA integrity_check on the server's file
 )
 
-// BuildBinary builds ./cmd/flowkv of the module rooted at root into dir and
-// returns the binary's path.
-func BuildBinary(ctx context.Context, root, dir string) (string, error) {
+// BuildBinary builds ./cmd/flowkv of the module rooted at root into dir
+// (with extra go build flags, e.g. -race) and returns the binary's path.
+func BuildBinary(ctx context.Context, root, dir string, flags ...string) (string, error) {
 	bin := filepath.Join(dir, "flowkv")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/flowkv")
+	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/flowkv")
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {

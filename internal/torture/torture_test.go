@@ -1,6 +1,7 @@
 package torture
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -31,7 +32,13 @@ func TestMain(m *testing.M) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		bin, err = BuildBinary(ctx, root, dir)
+		// Under -race the server is built with it too: it reuses the
+		// packages the test run compiled, and catches races in the server.
+		var flags []string
+		if raceEnabled {
+			flags = append(flags, "-race")
+		}
+		bin, err = BuildBinary(ctx, root, dir, flags...)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -52,7 +59,14 @@ func startServer(t *testing.T, dsn string, args ...string) *Server {
 		}
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		// A race-built server reports data races on stderr and carries on.
+		b, _ := os.ReadFile(s.LogPath)
+		if i := bytes.Index(b, []byte("WARNING: DATA RACE")); i >= 0 {
+			t.Errorf("the server reported a data race:\n%s", b[i:min(len(b), i+6000)])
+		}
+	})
 	return s
 }
 
