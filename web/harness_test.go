@@ -33,11 +33,17 @@ type harness struct {
 
 func newHarness(t *testing.T, dsn string, opts ...func(*web.Options)) *harness {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
+	st, err := sqlstore.Open(context.Background(), dsn, sqlstore.Options{})
 	if err != nil {
 		t.Fatalf("open %s: %v", dsn, err)
 	}
+	return newHarnessOn(t, st, opts...)
+}
+
+// newHarnessOn serves st (closed when t ends).
+func newHarnessOn(t *testing.T, st store.Store, opts ...func(*web.Options)) *harness {
+	t.Helper()
+	ctx := context.Background()
 	logs := &bytes.Buffer{}
 	lw := &lockedWriter{w: logs}
 	o := web.Options{Store: st, Logger: slog.New(slog.NewTextHandler(lw, nil)), Version: "test"}

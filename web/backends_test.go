@@ -1,17 +1,37 @@
 package web_test
 
 import (
+	"context"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/flowkv/flowkv/internal/testenv"
+	"github.com/flowkv/flowkv/store/dynamostore"
 )
 
 // TestPostgresSmoke runs the main paths on PostgreSQL: tokens in the
 // reserved namespace, CRUD with If-Match, prefix listing, the
 // Database-module API, grants and percent-encoded segments.
 func TestPostgresSmoke(t *testing.T) {
-	h := newHarness(t, testenv.PostgresDSN(t))
+	smoke(t, newHarness(t, testenv.PostgresDSN(t)))
+}
+
+// TestDynamoSmoke: the same on DynamoDB (Local): tokens live in the raw
+// store, so they work on every backend.
+func TestDynamoSmoke(t *testing.T) {
+	ep := testenv.DynamoEndpoint(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := dynamostore.Open(ctx, dynamostore.Config{Endpoint: ep, Table: testenv.UniqueName("flowkv_web_")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smoke(t, newHarnessOn(t, st))
+}
+
+func smoke(t *testing.T, h *harness) {
+	t.Helper()
 	tok := h.admin
 	r := h.do("POST", "/v1/store/orders/o-1", tok, map[string]any{"data": map[string]any{"total": 1}})
 	want(t, r, 201, "")
