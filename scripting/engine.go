@@ -395,29 +395,39 @@ func (e *Engine) watchdog() {
 			}
 			continue
 		}
-		// Objects include garbage; the live heap is only as fresh as the
-		// last collection. Collect (at most every 50 ms) to judge by what
-		// is live now — unless the heap is so far past the limit that
-		// waiting for a collection would let it double again.
-		if objects <= 4*e.opts.MaxHeapBytes {
-			if time.Since(lastGC) >= 50*time.Millisecond {
-				runtime.GC()
-				lastGC = time.Now()
-				metrics.Read(sample)
-				live = sample[1].Value.Uint64()
-			}
-			if live <= e.opts.MaxHeapBytes {
-				continue
-			}
+		// Objects include garbage (left by earlier runs too); judge by the
+		// heap live now. Collect when the last collection is stale (50 ms),
+		// or at once when the heap is far past the limit, where waiting
+		// could let a doubling run double again.
+		if objects > 4*e.opts.MaxHeapBytes || time.Since(lastGC) >= 50*time.Millisecond {
+			runtime.GC()
+			lastGC = time.Now()
+			metrics.Read(sample)
+			live = sample[1].Value.Uint64()
+		}
+		if live <= e.opts.MaxHeapBytes {
+			continue
 		}
 		e.mu.Lock()
 		var victims []*runState
+		unwinding := false
 		for s := range e.active {
-			if s.busy.Load() {
+			switch {
+			case s.stopped():
+				// Already stopped, still inside an uninterruptible native
+				// operation: its memory goes when it returns.
+				unwinding = true
+			case s.busy.Load():
 				victims = append(victims, s)
 			}
 		}
 		e.mu.Unlock()
+		// While a stopped run unwinds, the heap it holds is not the other
+		// runs' doing; stop them too only when the heap keeps growing far
+		// past the limit regardless.
+		if unwinding && live <= 4*e.opts.MaxHeapBytes {
+			continue
+		}
 		// Judge the next sample by a fresh collection: the victims' memory
 		// becomes garbage once they unwind.
 		lastGC, needGC = time.Time{}, true

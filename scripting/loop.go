@@ -114,6 +114,16 @@ func (s *runState) kill(err error) {
 	})
 }
 
+// stopped reports whether the run has been killed.
+func (s *runState) stopped() bool {
+	select {
+	case <-s.killed:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *runState) finish(v json.RawMessage, err error) {
 	s.mu.Lock()
 	s.value, s.err = v, err
