@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/flowkv
 PKGS    := ./...
 
-.PHONY: build run test test-go bench lint generate clean
+.PHONY: build run test bench lint generate torture soak fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flowkv
@@ -18,6 +18,18 @@ test:
 
 bench:
 	bash scripts/bench.sh
+
+# Reliability harnesses (RELIABILITY.md): linearizability, crash safety,
+# contention and abuse against a real `flowkv serve` on loopback; a 30-minute
+# soak; every fuzz target. QUICK=1, DURATION=2m, FUZZTIME=5m adjust them.
+torture:
+	bash scripts/torture.sh
+
+soak:
+	bash scripts/soak.sh
+
+fuzz:
+	bash scripts/fuzz.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
