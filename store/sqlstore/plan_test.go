@@ -45,6 +45,8 @@ func TestSQLitePlans(t *testing.T) {
 		{store.FetchQuery{Name: "n", Data: data}, "USING INDEX entries_data (data_hash=? AND name=?)"},
 		{store.FetchQuery{Data: data}, "USING INDEX entries_data (data_hash=?"},
 		{store.FetchQuery{Name: "n", Data: data, Cursor: store.EncodeCursor("f", "n", "k")}, "USING INDEX entries_data (data_hash=? AND name=? AND key>?)"},
+		{store.FetchQuery{FlowUUID: "f"}, "USING INDEX entries_flow (flow_uuid=?"},
+		{store.FetchQuery{Name: "n", FlowUUID: "f"}, "USING INDEX entries_flow (flow_uuid=? AND name=?)"},
 		{store.FetchQuery{Name: "n", KeyPrefix: "p"}, "USING PRIMARY KEY (name=? AND key>? AND key<?)"},
 		{store.FetchQuery{Name: "n", Cursor: store.EncodeCursor("f", "n", "k")}, "USING PRIMARY KEY (name=? AND key>?)"},
 	}

@@ -289,6 +289,9 @@ func (s *Store) fetchSQL(q store.FetchQuery) (query string, args []any, limit in
 		// over entries_data, which seeks the matching entries already in
 		// (name, key) order. PostgreSQL's planner picks the index itself.
 		from = "entries INDEXED BY entries_data"
+	} else if q.FlowUUID != "" && s.dialect == SQLite {
+		// The same for a flow's entries (entries_flow, migration 004).
+		from = "entries INDEXED BY entries_flow"
 	}
 	query = "SELECT " + s.cols() + " FROM " + from + " WHERE " + where.String() + " ORDER BY name, key LIMIT ?"
 	args = append(args, limit+1)
