@@ -14,3 +14,7 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -count=1 ./...
+# A short pass of every fuzz target (the long runs are `make fuzz`,
+# recorded in RELIABILITY.md); seeds already ran in go test above.
+echo "== fuzz smoke (FUZZTIME=${FUZZTIME:-10s} per target)"
+FUZZTIME=${FUZZTIME:-10s} bash scripts/fuzz.sh
