@@ -15,7 +15,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-20s}
 PARALLEL=${PARALLEL:-1}
-PKGS=${PKGS:-./store ./store/sqlstore ./store/dynamostore ./web ./scripting}
+# Every package with a fuzz target, unless PKGS names some.
+if [ -z "${PKGS:-}" ]; then
+  PKGS=$(find . -name '*_test.go' -not -path './.cache/*' -not -path '*/node_modules/*' -print0 |
+    xargs -0 grep -l '^func Fuzz[A-Z]' | xargs -n1 dirname | sort -u | tr '\n' ' ')
+fi
 OUT=${OUT:-.cache/fuzz}
 mkdir -p "$OUT"
 # PostgreSQL and DynamoDB Local for the backend targets, as make test does.
