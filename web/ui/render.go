@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/templates"
+	"github.com/flowkv/flowkv/web"
 )
 
 // render writes comp as the response with status.
@@ -57,25 +58,10 @@ func flashText(code string) string {
 	return ""
 }
 
+// statusOf is the HTTP status of err: the API's mapping (DESIGN.md), so a
+// page and the API answer the same error with the same status.
 func statusOf(err error) int {
-	switch store.CodeOf(err) {
-	case store.CodeInvalidArgument:
-		return http.StatusBadRequest
-	case store.CodeNotFound:
-		return http.StatusNotFound
-	case store.CodeAlreadyExists, store.CodeConflict:
-		return http.StatusConflict
-	case store.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case store.CodeAccessDenied:
-		return http.StatusForbidden
-	case store.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case store.CodeTimeout:
-		return http.StatusGatewayTimeout
-	default:
-		return http.StatusServiceUnavailable
-	}
+	return web.StatusOf(store.CodeOf(err))
 }
 
 // fail renders err as an error page with the status of its code; the
