@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -149,6 +150,9 @@ func (m *metrics) write(w io.Writer, reaped *int64) {
 		fmt.Fprintln(w, "# TYPE flowkv_store_entries_expired_total counter")
 		fmt.Fprintf(w, "flowkv_store_entries_expired_total %d\n", *reaped)
 	}
+	fmt.Fprintln(w, "# HELP go_goroutines Goroutines that currently exist (a leak shows as growth under steady load).")
+	fmt.Fprintln(w, "# TYPE go_goroutines gauge")
+	fmt.Fprintf(w, "go_goroutines %d\n", runtime.NumGoroutine())
 }
 
 // countingStore counts every store operation by result.

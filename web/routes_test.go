@@ -358,6 +358,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		`flowkv_store_operations_total{op="findNameKey",result="not_found"}`,
 		`# TYPE flowkv_store_entries_expired_total counter`,
 		`flowkv_store_entries_expired_total 0`,
+		`# TYPE go_goroutines gauge`,
 	} {
 		if !strings.Contains(body, line) {
 			t.Errorf("metrics lack %q:\n%s", line, body)
