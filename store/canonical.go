@@ -13,8 +13,6 @@ import (
 	"strings"
 )
 
-func asError(err error, target **Error) bool { return errors.As(err, target) }
-
 // Canonicalize returns the canonical encoding of a JSON value: compact, object
 // keys sorted by their UTF-8 bytes, no HTML escaping, numbers normalised (so
 // 1, 1.0 and 1e0 are the same value). Two values that are equal as JSON have

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -160,7 +161,7 @@ func ValidateOffset(n int) error {
 	return nil
 }
 
-// ValidateMutations checks an Atomic call's shape (sizes, ops, addresses,
+// ValidateAtomic checks an Atomic call's shape (sizes, ops, addresses,
 // data) and returns the mutations with canonical data. It does not touch a
 // database.
 func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation, error) {
@@ -212,7 +213,7 @@ func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation
 
 func stripCode(err error) string {
 	var e *Error
-	if ok := asError(err, &e); ok && e.Msg != "" {
+	if errors.As(err, &e) && e.Msg != "" {
 		return e.Msg
 	}
 	return err.Error()
