@@ -488,12 +488,7 @@ func stackTop(obj *goja.Object) (out string) {
 var pcSuffix = regexp.MustCompile(`\(\d+\)(\)?)$`)
 
 func known(c store.Code) bool {
-	switch c {
-	case store.CodeInvalidArgument, store.CodeNotFound, store.CodeAlreadyExists, store.CodeConflict,
-		store.CodeTooLarge, store.CodeAccessDenied, store.CodeUnauthenticated, store.CodeTimeout, store.CodeUnavailable:
-		return true
-	}
-	return false
+	return store.Known(c)
 }
 
 // safeString renders a value without running script code that could

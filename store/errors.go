@@ -20,7 +20,27 @@ const (
 	CodeUnauthenticated Code = "unauthenticated"
 	CodeTimeout         Code = "timeout"
 	CodeUnavailable     Code = "unavailable"
+	// CodeResourceExhausted is a quota, rate or concurrency limit: the
+	// call may succeed later or with a larger quota.
+	CodeResourceExhausted Code = "resource_exhausted"
 )
+
+// Codes lists every code, in the order the documentation gives them. It is
+// the one list the faces (JavaScript, OpenAPI, CLI) check codes against.
+var Codes = []Code{
+	CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodeConflict, CodeTooLarge,
+	CodeAccessDenied, CodeUnauthenticated, CodeTimeout, CodeUnavailable, CodeResourceExhausted,
+}
+
+// Known reports whether c is one of Codes.
+func Known(c Code) bool {
+	for _, k := range Codes {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
 
 // Error is an error with a Code. errors.Is(err, ErrNotFound) matches any
 // *Error of the same code, so wrapped messages keep their identity.
@@ -53,6 +73,7 @@ var (
 	ErrUnauthenticated = &Error{Code: CodeUnauthenticated}
 	ErrTimeout         = &Error{Code: CodeTimeout}
 	ErrUnavailable     = &Error{Code: CodeUnavailable}
+	ErrExhausted       = &Error{Code: CodeResourceExhausted}
 )
 
 // Errorf returns an *Error with code and a formatted message.

@@ -39,6 +39,8 @@ func StatusOf(code store.Code) int {
 		return http.StatusUnauthorized
 	case store.CodeTimeout:
 		return http.StatusRequestTimeout
+	case store.CodeResourceExhausted:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusServiceUnavailable
 	}

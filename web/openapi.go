@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/store"
 )
 
 // Schema is a JSON Schema (OpenAPI 3.0 flavour) as plain data.
@@ -103,9 +105,7 @@ func components() Schema {
 			}),
 			"Error": Obj(map[string]Schema{
 				"error": Obj(map[string]Schema{
-					"code": Schema{"type": "string", "enum": []string{
-						"invalid_argument", "not_found", "already_exists", "conflict", "too_large",
-						"access_denied", "unauthenticated", "timeout", "unavailable"}},
+					"code":    Schema{"type": "string", "enum": store.Codes},
 					"message": Str("what went wrong, safe to show"),
 				}, "code", "message"),
 			}, "error"),
