@@ -31,12 +31,17 @@ soak:
 fuzz:
 	bash scripts/fuzz.sh
 
+# lint: formatting, vet, a tidy go.mod/go.sum, and staticcheck (a tool in
+# go.mod, so its version is pinned with the module). make test runs it first.
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
+	$(GO) tool staticcheck $(PKGS)
 
+# generate: the templ command is a tool in go.mod (`go tool templ`).
 generate:
-	$(GO) run github.com/a-h/templ/cmd/templ generate
+	$(GO) tool templ generate -path templates
 
 clean:
 	rm -rf bin .cache/dynamodb

@@ -10,8 +10,8 @@ for s in scripts/setup-*.sh; do
   # shellcheck source=/dev/null
   source "$s"
 done
-echo "== go vet"
-go vet ./...
+echo "== make lint (gofmt, go vet, go mod tidy -diff, staticcheck)"
+make lint
 echo "== go test -race"
 go test -race -count=1 ./...
 # A short pass of every fuzz target (the long runs are `make fuzz`,

@@ -18,7 +18,7 @@ func FuzzTimeoutTTL(f *testing.F) {
 	}{
 		{"seconds", 30}, {"minutes", 1.5}, {"hours", 0}, {"days", 36500}, {"days", 36501}, {"never", -1}, {"", 5},
 		{"Weeks", 1}, {" Seconds ", 1}, {"seconds", 1e-10}, {"days", math.Inf(1)}, {"seconds", math.NaN()},
-		{"seconds", -0.0}, {"minutes", math.MaxFloat64}, {"seconds", math.SmallestNonzeroFloat64},
+		{"seconds", math.Copysign(0, -1)}, {"minutes", math.MaxFloat64}, {"seconds", math.SmallestNonzeroFloat64},
 	} {
 		f.Add(s.unit, s.v)
 	}

@@ -10,7 +10,7 @@ import (
 
 // TestGeneratedFilesAreCurrent regenerates every .templ file with the templ
 // version in go.mod and fails when a committed _templ.go differs: run
-// `make generate` (go run github.com/a-h/templ/cmd/templ generate) and
+// `make generate` (go tool templ generate -path templates) and
 // commit the result.
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	if testing.Short() {
@@ -21,7 +21,7 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 		t.Fatalf("no .templ files: %v", err)
 	}
 	for _, f := range files {
-		cmd := exec.Command("go", "run", "github.com/a-h/templ/cmd/templ", "generate", "-f", f, "-stdout")
+		cmd := exec.Command("go", "tool", "templ", "generate", "-f", f, "-stdout")
 		out, err := cmd.Output()
 		if err != nil {
 			var stderr string

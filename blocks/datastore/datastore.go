@@ -33,7 +33,6 @@ const (
 )
 
 var (
-	allOps     = []string{OpFetch, OpFindName, OpFindNameKey, OpInsert, OpUpsert, OpUpdateOneNameKey, OpDeleteOneNameKey, OpAtomicIncrement}
 	nameOps    = []string{OpFindName, OpFindNameKey, OpInsert, OpUpsert, OpUpdateOneNameKey, OpDeleteOneNameKey, OpAtomicIncrement}
 	keyOps     = []string{OpFindNameKey, OpInsert, OpUpsert, OpUpdateOneNameKey, OpDeleteOneNameKey, OpAtomicIncrement}
 	writeOps   = []string{OpInsert, OpUpsert, OpUpdateOneNameKey, OpAtomicIncrement}
