@@ -9,7 +9,7 @@ import (
 // Code is the error word every face reports (HTTP, JavaScript, CLI).
 type Code string
 
-// The error codes of DESIGN.md.
+// The error codes (docs/design.md, Errors).
 const (
 	CodeInvalidArgument Code = "invalid_argument"
 	CodeNotFound        Code = "not_found"

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Default limits (DESIGN.md).
+// Default limits (docs/design.md, Data model).
 const (
 	DefaultMaxNameBytes = 128
 	DefaultMaxKeyBytes  = 256
@@ -34,7 +34,7 @@ type Limits struct {
 	MaxEntriesPerName int64 `json:"maxEntriesPerName"`
 }
 
-// DefaultLimits returns DESIGN.md's limits.
+// DefaultLimits returns the default limits of docs/design.md.
 func DefaultLimits() Limits { return Limits{}.Normalize() }
 
 // Normalize fills zero fields with their defaults.

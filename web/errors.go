@@ -22,7 +22,7 @@ type ErrorDetail struct {
 	Message string     `json:"message"`
 }
 
-// StatusOf maps an error code to its HTTP status (DESIGN.md).
+// StatusOf maps an error code to its HTTP status (docs/design.md, Errors).
 func StatusOf(code store.Code) int {
 	switch code {
 	case store.CodeInvalidArgument:

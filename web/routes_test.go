@@ -186,7 +186,8 @@ func TestAtomic(t *testing.T) {
 	want(t, h.do("POST", "/v1/atomic", ro, map[string]any{"mutations": []any{map[string]any{"op": "set", "name": "locks", "key": "x", "data": 1}}}), 403, "access_denied")
 }
 
-// TestDatabaseModule runs the Database-module calls of DESIGN.md's seed.
+// TestDatabaseModule runs the Database-module calls (flat keys in the
+// default namespace, /v1/operations/data; docs/http.md).
 func TestDatabaseModule(t *testing.T) {
 	h := newSQLite(t)
 	tok := h.admin

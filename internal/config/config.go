@@ -1,5 +1,5 @@
 // Package config reads flowkv's configuration from the environment and
-// flags (DESIGN.md: every variable is also a flag).
+// flags (docs/design.md, Configuration: every variable is also a flag).
 package config
 
 import (

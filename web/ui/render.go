@@ -58,7 +58,7 @@ func flashText(code string) string {
 	return ""
 }
 
-// statusOf is the HTTP status of err: the API's mapping (DESIGN.md), so a
+// statusOf is the HTTP status of err: the API's mapping (docs/design.md), so a
 // page and the API answer the same error with the same status.
 func statusOf(err error) int {
 	return web.StatusOf(store.CodeOf(err))
