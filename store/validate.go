@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -141,6 +142,84 @@ func (l Limits) PrepareData(data json.RawMessage) (json.RawMessage, error) {
 	return c, nil
 }
 
+// MaxFlowUUIDBytes bounds the flowUuid a write may stamp (flow UUIDs are
+// 36 bytes; the bound keeps any caller from storing a large one).
+const MaxFlowUUIDBytes = 128
+
+// ValidateFlowUUID checks the flowUuid of a write: "" (no flow), or at most
+// MaxFlowUUIDBytes of UTF-8 without control characters. Too long is
+// too_large; the rest invalid_argument.
+func ValidateFlowUUID(f string) error {
+	if f == "" {
+		return nil
+	}
+	if len(f) > MaxFlowUUIDBytes {
+		return Errorf(CodeTooLarge, "flowUuid is %d bytes, the limit is %d", len(f), MaxFlowUUIDBytes)
+	}
+	return checkText("flowUuid", f)
+}
+
+// ValidateTTL checks a write's TTL: 0 (never expires) up to MaxTTL.
+func ValidateTTL(ttl time.Duration) error {
+	if ttl < 0 {
+		return Errorf(CodeInvalidArgument, "ttl must not be negative")
+	}
+	if ttl > MaxTTL {
+		return Errorf(CodeInvalidArgument, "ttl is longer than 100 years")
+	}
+	return nil
+}
+
+// PrepareWrite validates an Upsert or Update — address, flowUuid, TTL,
+// IfVersion and data — and returns the data's canonical encoding. Every
+// backend calls it before touching its database, so a write is accepted
+// or refused alike on each.
+func (l Limits) PrepareWrite(name, key string, data json.RawMessage, opts WriteOptions) (json.RawMessage, error) {
+	if err := l.ValidateNameKey(name, key); err != nil {
+		return nil, err
+	}
+	if err := ValidateFlowUUID(opts.FlowUUID); err != nil {
+		return nil, err
+	}
+	if err := ValidateTTL(opts.TTL); err != nil {
+		return nil, err
+	}
+	if opts.IfVersion < 0 {
+		return nil, Errorf(CodeInvalidArgument, "ifVersion must not be negative")
+	}
+	return l.PrepareData(data)
+}
+
+// PrepareInsert is PrepareWrite for Insert, which cannot be conditional on
+// a version.
+func (l Limits) PrepareInsert(name, key string, data json.RawMessage, opts WriteOptions) (json.RawMessage, error) {
+	if opts.IfVersion != 0 {
+		return nil, Errorf(CodeInvalidArgument, "insert cannot be conditional on a version; use upsert or update with ifVersion")
+	}
+	return l.PrepareWrite(name, key, data, opts)
+}
+
+// PrepareImport validates an entry given to Importer.Import — address,
+// flowUuid, version and data — and returns it with canonical data. Its
+// timestamps and expiry are taken as they are.
+func (l Limits) PrepareImport(e Entry) (Entry, error) {
+	if err := l.ValidateNameKey(e.Name, e.Key); err != nil {
+		return Entry{}, err
+	}
+	if err := ValidateFlowUUID(e.FlowUUID); err != nil {
+		return Entry{}, err
+	}
+	if e.Version < 0 {
+		return Entry{}, Errorf(CodeInvalidArgument, "version must not be negative")
+	}
+	d, err := l.PrepareData(e.Data)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.Data = d
+	return e, nil
+}
+
 // PageLimit resolves a requested page size: 0 (or less) means DefaultLimit
 // capped at MaxListLimit; above MaxListLimit is invalid_argument.
 func (l Limits) PageLimit(n int) (int, error) {
@@ -162,8 +241,8 @@ func ValidateOffset(n int) error {
 }
 
 // ValidateAtomic checks an Atomic call's shape (sizes, ops, addresses,
-// data) and returns the mutations with canonical data. It does not touch a
-// database.
+// data, TTLs, flowUuids) and returns the mutations with canonical data. It
+// does not touch a database.
 func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation, error) {
 	if len(checks)+len(mutations) > MaxAtomicActions {
 		return nil, Errorf(CodeInvalidArgument, "atomic has %d checks and mutations, the limit is %d", len(checks)+len(mutations), MaxAtomicActions)
@@ -187,8 +266,11 @@ func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation
 			return nil, Errorf(CodeInvalidArgument, "mutations[%d]: %s/%s is mutated twice in one atomic", i, m.Name, m.Key)
 		}
 		seen[addr] = true
-		if m.TTL < 0 {
-			return nil, Errorf(CodeInvalidArgument, "mutations[%d]: ttl must not be negative", i)
+		if err := ValidateTTL(m.TTL); err != nil {
+			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
+		}
+		if err := ValidateFlowUUID(m.FlowUUID); err != nil {
+			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
 		}
 		switch m.Op {
 		case OpSet:

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -87,12 +86,6 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 	names := map[string]bool{}
 	for i := range muts {
 		m := &muts[i]
-		if m.TTL > store.MaxTTL {
-			return store.AtomicResult{}, store.Errorf(store.CodeInvalidArgument, "mutations[%d]: ttl is longer than 100 years", i)
-		}
-		if !utf8.ValidString(m.FlowUUID) {
-			return store.AtomicResult{}, store.Errorf(store.CodeInvalidArgument, "mutations[%d]: flowUuid is not valid UTF-8", i)
-		}
 		a := get(m.Name, m.Key)
 		a.mut, a.idx = m, i
 		switch m.Op {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -29,26 +28,6 @@ func newToken() string {
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-// prepare validates a single-entry write.
-func (s *Store) prepare(name, key string, data json.RawMessage, opts store.WriteOptions) (json.RawMessage, error) {
-	if err := s.limits.ValidateNameKey(name, key); err != nil {
-		return nil, err
-	}
-	if opts.TTL < 0 {
-		return nil, store.Errorf(store.CodeInvalidArgument, "ttl must not be negative")
-	}
-	if opts.TTL > store.MaxTTL {
-		return nil, store.Errorf(store.CodeInvalidArgument, "ttl is longer than 100 years")
-	}
-	if opts.IfVersion < 0 {
-		return nil, store.Errorf(store.CodeInvalidArgument, "ifVersion must not be negative")
-	}
-	if !utf8.ValidString(opts.FlowUUID) {
-		return nil, store.Errorf(store.CodeInvalidArgument, "flowUuid is not valid UTF-8")
-	}
-	return s.limits.PrepareData(data)
-}
 
 // register records name in the namespace registry (once per process).
 func (s *Store) register(ctx context.Context, name string) error {
@@ -95,12 +74,9 @@ const (
 
 // Insert creates an entry; already_exists when a live one is present.
 func (s *Store) Insert(ctx context.Context, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
-	d, err := s.prepare(name, key, data, opts)
+	d, err := s.limits.PrepareInsert(name, key, data, opts)
 	if err != nil {
 		return store.Entry{}, err
-	}
-	if opts.IfVersion != 0 {
-		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "insert cannot be conditional on a version; use upsert or update with ifVersion")
 	}
 	if err := s.register(ctx, name); err != nil {
 		return store.Entry{}, err
@@ -115,7 +91,7 @@ func (s *Store) Insert(ctx context.Context, name, key string, data json.RawMessa
 // Update overwrites a live entry; not_found when absent, conflict when
 // opts.IfVersion does not match.
 func (s *Store) Update(ctx context.Context, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
-	d, err := s.prepare(name, key, data, opts)
+	d, err := s.limits.PrepareWrite(name, key, data, opts)
 	if err != nil {
 		return store.Entry{}, err
 	}
@@ -126,7 +102,7 @@ func (s *Store) Update(ctx context.Context, name, key string, data json.RawMessa
 // Upsert overwrites a live entry or creates one: first as an update, and
 // when the entry is not live, as a create (two requests then).
 func (s *Store) Upsert(ctx context.Context, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
-	d, err := s.prepare(name, key, data, opts)
+	d, err := s.limits.PrepareWrite(name, key, data, opts)
 	if err != nil {
 		return store.Entry{}, err
 	}
@@ -157,13 +133,11 @@ func (s *Store) Upsert(ctx context.Context, name, key string, data json.RawMessa
 // timestamps as exported, the version at least the exported one and above
 // any version the entry had here.
 func (s *Store) Import(ctx context.Context, e store.Entry) (store.Entry, error) {
-	d, err := s.prepare(e.Name, e.Key, e.Data, store.WriteOptions{})
+	e, err := s.limits.PrepareImport(e)
 	if err != nil {
 		return store.Entry{}, err
 	}
-	if e.Version < 0 {
-		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "version must not be negative")
-	}
+	d := e.Data
 	if err := s.register(ctx, e.Name); err != nil {
 		return store.Entry{}, err
 	}

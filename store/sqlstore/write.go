@@ -197,22 +197,9 @@ func (o writeOp) String() string {
 	return [...]string{"insert", "upsert", "update"}[o]
 }
 
-func checkTTL(ttl time.Duration) error {
-	if ttl < 0 {
-		return store.Errorf(store.CodeInvalidArgument, "ttl must not be negative")
-	}
-	if ttl > store.MaxTTL {
-		return store.Errorf(store.CodeInvalidArgument, "ttl is longer than 100 years")
-	}
-	return nil
-}
-
 // Insert creates (name, key); already_exists when a live entry is there
 // (an expired one is replaced). IfVersion is invalid_argument on Insert.
 func (s *Store) Insert(ctx context.Context, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
-	if opts.IfVersion != 0 {
-		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "insert cannot be conditional on a version; use upsert or update with ifVersion")
-	}
 	return s.write(ctx, opInsert, name, key, data, opts)
 }
 
@@ -232,18 +219,13 @@ func (s *Store) Update(ctx context.Context, name, key string, data json.RawMessa
 // on PostgreSQL locks) the row, decides, draws a version and writes the row.
 // createdAt is kept when a live entry is overwritten.
 func (s *Store) write(ctx context.Context, op writeOp, name, key string, data json.RawMessage, opts store.WriteOptions) (store.Entry, error) {
-	if err := s.limits.ValidateNameKey(name, key); err != nil {
-		return store.Entry{}, err
+	prepare := s.limits.PrepareWrite
+	if op == opInsert {
+		prepare = s.limits.PrepareInsert
 	}
-	data, err := s.limits.PrepareData(data)
+	data, err := prepare(name, key, data, opts)
 	if err != nil {
 		return store.Entry{}, err
-	}
-	if err := checkTTL(opts.TTL); err != nil {
-		return store.Entry{}, err
-	}
-	if opts.IfVersion < 0 {
-		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "ifVersion must not be negative")
 	}
 	hash := store.DataHash(data)
 	t := now()
@@ -400,11 +382,6 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 	if err != nil {
 		return store.AtomicResult{}, err
 	}
-	for i, m := range muts {
-		if err := checkTTL(m.TTL); err != nil {
-			return store.AtomicResult{}, store.Errorf(store.CodeInvalidArgument, "mutations[%d]: ttl is longer than 100 years", i)
-		}
-	}
 	seen := map[addr]bool{}
 	var addrs []addr
 	add := func(a addr) {
@@ -540,19 +517,11 @@ func errMsg(err error) string {
 // version this database has issued, else a fresh one: never lower than the
 // exported version nor than any version (name, key) had here.
 func (s *Store) Import(ctx context.Context, in store.Entry) (store.Entry, error) {
-	if err := s.limits.ValidateNameKey(in.Name, in.Key); err != nil {
-		return store.Entry{}, err
-	}
-	data, err := s.limits.PrepareData(in.Data)
+	e, err := s.limits.PrepareImport(in)
 	if err != nil {
 		return store.Entry{}, err
 	}
-	if in.Version < 0 {
-		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "version must not be negative")
-	}
 	t := now()
-	e := in
-	e.Data = data
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = t
 	}
@@ -600,7 +569,7 @@ func (s *Store) Import(ctx context.Context, in store.Entry) (store.Entry, error)
 		if e.Version, err = s.next(ctx, tx, minVersion); err != nil {
 			return err
 		}
-		return s.put(ctx, tx, &e, store.DataHash(data))
+		return s.put(ctx, tx, &e, store.DataHash(e.Data))
 	})
 	if err != nil {
 		return store.Entry{}, err

@@ -403,6 +403,64 @@ func testValidation(t *testing.T, open Opener) {
 			_, err := s.Atomic(c, nil, []store.Mutation{{Op: store.OpSet, Name: "n", Key: strings.Repeat("k", 257), Data: raw(`1`)}})
 			return err
 		}, store.CodeTooLarge},
+		// Every write validates the same way on every backend (store.Limits
+		// does it once): flowUuid, TTL and version are part of the write.
+		{"insert with a flowUuid that is not UTF-8", func() error {
+			_, err := s.Insert(c, "n", "k", raw(`1`), store.WriteOptions{FlowUUID: "\xff\xfe"})
+			return err
+		}, store.CodeInvalidArgument},
+		{"upsert with a flowUuid that is not UTF-8", func() error {
+			_, err := s.Upsert(c, "n", "k", raw(`1`), store.WriteOptions{FlowUUID: "\xff\xfe"})
+			return err
+		}, store.CodeInvalidArgument},
+		{"update with a flowUuid that is not UTF-8", func() error {
+			_, err := s.Update(c, "n", "missing", raw(`1`), store.WriteOptions{FlowUUID: "f\xc3"})
+			return err
+		}, store.CodeInvalidArgument},
+		{"upsert with a control character in flowUuid", func() error {
+			_, err := s.Upsert(c, "n", "k", raw(`1`), store.WriteOptions{FlowUUID: "f\x00"})
+			return err
+		}, store.CodeInvalidArgument},
+		{"upsert with a flowUuid too long", func() error {
+			_, err := s.Upsert(c, "n", "k", raw(`1`), store.WriteOptions{FlowUUID: strings.Repeat("f", store.MaxFlowUUIDBytes+1)})
+			return err
+		}, store.CodeTooLarge},
+		{"upsert with a ttl over 100 years", func() error {
+			_, err := s.Upsert(c, "n", "k", raw(`1`), store.WriteOptions{TTL: store.MaxTTL + time.Second})
+			return err
+		}, store.CodeInvalidArgument},
+		{"upsert with a negative ifVersion", func() error {
+			_, err := s.Upsert(c, "n", "k", raw(`1`), store.WriteOptions{IfVersion: -1})
+			return err
+		}, store.CodeInvalidArgument},
+		{"insert conditional on a version", func() error {
+			_, err := s.Insert(c, "n", "k", raw(`1`), store.WriteOptions{IfVersion: 1})
+			return err
+		}, store.CodeInvalidArgument},
+		{"atomic set with a flowUuid that is not UTF-8", func() error {
+			_, err := s.Atomic(c, nil, []store.Mutation{{Op: store.OpSet, Name: "n", Key: "k", Data: raw(`1`), FlowUUID: "\xff\xfe"}})
+			return err
+		}, store.CodeInvalidArgument},
+		{"atomic sum with a ttl over 100 years", func() error {
+			_, err := s.Atomic(c, nil, []store.Mutation{{Op: store.OpSum, Name: "n", Key: "k", Data: raw(`1`), TTL: store.MaxTTL + time.Second}})
+			return err
+		}, store.CodeInvalidArgument},
+		{"import with a flowUuid that is not UTF-8", func() error {
+			imp, ok := s.(store.Importer)
+			if !ok {
+				return store.Errorf(store.CodeInvalidArgument, "no importer")
+			}
+			_, err := imp.Import(c, store.Entry{Name: "n", Key: "k", Data: raw(`1`), FlowUUID: "\xff\xfe"})
+			return err
+		}, store.CodeInvalidArgument},
+		{"import with a negative version", func() error {
+			imp, ok := s.(store.Importer)
+			if !ok {
+				return store.Errorf(store.CodeInvalidArgument, "no importer")
+			}
+			_, err := imp.Import(c, store.Entry{Name: "n", Key: "k", Data: raw(`1`), Version: -1})
+			return err
+		}, store.CodeInvalidArgument},
 	}
 	for _, tc := range cases {
 		t.Run(tc.what, func(t *testing.T) {
