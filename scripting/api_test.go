@@ -485,10 +485,10 @@ func TestErrorsFromScripts(t *testing.T) {
 	wantCode(t, e, st, `const e = new Error('gone'); e.code = 'not_found'; throw e`, store.CodeNotFound)
 	wantCode(t, e, st, `}); (async function() {`, store.CodeInvalidArgument)
 	wantCode(t, e, st, `})(); globalThis.x = (async function() {`, store.CodeInvalidArgument)
-	if err := Compile("ok", "return 1"); err != nil {
+	if err := e.Check(context.Background(), "ok", "return 1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Compile("bad", "return ("); store.CodeOf(err) != store.CodeInvalidArgument {
+	if err := e.Check(context.Background(), "bad", "return ("); store.CodeOf(err) != store.CodeInvalidArgument {
 		t.Fatal(err)
 	}
 }
@@ -498,10 +498,10 @@ func TestStoredScripts(t *testing.T) {
 	e := New(Options{})
 	st := openStore(t)
 	ctx := context.Background()
-	if _, err := PutScript(ctx, st, "double", `return input.n * 2`); err != nil {
+	if _, err := e.PutScript(ctx, st, "double", `return input.n * 2`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := PutScript(ctx, st, "broken", `return (`); store.CodeOf(err) != store.CodeInvalidArgument {
+	if _, err := e.PutScript(ctx, st, "broken", `return (`); store.CodeOf(err) != store.CodeInvalidArgument {
 		t.Fatalf("broken script saved: %v", err)
 	}
 	sc, err := GetScript(ctx, st, "double")

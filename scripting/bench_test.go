@@ -72,7 +72,7 @@ func benchEmpty(b *testing.B, o Options) {
 
 // BenchmarkPrepare is building one hardened runtime with its bindings.
 func BenchmarkPrepare(b *testing.B) {
-	e := New(Options{Prepared: -1})
+	e := newLocal(Options{Prepared: -1})
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		newRunState(e)

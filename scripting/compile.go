@@ -32,13 +32,6 @@ const (
 // (which recurses) never goes deep.
 const MaxNesting = 1000
 
-// Compile checks that source is a valid script without running it, as
-// PutScript does: syntax errors are invalid_argument with the position.
-func Compile(name, source string) error {
-	_, err := compile(name, source)
-	return err
-}
-
 func compile(name, source string) (*goja.Program, error) {
 	if err := checkNesting(source); err != nil {
 		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: %s", name, err.Error())

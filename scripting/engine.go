@@ -84,10 +84,19 @@ type Options struct {
 	MaxSourceBytes int
 	// CacheSize is how many compiled scripts are kept (256).
 	CacheSize int
-	// Prepared is how many fresh runtimes are built ahead of time, off the
-	// runs' critical path (4; -1 builds every runtime inline). Each is used
-	// by exactly one run.
+	// Prepared is how many fresh runtimes a worker builds ahead of time,
+	// off the runs' critical path. Each is used by exactly one run.
 	Prepared int
+	// Workers is how many idle sandbox workers are kept warm (2).
+	Workers int
+	// MaxWorkers bounds the sandbox workers alive at once, hence the
+	// scripts running at once (16); a run beyond it waits for a worker.
+	MaxWorkers int
+	// WorkerMemory is each worker's memory budget in bytes (256 MiB): the
+	// Go memory limit and heap watchdog inside the worker, with an
+	// address-space limit above it. A script that exhausts it fails with
+	// too_large and its worker is replaced.
+	WorkerMemory int64
 }
 
 func (o Options) normalize() Options {
@@ -126,6 +135,18 @@ func (o Options) normalize() Options {
 	}
 	if o.Prepared == 0 {
 		o.Prepared = DefaultPrepared
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.MaxWorkers <= 0 {
+		o.MaxWorkers = DefaultMaxWorkers
+	}
+	if o.MaxWorkers < o.Workers {
+		o.MaxWorkers = o.Workers
+	}
+	if o.WorkerMemory <= 0 {
+		o.WorkerMemory = DefaultWorkerMemory
 	}
 	return o
 }
@@ -176,12 +197,16 @@ type Result struct {
 	Logs          []LogLine     `json:"logs"`
 	LogsTruncated bool          `json:"logsTruncated,omitempty"`
 	Duration      time.Duration `json:"duration"`
+
+	// abandoned: the run returned while its runtime was still inside a
+	// native operation (its goroutine ends in the background).
+	abandoned bool
 }
 
 // Engine runs scripts. It is safe for concurrent use; every Run is
 // independent (a fresh runtime: nothing one run leaves in globals is
 // visible to the next).
-type Engine struct {
+type local struct {
 	opts  Options
 	cache *programCache
 
@@ -200,9 +225,9 @@ type Engine struct {
 }
 
 // New returns an Engine with opts (zero fields take their defaults).
-func New(opts Options) *Engine {
+func newLocal(opts Options) *local {
 	o := opts.normalize()
-	e := &Engine{opts: o, cache: newProgramCache(o.CacheSize), active: map[*runState]struct{}{}, stop: make(chan struct{})}
+	e := &local{opts: o, cache: newProgramCache(o.CacheSize), active: map[*runState]struct{}{}, stop: make(chan struct{})}
 	if o.Prepared > 0 {
 		e.ready = make(chan *runState, o.Prepared)
 		e.want = make(chan struct{}, 1)
@@ -214,7 +239,7 @@ func New(opts Options) *Engine {
 // refill keeps the ready pool full of fresh runtimes, building them when a
 // run takes one. Prepared runtimes have never run anything: a pooled
 // runtime starts as clean as a new one.
-func (e *Engine) refill() {
+func (e *local) refill() {
 	for {
 		for len(e.ready) < cap(e.ready) {
 			select {
@@ -233,7 +258,7 @@ func (e *Engine) refill() {
 
 // runtime returns a fresh prepared runtime: from the pool when one is
 // ready, else built now.
-func (e *Engine) runtime() *runState {
+func (e *local) runtime() *runState {
 	if e.ready != nil {
 		select {
 		case s := <-e.ready:
@@ -255,7 +280,7 @@ func (e *Engine) runtime() *runState {
 // Close stops the goroutine that prepares runtimes and waits for running
 // scripts to end. Runs after Close still work (their runtimes are built
 // inline).
-func (e *Engine) Close() {
+func (e *local) Close() {
 	e.closeOnce.Do(func() {
 		close(e.stop)
 
@@ -264,13 +289,13 @@ func (e *Engine) Close() {
 }
 
 // Options returns the engine's options with defaults filled in.
-func (e *Engine) Options() Options { return e.opts }
+func (e *local) Options() Options { return e.opts }
 
 // Wait blocks until every goroutine started by Run has ended, including
 // those of runs that timed out while stuck in a long native operation
 // (Run returns on time; their goroutine ends as soon as the operation
 // does). Tests and shutdown use it.
-func (e *Engine) Wait() { e.bg.Wait() }
+func (e *local) Wait() { e.bg.Wait() }
 
 // abandonGrace is how long Run waits for an interrupted runtime to stop
 // before it returns anyway and lets the goroutine end in the background.
@@ -282,7 +307,7 @@ const abandonGrace = 20 * time.Millisecond
 // ends, too_large when a size or memory limit is broken, and the store's
 // own codes (access_denied, not_found, …) when the script lets a rejected
 // store call go uncaught.
-func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
+func (e *local) Run(ctx context.Context, r Run) (Result, error) {
 	start := time.Now()
 	name := r.Name
 	if name == "" {
@@ -328,6 +353,11 @@ func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
 		}
 	}
 	res, err = s.outcome()
+	select {
+	case <-s.done:
+	default:
+		res.abandoned = true
+	}
 	cancel()
 	res.Duration = time.Since(start)
 	return res, err
@@ -340,7 +370,7 @@ func timeoutError(name string, d time.Duration, parent context.Context) error {
 	return store.Errorf(store.CodeTimeout, "script %s: stopped after the time limit of %s", name, d)
 }
 
-func (e *Engine) track(s *runState) {
+func (e *local) track(s *runState) {
 	e.mu.Lock()
 	e.active[s] = struct{}{}
 	if !e.dog {
@@ -350,7 +380,7 @@ func (e *Engine) track(s *runState) {
 	e.mu.Unlock()
 }
 
-func (e *Engine) untrack(s *runState) {
+func (e *local) untrack(s *runState) {
 	e.mu.Lock()
 	delete(e.active, s)
 	e.mu.Unlock()
@@ -364,7 +394,7 @@ const watchdogTick = 5 * time.Millisecond
 // judges by the heap live at the last collection (garbage left by earlier
 // runs does not count), forcing a collection when uncollected objects pass
 // the limit. It exits when no run is active.
-func (e *Engine) watchdog() {
+func (e *local) watchdog() {
 	sample := []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
@@ -437,7 +467,7 @@ func (e *Engine) watchdog() {
 	}
 }
 
-func (e *Engine) anyBusy() bool {
+func (e *local) anyBusy() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for s := range e.active {

@@ -18,7 +18,7 @@ import (
 // runState is one run: its runtime, its event loop and what it produced.
 // Fields marked (loop) are touched only by the run's goroutine.
 type runState struct {
-	e      *Engine
+	e      *local
 	name   string
 	r      Run
 	ctx    context.Context // the run's deadline
@@ -70,7 +70,7 @@ type runState struct {
 
 // newRunState makes a fresh runtime with the run-independent sandbox
 // (prepare); attach gives it a run. Each runState serves one run only.
-func newRunState(e *Engine) *runState {
+func newRunState(e *local) *runState {
 	s := &runState{
 		e:      e,
 		vm:     goja.New(),

@@ -30,25 +30,25 @@ type scriptDoc struct {
 // unguarded store. The source must compile (syntax errors are
 // invalid_argument, with the position) and be at most DefaultMaxSourceBytes;
 // name follows the store's key rules.
-func PutScript(ctx context.Context, raw store.Store, name, source string) (Script, error) {
+func (e *Engine) PutScript(ctx context.Context, raw store.Store, name, source string) (Script, error) {
 	if err := raw.Limits().Normalize().ValidateKey(name); err != nil {
 		return Script{}, store.Errorf(store.CodeOf(err), "script name: %s", store.Message(err))
 	}
 	if len(source) > DefaultMaxSourceBytes {
 		return Script{}, store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(source), DefaultMaxSourceBytes)
 	}
-	if err := Compile(name, source); err != nil {
+	if err := e.Check(ctx, name, source); err != nil {
 		return Script{}, err
 	}
 	data, err := json.Marshal(scriptDoc{Source: source})
 	if err != nil {
 		return Script{}, store.Errorf(store.CodeInvalidArgument, "script %s: %v", name, err)
 	}
-	e, err := raw.Upsert(ctx, ScriptsNamespace, name, data, store.WriteOptions{})
+	ent, err := raw.Upsert(ctx, ScriptsNamespace, name, data, store.WriteOptions{})
 	if err != nil {
 		return Script{}, err
 	}
-	return Script{Name: name, Source: source, Version: e.Version, UpdatedAt: e.UpdatedAt}, nil
+	return Script{Name: name, Source: source, Version: ent.Version, UpdatedAt: ent.UpdatedAt}, nil
 }
 
 // GetScript loads the script name from raw; not_found when absent.

@@ -69,7 +69,7 @@ func registerScripts(s *Server) error {
 		if err := s.Bind(c, &body); err != nil {
 			return err
 		}
-		sc, err := scripting.PutScript(c.Request().Context(), s.RawStore(), name, body.Source)
+		sc, err := eng.PutScript(c.Request().Context(), s.RawStore(), name, body.Source)
 		if err != nil {
 			return err
 		}

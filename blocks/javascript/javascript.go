@@ -82,7 +82,9 @@ func New(cfg blocks.Config) (blocks.Block, error) {
 	if code == "" {
 		return block{}, nil
 	}
-	if err := scripting.Compile("block "+cfg.ID, code); err != nil {
+	// Compiled in a sandbox worker, under a run's limits: a source that
+	// would take the parser too long or too deep fails there, not here.
+	if err := engine().Check(context.Background(), "block "+cfg.ID, code); err != nil {
 		return nil, &blocks.ValidationError{Problems: []blocks.Problem{{Field: "code", Message: store.Message(err)}}}
 	}
 	declared := map[string]bool{}

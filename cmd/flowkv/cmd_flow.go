@@ -80,6 +80,7 @@ func flowFlagSet(sub string) (*flag.FlagSet, *config.Config) {
 
 // withFlowEngine opens the store and runs fn with a flow engine over it.
 func withFlowEngine(ctx context.Context, cfg config.Config, fn func(*blocks.Engine) error) error {
+	scriptEngine() // the JavaScript block runs in this process's sandbox
 	return withStore(ctx, cfg, func(st store.Store) error {
 		return fn(blocks.NewEngine(st, blocks.Options{}))
 	})

@@ -75,7 +75,7 @@ func runScript(ctx context.Context, args []string) error {
 			return err
 		}
 		return withStore(ctx, cfg, func(st store.Store) error {
-			sc, err := scripting.PutScript(ctx, st, pos[0], src)
+			sc, err := scriptEngine().PutScript(ctx, st, pos[0], src)
 			if err != nil {
 				return err
 			}
@@ -166,8 +166,7 @@ func runScriptRun(ctx context.Context, cfg config.Config, pos []string, file, in
 	if timeout <= 0 {
 		return store.Errorf(store.CodeInvalidArgument, "--timeout must be positive")
 	}
-	eng := scripting.New(scripting.Options{Timeout: timeout, Prepared: -1})
-	defer eng.Close()
+	eng := scriptEngine()
 	return withStore(ctx, cfg, func(st store.Store) error {
 		if src == "" {
 			sc, err := scripting.GetScript(ctx, st, pos[0])
@@ -176,7 +175,7 @@ func runScriptRun(ctx context.Context, cfg config.Config, pos []string, file, in
 			}
 			src, name = sc.Source, sc.Name
 		}
-		res, err := eng.Run(ctx, scripting.Run{Source: src, Name: name, Input: in, Store: st, Grants: g})
+		res, err := eng.Run(ctx, scripting.Run{Source: src, Name: name, Input: in, Store: st, Grants: g, Timeout: timeout})
 		if logs {
 			for _, l := range res.Logs {
 				fmt.Fprintf(stderr, "%s: %s\n", l.Level, l.Message)

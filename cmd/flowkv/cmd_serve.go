@@ -37,6 +37,7 @@ func runServe(ctx context.Context, args []string) error {
 	fs := newFlags("serve")
 	cfg.StoreFlags(fs)
 	cfg.ServeFlags(fs)
+	sandboxFlags(fs)
 	bodyLimit := fs.Int64("max-body-bytes", serveEnvInt64("FLOWKV_MAX_BODY_BYTES"),
 		"largest request body; 0 = the data limit + 64 KiB (env FLOWKV_MAX_BODY_BYTES)")
 	grace := fs.Duration("shutdown-grace", 15*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
@@ -82,11 +83,14 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Fprintln(stdout, "Use it as: curl -H 'Authorization: Bearer <token>' …   (more tokens: flowkv token create)")
 	}
 
-	// One flow engine serves the API's flow routes and the UI's editor.
+	// One script engine (the sandbox workers) serves the JavaScript block
+	// and the script routes; one flow engine the API's flow routes and the
+	// UI's editor.
+	scripts := scriptEngine()
 	engine := blocks.NewEngine(st, blocks.Options{Logger: log})
 	srv, err := web.New(web.Options{
 		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
-		Extra: map[string]any{"flows": engine},
+		Extra: map[string]any{"flows": engine, "scripts": scripts},
 	})
 	if err != nil {
 		return err

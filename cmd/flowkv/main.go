@@ -46,6 +46,7 @@ var (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:])
+	closeScriptEngine()
 	stop()
 	os.Exit(code)
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/flowkv/flowkv/blocks/javascript"
+	"github.com/flowkv/flowkv/scripting"
+)
+
+// The process's one script engine (sandbox worker pool): built on first
+// use from sandboxOpts, handed to the JavaScript block and the script
+// routes, closed when the command ends.
+var (
+	sandboxOnce sync.Once
+	sandbox     *scripting.Engine
+	sandboxOpts = scripting.Options{
+		MaxWorkers:   envInt("FLOWKV_SCRIPT_WORKERS"),
+		WorkerMemory: int64(envInt("FLOWKV_SCRIPT_MEMORY_MB")) << 20,
+	}
+)
+
+// scriptEngine returns the process's script engine, building it (and
+// making it the JavaScript block's) on first use.
+func scriptEngine() *scripting.Engine {
+	sandboxOnce.Do(func() {
+		sandbox = scripting.New(sandboxOpts)
+		javascript.SetEngine(sandbox)
+	})
+	return sandbox
+}
+
+// closeScriptEngine ends the sandbox workers, if any were started.
+func closeScriptEngine() {
+	if sandbox != nil {
+		sandbox.Close()
+	}
+}
+
+// sandboxFlags adds the sandbox's settings to fs (serve).
+func sandboxFlags(fs *flag.FlagSet) {
+	fs.IntVar(&sandboxOpts.MaxWorkers, "script-workers", sandboxOpts.MaxWorkers,
+		"most sandbox worker processes alive at once, so scripts running at once; 0 = 16 (env FLOWKV_SCRIPT_WORKERS)")
+	fs.Func("script-memory-mb", "memory budget of each sandbox worker in MiB; 0 = 256 (env FLOWKV_SCRIPT_MEMORY_MB)", func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		sandboxOpts.WorkerMemory = n << 20
+		return err
+	})
+}
+
+func envInt(k string) int {
+	n, _ := strconv.Atoi(os.Getenv(k))
+	return n
+}

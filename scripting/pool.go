@@ -1,0 +1,534 @@
+package scripting
+
+import (
+	"bufio"
+	"context"
+	"encoding/gob"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/flowkv/flowkv/store"
+)
+
+// Defaults of the sandbox worker pool (Options).
+const (
+	// DefaultWorkers is how many idle workers are kept warm.
+	DefaultWorkers = 2
+	// DefaultMaxWorkers bounds the workers alive at once, so the scripts
+	// running at once; a run beyond it waits for a worker until its time
+	// limit.
+	DefaultMaxWorkers = 16
+	// DefaultWorkerMemory is each worker's memory budget.
+	DefaultWorkerMemory = 256 << 20
+	// KillGrace is how long a run may overstay its time limit before its
+	// worker is killed: the worker stops the script itself at the limit,
+	// and the parent kills it if it has not answered by then.
+	KillGrace = 100 * time.Millisecond
+	// maxWorkerRuns recycles a worker after this many runs.
+	maxWorkerRuns = 10000
+)
+
+// Engine runs scripts in sandbox worker processes: the flowkv binary
+// itself started in worker mode, kept warm in a pool, each running one
+// script at a time under OS limits (address space, files, no child
+// processes or sockets), with no database, file or network handle. A
+// script's store calls are requests to this process, which checks them
+// against the run's grants and executes them. The parent owns the clock: a
+// run still going at its time limit is stopped, and its worker killed if it
+// does not stop within KillGrace; a worker that dies mid-run (out of
+// memory, stack overflow, a crash of the engine) fails that run with
+// too_large or unavailable and is replaced off the critical path.
+//
+// One Engine serves a process; it is safe for concurrent use.
+type Engine struct {
+	opts Options
+	exe  string
+	cfg  string // the workers' configuration (workerConfig as JSON)
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	idle    []*worker
+	live    int           // workers started and not yet ended
+	slots   chan struct{} // one per live-or-starting worker (MaxWorkers)
+	closed  bool
+	warming bool
+	missing sync.Once
+
+	runs   sync.WaitGroup
+	nextID atomic.Uint64
+}
+
+// New returns an Engine with opts (zero fields take their defaults).
+// Workers are started on first use.
+func New(opts Options) *Engine {
+	o := opts.normalize()
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	cfg, _ := json.Marshal(workerConfig{Options: o, MemoryBytes: o.WorkerMemory})
+	return &Engine{opts: o, exe: exe, cfg: string(cfg), log: slog.Default(), slots: make(chan struct{}, o.MaxWorkers)}
+}
+
+// Options returns the engine's options with defaults filled in.
+func (e *Engine) Options() Options { return e.opts }
+
+// Close ends the idle workers and waits for running scripts to end; it
+// is for shutdown. Runs after Close still work (their workers are not kept).
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	idle := e.idle
+	e.idle = nil
+	e.mu.Unlock()
+	for _, w := range idle {
+		w.stop()
+	}
+	e.runs.Wait()
+}
+
+// Wait blocks until every run started so far has returned.
+func (e *Engine) Wait() { e.runs.Wait() }
+
+// Run executes r in a sandbox worker and returns its result. It fails with
+// a *store.Error: invalid_argument for syntax errors and uncaught
+// exceptions (or the code of an uncaught store error), timeout when the
+// time limit passes or ctx ends, too_large when a size or memory limit is
+// broken (including a worker that ran out of memory), unavailable when the
+// worker crashed or none could be started, and the store's own codes when
+// the script lets a rejected store call go uncaught.
+func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
+	start := time.Now()
+	name := r.Name
+	if name == "" {
+		name = "script"
+	}
+	if len(r.Source) > e.opts.MaxSourceBytes {
+		return Result{}, store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(r.Source), e.opts.MaxSourceBytes)
+	}
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = e.opts.Timeout
+	}
+	wr := &wireRun{Source: r.Source, Name: name, Input: r.Input, Grants: r.Grants, FlowUUID: r.FlowUUID, HasStore: r.Store != nil}
+	if len(r.Globals) > 0 {
+		wr.Globals = make(map[string][]byte, len(r.Globals))
+		for k, v := range r.Globals {
+			wr.Globals[k] = v
+		}
+	}
+	var st store.Store
+	if r.Store != nil {
+		wr.Limits = r.Store.Limits()
+		st = store.WithGrants(r.Store, r.Grants)
+		if r.FlowUUID != "" {
+			st = store.WithFlow(st, r.FlowUUID)
+		}
+	}
+	res, err := e.dispatch(ctx, wr, st, timeout)
+	res.Duration = time.Since(start)
+	return res, err
+}
+
+// Check compiles source in a worker, under the same limits as a run, and
+// reports its syntax errors (invalid_argument with the position) without
+// running it. Saving a flow or a stored script calls it.
+func (e *Engine) Check(ctx context.Context, name, source string) error {
+	if len(source) > e.opts.MaxSourceBytes {
+		return store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(source), e.opts.MaxSourceBytes)
+	}
+	_, err := e.dispatch(ctx, &wireRun{Check: true, Name: name, Source: source}, nil, e.opts.Timeout)
+	return err
+}
+
+// activeRun is the parent's side of one run in a worker.
+type activeRun struct {
+	id   uint64
+	st   store.Store
+	ctx  context.Context // store calls; cancelled when the run ends
+	done chan *wireDone
+}
+
+func (e *Engine) dispatch(ctx context.Context, wr *wireRun, st store.Store, timeout time.Duration) (Result, error) {
+	e.runs.Add(1)
+	defer e.runs.Done()
+	name := wr.Name
+	wr.Timeout = timeout
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+		wr.Timeout = max(time.Until(d), time.Millisecond)
+	}
+	// The parent's clock: at the deadline the worker stops the script
+	// itself; past deadline+KillGrace the parent kills the worker.
+	hard := time.NewTimer(time.Until(deadline) + KillGrace)
+	defer hard.Stop()
+	actx, acancel := context.WithDeadline(ctx, deadline)
+	w, err := e.acquire(actx)
+	acancel()
+	if err != nil {
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return Result{}, timeoutError(name, timeout, ctx)
+		}
+		return Result{}, err
+	}
+	wr.ID = e.nextID.Add(1)
+	callCtx, callCancel := context.WithDeadline(ctx, deadline.Add(KillGrace))
+	defer callCancel()
+	ar := &activeRun{id: wr.ID, st: st, ctx: callCtx, done: make(chan *wireDone, 1)}
+	w.cur.Store(ar)
+	if err := w.send(&toWorker{Run: wr}); err != nil {
+		w.kill()
+		e.release(w, false)
+		return Result{}, w.deathError(name)
+	}
+	cancelled := ctx.Done()
+	var grace <-chan time.Time
+	for {
+		select {
+		case d := <-ar.done:
+			w.cur.Store(nil)
+			w.runs++
+			reuse := !d.Tainted && d.Heap < uint64(e.opts.WorkerMemory)/2 && w.runs < maxWorkerRuns
+			e.release(w, reuse)
+			res := Result{Value: d.Value, Logs: d.Logs, LogsTruncated: d.Truncated}
+			if d.Code != "" {
+				res.Value = nil
+				return res, errOf(d.Code, d.Msg)
+			}
+			return res, nil
+		case <-w.dead:
+			e.release(w, false)
+			if w.killedByUs.Load() {
+				return Result{}, timeoutError(name, timeout, ctx)
+			}
+			return Result{}, w.deathError(name)
+		case <-cancelled:
+			// The caller gave up: ask the worker to stop the run, and kill
+			// it if it has not within KillGrace.
+			cancelled = nil
+			_ = w.send(&toWorker{Cancel: wr.ID})
+			grace = time.After(KillGrace)
+		case <-grace:
+			hard.Reset(0)
+		case <-hard.C:
+			w.kill()
+			<-w.dead
+			e.release(w, false)
+			return Result{}, timeoutError(name, timeout, ctx)
+		}
+	}
+}
+
+// acquire returns an idle worker, or starts one when fewer than MaxWorkers
+// are alive, else waits for one until ctx ends.
+func (e *Engine) acquire(ctx context.Context) (*worker, error) {
+	for {
+		e.mu.Lock()
+		if n := len(e.idle); n > 0 {
+			w := e.idle[n-1]
+			e.idle = e.idle[:n-1]
+			e.mu.Unlock()
+			select {
+			case <-w.dead:
+				continue // died while idle (killed from outside)
+			default:
+			}
+			e.warm()
+			return w, nil
+		}
+		e.mu.Unlock()
+		select {
+		case e.slots <- struct{}{}:
+			w, err := e.start()
+			if err != nil {
+				<-e.slots
+				return nil, err
+			}
+			e.warm()
+			return w, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+			// A worker may have come back to the idle list.
+		}
+	}
+}
+
+// release hands w back after a run: to the idle list when reuse (and the
+// pool is not full), else it is ended and its slot freed.
+func (e *Engine) release(w *worker, reuse bool) {
+	e.mu.Lock()
+	if reuse && !e.closed && len(e.idle) < e.opts.Workers {
+		e.idle = append(e.idle, w)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	w.stop()
+	go func() {
+		<-w.dead
+		<-e.slots
+	}()
+	e.warm()
+}
+
+// warm starts workers in the background until Workers are idle.
+func (e *Engine) warm() {
+	e.mu.Lock()
+	if e.warming || e.closed || len(e.idle) >= e.opts.Workers {
+		e.mu.Unlock()
+		return
+	}
+	e.warming = true
+	e.mu.Unlock()
+	go func() {
+		defer func() {
+			e.mu.Lock()
+			e.warming = false
+			e.mu.Unlock()
+		}()
+		for {
+			e.mu.Lock()
+			full := e.closed || len(e.idle) >= e.opts.Workers
+			e.mu.Unlock()
+			if full {
+				return
+			}
+			select {
+			case e.slots <- struct{}{}:
+			default:
+				return // at MaxWorkers: busy ones come back
+			}
+			w, err := e.start()
+			if err != nil {
+				<-e.slots
+				e.log.Warn("sandbox: cannot start a worker", "err", err)
+				return
+			}
+			e.mu.Lock()
+			if e.closed || len(e.idle) >= e.opts.Workers {
+				e.mu.Unlock()
+				w.stop()
+				go func() { <-w.dead; <-e.slots }()
+				return
+			}
+			e.idle = append(e.idle, w)
+			e.mu.Unlock()
+		}
+	}()
+}
+
+// worker is the parent's side of one worker process.
+type worker struct {
+	e    *Engine
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	wmu  sync.Mutex
+	bw   *bufio.Writer
+	enc  *gob.Encoder
+	tail *tailBuffer
+
+	cur        atomic.Pointer[activeRun]
+	runs       int // runs done (owned by whoever holds the worker)
+	dead       chan struct{}
+	killedByUs atomic.Bool
+	waitErr    error
+}
+
+// startTimeout bounds a worker's start-up (exec, runtime, limits).
+const startTimeout = 10 * time.Second
+
+// start starts a worker process and waits for it to be ready.
+func (e *Engine) start() (*worker, error) {
+	cmd := exec.Command(e.exe)
+	// Nothing of the parent's environment: no DSN, no cloud credentials.
+	cmd.Env = []string{workerEnv + "=" + e.cfg, "GOTRACEBACK=single"}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, store.Errorf(store.CodeUnavailable, "sandbox: %v", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, store.Errorf(store.CodeUnavailable, "sandbox: %v", err)
+	}
+	w := &worker{e: e, cmd: cmd, in: in, tail: &tailBuffer{max: 16 << 10}, dead: make(chan struct{})}
+	cmd.Stderr = w.tail
+	w.bw = bufio.NewWriterSize(in, 64<<10)
+	w.enc = gob.NewEncoder(w.bw)
+	if err := cmd.Start(); err != nil {
+		return nil, store.Errorf(store.CodeUnavailable, "sandbox: cannot start a worker: %v", err)
+	}
+	ready := make(chan *wireReady, 1)
+	go w.read(bufio.NewReaderSize(out, 64<<10), ready)
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	select {
+	case r := <-ready:
+		if r.Missing != "" {
+			e.missing.Do(func() {
+				e.log.Warn("sandbox: workers run without some OS limits", "missing", r.Missing)
+			})
+		}
+		return w, nil
+	case <-w.dead:
+		return nil, store.Errorf(store.CodeUnavailable, "sandbox: a worker exited at start: %s", w.tail.lastLines(3))
+	case <-t.C:
+		w.kill()
+		return nil, store.Errorf(store.CodeUnavailable, "sandbox: a worker did not start within %s", startTimeout)
+	}
+}
+
+// read decodes the worker's messages until its stdout ends, then reaps the
+// process and closes dead.
+func (w *worker) read(r io.Reader, ready chan<- *wireReady) {
+	dec := gob.NewDecoder(r)
+	for {
+		var m fromWorker
+		if err := dec.Decode(&m); err != nil {
+			break
+		}
+		switch {
+		case m.Ready != nil:
+			ready <- m.Ready
+		case m.Call != nil:
+			ar := w.cur.Load()
+			if ar == nil || ar.id != m.Call.Run {
+				// A call of a run that has ended: refuse it.
+				_ = w.send(&toWorker{Reply: &wireReply{ID: m.Call.ID, Code: store.CodeTimeout, Msg: "the run has ended"}})
+				continue
+			}
+			go w.serve(ar, m.Call)
+		case m.Done != nil:
+			if ar := w.cur.Load(); ar != nil && ar.id == m.Done.ID {
+				ar.done <- m.Done
+			}
+		}
+	}
+	w.in.Close()
+	w.waitErr = w.cmd.Wait()
+	close(w.dead)
+}
+
+func (w *worker) serve(ar *activeRun, c *wireCall) {
+	var rep *wireReply
+	if ar.st == nil {
+		rep = &wireReply{ID: c.ID, Code: store.CodeUnavailable, Msg: "no data store is available to this script"}
+	} else {
+		rep = serveCall(ar.ctx, ar.st, c)
+	}
+	_ = w.send(&toWorker{Reply: rep})
+}
+
+func (w *worker) send(m *toWorker) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if err := w.enc.Encode(m); err != nil {
+		return err
+	}
+	return w.bw.Flush()
+}
+
+// kill ends the worker at once (SIGKILL to its process group).
+func (w *worker) kill() {
+	w.killedByUs.Store(true)
+	if w.cmd.Process != nil {
+		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+		_ = w.cmd.Process.Kill()
+	}
+}
+
+// stop ends an idle worker: closing its stdin makes it exit; it is killed
+// if it has not within a moment.
+func (w *worker) stop() {
+	w.in.Close()
+	go func() {
+		select {
+		case <-w.dead:
+		case <-time.After(time.Second):
+			w.kill()
+		}
+	}()
+}
+
+// deathError says why a worker died mid-run, from what its runtime wrote
+// to stderr: out of memory and stack exhaustion are too_large, anything
+// else unavailable.
+func (w *worker) deathError(name string) error {
+	<-w.dead
+	text := w.tail.String()
+	mib := w.e.opts.WorkerMemory >> 20
+	switch {
+	case strings.Contains(text, "out of memory") || strings.Contains(text, "cannot allocate memory"):
+		return store.Errorf(store.CodeTooLarge, "script %s: the sandbox ran out of memory (its budget is %d MiB) and was stopped", name, mib)
+	case strings.Contains(text, "stack overflow") || strings.Contains(text, "stack exceeds"):
+		return store.Errorf(store.CodeTooLarge, "script %s: the sandbox's stack overflowed and it was stopped", name)
+	}
+	why := w.tail.fatalLine()
+	if why == "" && w.waitErr != nil {
+		why = w.waitErr.Error()
+	}
+	if why == "" {
+		why = "it exited"
+	}
+	return store.Errorf(store.CodeUnavailable, "script %s: the sandbox worker crashed (%s); the run was lost", name, why)
+}
+
+// tailBuffer keeps the first and the last max/2 bytes written to it (a
+// worker's stderr: the runtime's "fatal error" line comes first, before a
+// stack trace that may be long).
+type tailBuffer struct {
+	mu   sync.Mutex
+	max  int
+	head []byte
+	b    []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if room := t.max/2 - len(t.head); room > 0 {
+		n := min(room, len(p))
+		t.head = append(t.head, p[:n]...)
+		p = p[n:]
+	}
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max/2 {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max/2:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.head) + string(t.b)
+}
+
+// fatalLine is the runtime's "fatal error: …" or "panic: …" line, if any.
+func (t *tailBuffer) fatalLine() string {
+	for _, l := range strings.Split(t.String(), "\n") {
+		if strings.HasPrefix(l, "fatal error: ") || strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "runtime: ") {
+			return truncate(strings.TrimSpace(l), 200)
+		}
+	}
+	return ""
+}
+
+func (t *tailBuffer) lastLines(n int) string {
+	ls := strings.Split(strings.TrimSpace(t.String()), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return truncate(strings.Join(ls, " | "), 300)
+}
