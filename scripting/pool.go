@@ -56,7 +56,6 @@ type Engine struct {
 
 	mu      sync.Mutex
 	idle    []*worker
-	live    int           // workers started and not yet ended
 	slots   chan struct{} // one per live-or-starting worker (MaxWorkers)
 	closed  bool
 	warming bool
