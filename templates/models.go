@@ -53,6 +53,29 @@ type NamespacesView struct {
 	Total int
 	// CanCreate is true when the session may write some namespace.
 	CanCreate bool
+	// Usage is the signed-in token's usage; nil when quotas are off.
+	Usage *UsageView
+	// Error is a failure of the listing (a quota reached).
+	Error string
+}
+
+// UsageView is a token's usage this month and its quotas.
+type UsageView struct {
+	// Month is "YYYY-MM" (UTC).
+	Month string
+	Ops   int64
+	// OpsPerMonth is 0 when unlimited.
+	OpsPerMonth int64
+	// ResetsAt is when Ops starts again from 0 (RFC 3339, UTC).
+	ResetsAt      string
+	ScriptRuns    int
+	MaxScriptRuns int
+}
+
+// QuotaView is a namespace's quota and usage; zero Max fields do not limit.
+type QuotaView struct {
+	Entries, MaxEntries int64
+	Bytes, MaxBytes     int64
 }
 
 // EntryRow is one line of the entries table.
@@ -89,6 +112,8 @@ type EntriesView struct {
 	CSRF      string
 	// Error is a failure of the listing itself.
 	Error string
+	// Quota is the namespace's quota and usage; nil when it has none.
+	Quota *QuotaView
 }
 
 // Searching reports whether a search filter is set.

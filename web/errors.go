@@ -62,6 +62,8 @@ func codeOfStatus(status int) store.Code {
 		return store.CodeTooLarge
 	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
 		return store.CodeTimeout
+	case http.StatusTooManyRequests:
+		return store.CodeResourceExhausted
 	case http.StatusServiceUnavailable, http.StatusInternalServerError:
 		return store.CodeUnavailable
 	}

@@ -165,9 +165,42 @@ func Token(c echo.Context) (tokens.Token, bool) {
 }
 
 // StoreFor returns the store as the request's token may use it:
-// store.WithGrants over the raw store. Use it for every user data access.
+// store.WithGrants over the raw store, each call counted against the
+// token's quotas and namespace quotas enforced. Use it for every user data
+// access.
 func (s *Server) StoreFor(c echo.Context) store.Store {
-	return store.WithGrants(s.raw, Grants(c))
+	st := store.WithGrants(s.raw, Grants(c))
+	if s.quotas == nil {
+		return st
+	}
+	if t, ok := Token(c); ok {
+		return s.quotas.ForToken(st, t.ID)
+	}
+	return s.quotas.Namespaces(st)
+}
+
+// ScriptStore is the store to hand a script run of the request's token
+// (scripting.Run.Store, which the run wraps with the token's grants): the
+// raw store with the script's calls counted against the token's quotas.
+func (s *Server) ScriptStore(c echo.Context) store.Store {
+	if s.quotas == nil {
+		return s.raw
+	}
+	if t, ok := Token(c); ok {
+		return s.quotas.ForToken(s.raw, t.ID)
+	}
+	return s.quotas.Namespaces(s.raw)
+}
+
+// StartScriptRun admits a script run of the request's token within its
+// concurrent run quota (resource_exhausted past it). Call release when the
+// run ends.
+func (s *Server) StartScriptRun(c echo.Context) (release func(), err error) {
+	t, ok := Token(c)
+	if s.quotas == nil || !ok {
+		return func() {}, nil
+	}
+	return s.quotas.StartRun(t.ID)
 }
 
 // Bind decodes the JSON request body into v strictly: unknown fields,

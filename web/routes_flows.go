@@ -31,7 +31,11 @@ const HookSecretHeader = "X-Flowkv-Secret"
 func registerFlowRoutes(s *Server) error {
 	eng, _ := s.Extra("flows").(*blocks.Engine)
 	if eng == nil {
-		eng = blocks.NewEngine(s.RawStore(), blocks.Options{Logger: s.Logger()})
+		st := s.RawStore()
+		if s.quotas != nil {
+			st = s.quotas.Namespaces(st) // flows are held to namespace quotas too
+		}
+		eng = blocks.NewEngine(st, blocks.Options{Logger: s.Logger()})
 	}
 	h := flowRoutes{s: s, e: eng}
 	errSchema := Obj(map[string]Schema{"code": Str("error code"), "message": Str(""), "block": Str("the failing block's id")})

@@ -154,10 +154,14 @@ func registerScripts(s *Server) error {
 		if (body.Script == "") == (body.Source == "") {
 			return store.Errorf(store.CodeInvalidArgument, "give either script (a stored script's name) or source")
 		}
+		release, err := s.StartScriptRun(c)
+		if err != nil {
+			return err
+		}
+		defer release()
 		ctx := c.Request().Context()
-		run := scripting.Run{Source: body.Source, Name: "inline", Input: body.Input, Store: s.RawStore(), Grants: Grants(c)}
+		run := scripting.Run{Source: body.Source, Name: "inline", Input: body.Input, Store: s.ScriptStore(c), Grants: Grants(c)}
 		var res scripting.Result
-		var err error
 		if body.Script != "" {
 			res, err = eng.RunStored(ctx, s.RawStore(), body.Script, run)
 		} else {
@@ -174,7 +178,9 @@ func registerScripts(s *Server) error {
 		Summary: "runScript: execute a stored script (or inline source) with the token's grants",
 		Description: "The answer is the script's result as JSON (undefined is null); with ?logs=true it is {result, logs}. " +
 			"The script reaches only the namespaces the token grants; failures carry the script's error code " +
-			"(408 timeout, 413 too_large, 403 access_denied, 400 invalid_argument for syntax errors and uncaught exceptions, …).",
+			"(408 timeout, 413 too_large, 403 access_denied, 400 invalid_argument for syntax errors and uncaught exceptions, …). " +
+			"The script's store calls count against the token's monthly operations; a token already running as many scripts " +
+			"as its quota allows (default 4) is refused with 429 resource_exhausted.",
 		Tag: "scripts",
 		Query: []Param{
 			{Name: "logs", Description: "true to answer {result, logs} with the console lines"},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
@@ -48,6 +49,14 @@ type Options struct {
 	TokenCache time.Duration
 	// Version is reported by /healthz.
 	Version string
+	// Quotas counts each token's store operations and script runs and
+	// enforces token and namespace quotas (package quota). nil makes New
+	// open one over the store, closed with the server; its owner closes a
+	// given one (after the server, before the store).
+	Quotas *quota.Manager
+	// NoQuotas turns the quota layer off (benchmarks compare with it on):
+	// nothing is counted or enforced and the quota routes answer 503.
+	NoQuotas bool
 	// Extra carries optional dependencies for routes added with Register,
 	// by a name the registering file chooses ("scripts", "flows", "ui").
 	// A registrar reads its own entry with a type assertion and skips its
@@ -66,6 +75,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	limit   int64
+	quotas  *quota.Manager // nil when Options.NoQuotas
 
 	mu      sync.Mutex
 	docs    []RouteDoc
@@ -112,6 +122,19 @@ func New(opts Options) (*Server, error) {
 	if s.limit <= 0 {
 		s.limit = int64(opts.Store.Limits().Normalize().MaxDataBytes) + DefaultBodyOverhead
 	}
+	if !opts.NoQuotas {
+		s.quotas = opts.Quotas
+		if s.quotas == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			m, err := quota.Open(ctx, s.raw, quota.Options{Logger: s.log})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("web: %w", err)
+			}
+			s.quotas = m
+			s.OnClose(m.Close)
+		}
+	}
 
 	e := echo.New()
 	e.HideBanner = true
@@ -157,6 +180,9 @@ func (s *Server) V1() *echo.Group { return s.v1 }
 // RawStore returns the unguarded store: only for flowkv's own records in
 // reserved namespaces. Requests' data goes through StoreFor.
 func (s *Server) RawStore() store.Store { return s.raw }
+
+// Quotas returns the quota manager, nil when Options.NoQuotas.
+func (s *Server) Quotas() *quota.Manager { return s.quotas }
 
 // Tokens returns the token manager (the web UI signs in with a token).
 func (s *Server) Tokens() *tokens.Manager { return s.tokens }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowkv/flowkv/blocks"
 	"github.com/flowkv/flowkv/internal/config"
+	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/web"
@@ -83,26 +84,36 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Fprintln(stdout, "Use it as: curl -H 'Authorization: Bearer <token>' …   (more tokens: flowkv token create)")
 	}
 
+	// One quota manager counts for the API, the UI and the flows; it is
+	// closed (its last counts flushed) after them, before the store.
+	quotas, err := quota.Open(ctx, st, quota.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := quotas.Close(); cerr != nil {
+			log.Error("flushing quota usage failed", "err", cerr)
+		}
+	}()
+
 	// One script engine (the sandbox workers) serves the JavaScript block
 	// and the script routes; one flow engine the API's flow routes and the
-	// UI's editor.
+	// UI's editor. Flows are held to namespace quotas.
 	scripts := scriptEngine()
-	engine := blocks.NewEngine(st, blocks.Options{Logger: log})
+	engine := blocks.NewEngine(quotas.Namespaces(st), blocks.Options{Logger: log})
 	srv, err := web.New(web.Options{
 		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
-		Extra: map[string]any{"flows": engine, "scripts": scripts},
+		Quotas: quotas,
+		Extra:  map[string]any{"flows": engine, "scripts": scripts},
 	})
 	if err != nil {
 		return err
 	}
 	if !*noUI {
-		tm := srv.Tokens()
 		u := ui.New(ui.Config{
-			Store: st,
-			Verify: func(ctx context.Context, token string) (store.Grants, error) {
-				t, err := tm.Verify(ctx, token)
-				return t.Grants, err
-			},
+			Store:  st,
+			Verify: srv.Tokens().Verify,
+			Quotas: quotas,
 			Flows:  engine,
 			Logger: log,
 		})

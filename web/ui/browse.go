@@ -23,8 +23,13 @@ const PageSize = 50
 func (u *UI) namespaces(c echo.Context) error {
 	s := state(c)
 	names, err := s.st.Names(c.Request().Context())
+	listErr := ""
 	if err != nil {
-		return u.fail(c, err)
+		if store.CodeOf(err) != store.CodeResourceExhausted {
+			return u.fail(c, err)
+		}
+		// Past the monthly quota the page still shows the usage.
+		listErr, names = store.Message(err), nil
 	}
 	// Namespaces granted by name but still empty are listed too.
 	seen := map[string]bool{}
@@ -38,7 +43,10 @@ func (u *UI) namespaces(c echo.Context) error {
 	}
 	sort.Slice(names, func(i, j int) bool { return names[i].Name < names[j].Name })
 	filter := strings.TrimSpace(c.QueryParam("q"))
-	v := templates.NamespacesView{Filter: filter, Total: len(names), CanCreate: canWriteSome(s.grants)}
+	v := templates.NamespacesView{Filter: filter, Total: len(names), CanCreate: canWriteSome(s.grants), Error: listErr}
+	if v.Usage, err = u.usage(c); err != nil {
+		return u.fail(c, err)
+	}
 	lf := strings.ToLower(filter)
 	for _, n := range names {
 		if lf != "" && !strings.Contains(strings.ToLower(n.Name), lf) {
@@ -49,10 +57,41 @@ func (u *UI) namespaces(c echo.Context) error {
 			URL: "/entries?name=" + url.QueryEscape(n.Name),
 		})
 	}
-	if isPartial(c) {
-		return render(c, http.StatusOK, templates.NamespaceList(v))
+	status := http.StatusOK
+	if listErr != "" {
+		status = http.StatusTooManyRequests
 	}
-	return render(c, http.StatusOK, templates.Namespaces(u.page(c, "Namespaces", "namespaces"), v))
+	if isPartial(c) {
+		return render(c, status, templates.NamespaceList(v))
+	}
+	return render(c, status, templates.Namespaces(u.page(c, "Namespaces", "namespaces"), v))
+}
+
+// usage is the session token's usage, nil when quotas are off.
+func (u *UI) usage(c echo.Context) (*templates.UsageView, error) {
+	if u.cfg.Quotas == nil {
+		return nil, nil
+	}
+	tu, err := u.cfg.Quotas.TokenUsage(c.Request().Context(), state(c).tok.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &templates.UsageView{
+		Month: tu.Month, Ops: tu.Ops, OpsPerMonth: tu.OpsPerMonth, ResetsAt: tu.ResetsAt.Format(time.RFC3339),
+		ScriptRuns: tu.ScriptRuns, MaxScriptRuns: tu.MaxScriptRuns,
+	}, nil
+}
+
+// quotaView is namespace name's quota and usage, nil when it has none.
+func (u *UI) quotaView(c echo.Context, name string) (*templates.QuotaView, error) {
+	if u.cfg.Quotas == nil {
+		return nil, nil
+	}
+	nu, err := u.cfg.Quotas.NamespaceUsage(c.Request().Context(), name)
+	if err != nil || nu.Quota == nil {
+		return nil, err
+	}
+	return &templates.QuotaView{Entries: nu.Entries, MaxEntries: nu.Quota.Entries, Bytes: nu.Bytes, MaxBytes: nu.Quota.Bytes}, nil
 }
 
 func canWriteSome(g store.Grants) bool {
@@ -129,6 +168,11 @@ func (u *UI) entries(c echo.Context) error {
 	if err := s.grants.Allow(q.Name, store.Read); err != nil {
 		return u.fail(c, err)
 	}
+	qv, err := u.quotaView(c, q.Name)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	v.Quota = qv
 	pg, dataErr, err := u.query(c, s.st, q, cursor, PageSize)
 	v.DataError = dataErr
 	if err != nil {

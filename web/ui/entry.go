@@ -94,7 +94,7 @@ func (u *UI) saveEntry(c echo.Context) error {
 			return u.conflict(c, store.Entry{Name: name, Key: key, Version: base}, text, base, nil)
 		}
 		return u.conflict(c, now, text, base, &now)
-	case store.CodeInvalidArgument, store.CodeTooLarge:
+	case store.CodeInvalidArgument, store.CodeTooLarge, store.CodeResourceExhausted:
 		v := u.entryView(c, cur)
 		v.EditData, v.EditError = text, "Not saved: "+store.Message(err)
 		return render(c, statusOf(err), templates.Entry(u.page(c, key, "namespaces"), v))

@@ -59,7 +59,7 @@ func (u *UI) login(c echo.Context) error {
 		return u.renderLogin(c, http.StatusTooManyRequests, "Too many failed sign-ins. Wait "+itoa(int(wait.Seconds())+1)+" seconds and try again.")
 	}
 	token := strings.TrimSpace(c.FormValue("token"))
-	grants, err := u.cfg.Verify(r.Context(), token)
+	tok, err := u.cfg.Verify(r.Context(), token)
 	if err != nil || token == "" {
 		if err == nil || store.CodeOf(err) == store.CodeUnauthenticated || store.CodeOf(err) == store.CodeInvalidArgument {
 			u.limiter.fail(key)
@@ -67,7 +67,7 @@ func (u *UI) login(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
-	ss := u.sessions.create(token, grantsLabel(grants))
+	ss := u.sessions.create(token, grantsLabel(tok.Grants))
 	u.setCookie(c, sessionCookie, ss.id, 0)
 	u.setCookie(c, loginCookie, "", -1)
 	next := localPath(c.FormValue("next"))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
 
@@ -93,6 +94,7 @@ func (s *sessions) drop(id string) {
 // reqState is what requireSession puts on the echo context.
 type reqState struct {
 	sess   *session
+	tok    tokens.Token
 	grants store.Grants
 	st     store.Store
 }
@@ -146,7 +148,7 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 				return u.forbidden(c, "Missing or invalid CSRF token: reload the page and try again.")
 			}
 		}
-		grants, err := u.cfg.Verify(r.Context(), ss.token)
+		tok, err := u.cfg.Verify(r.Context(), ss.token)
 		if err != nil {
 			if store.CodeOf(err) == store.CodeUnauthenticated {
 				u.sessions.drop(ss.id)
@@ -158,7 +160,11 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return u.fail(c, err)
 		}
-		c.Set(stateKey, &reqState{sess: ss, grants: grants, st: store.WithGrants(u.cfg.Store, grants)})
+		st := store.WithGrants(u.cfg.Store, tok.Grants)
+		if u.cfg.Quotas != nil {
+			st = u.cfg.Quotas.ForToken(st, tok.ID)
+		}
+		c.Set(stateKey, &reqState{sess: ss, tok: tok, grants: tok.Grants, st: st})
 		return next(c)
 	}
 }

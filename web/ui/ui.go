@@ -20,15 +20,26 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/internal/quota"
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/static"
 	"github.com/flowkv/flowkv/store"
 )
 
-// Verifier checks an access token and returns its grants; an unknown or
-// revoked token is an error with code unauthenticated. It is called at
-// sign-in and again on every request, so a revoked token ends its sessions
-// at once. (tokens.Manager.Verify fits with a one-line adapter.)
-type Verifier func(ctx context.Context, token string) (store.Grants, error)
+// Verifier checks an access token and returns its record (grants, id);
+// an unknown or revoked token is an error with code unauthenticated. It is
+// called at sign-in and again on every request, so a revoked token ends
+// its sessions at once. (tokens.Manager.Verify is one: TokenVerifier.)
+type Verifier func(ctx context.Context, token string) (tokens.Token, error)
+
+// Quotas counts a session's store calls against its token's quotas and
+// reports usage for the pages (a *quota.Manager).
+type Quotas interface {
+	// ForToken wraps the session's store (already guarded by its grants).
+	ForToken(s store.Store, tokenID string) store.Store
+	TokenUsage(ctx context.Context, tokenID string) (quota.TokenUsage, error)
+	NamespaceUsage(ctx context.Context, name string) (quota.NamespaceUsage, error)
+}
 
 // Config configures the UI.
 type Config struct {
@@ -37,6 +48,10 @@ type Config struct {
 	Store store.Store
 	// Verify checks tokens at sign-in and on each request.
 	Verify Verifier
+	// Quotas, when set, counts every store call of a session against its
+	// token's quotas (namespace quotas included) and shows usage on the
+	// namespace pages; nil turns that off.
+	Quotas Quotas
 	// Flows is the flow engine for the flow editor; nil hides flows.
 	Flows FlowService
 	// Specs lists the block types for the flow editor's palette; nil
