@@ -3,14 +3,12 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"runtime"
-	"sort"
+	"net/http"
 	"strconv"
-	"strings"
-	"sync"
-	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowkv/flowkv/store"
 )
@@ -24,135 +22,108 @@ type Reaper interface {
 // latency buckets in seconds.
 var buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
-type reqKey struct {
-	method, route string
-	status        int
+// Every label value comes from a closed set, so no request can add a
+// series: the method is one of knownMethods or "other", the route is the
+// template echo matched ("/v1/store/:name/:key", never the raw path) or
+// unmatchedRoute, the status is a number 100-599 or "other".
+var knownMethods = map[string]string{
+	http.MethodGet: http.MethodGet, http.MethodHead: http.MethodHead, http.MethodPost: http.MethodPost,
+	http.MethodPut: http.MethodPut, http.MethodPatch: http.MethodPatch, http.MethodDelete: http.MethodDelete,
+	http.MethodOptions: http.MethodOptions, http.MethodConnect: http.MethodConnect, http.MethodTrace: http.MethodTrace,
 }
 
-type routeKey struct{ method, route string }
+const (
+	otherLabel     = "other"
+	unmatchedRoute = "unmatched"
+)
 
-type hist struct {
-	counts []uint64 // per bucket, not cumulative; last is +Inf
-	sum    float64
-	n      uint64
-}
-
-type opKey struct{ op, result string }
-
-// metrics are the Prometheus counters, kept by hand (text format 0.0.4).
-type metrics struct {
-	mu   sync.Mutex
-	reqs map[reqKey]uint64
-	lat  map[routeKey]*hist
-	ops  map[opKey]uint64
-}
-
-func newMetrics() *metrics {
-	return &metrics{reqs: map[reqKey]uint64{}, lat: map[routeKey]*hist{}, ops: map[opKey]uint64{}}
-}
-
-func (m *metrics) request(method, route string, status int, d time.Duration) {
-	sec := d.Seconds()
-	i := sort.SearchFloat64s(buckets, sec)
-	m.mu.Lock()
-	m.reqs[reqKey{method, route, status}]++
-	h := m.lat[routeKey{method, route}]
-	if h == nil {
-		h = &hist{counts: make([]uint64, len(buckets)+1)}
-		m.lat[routeKey{method, route}] = h
+// methodLabel is the metrics and log label for a request method.
+func methodLabel(m string) string {
+	if l, ok := knownMethods[m]; ok {
+		return l
 	}
-	h.counts[i]++
-	h.sum += sec
-	h.n++
-	m.mu.Unlock()
+	return otherLabel
+}
+
+var statusLabels = func() []string {
+	s := make([]string, 600)
+	for i := 100; i < 600; i++ {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+func statusLabel(code int) string {
+	if code >= 100 && code < 600 {
+		return statusLabels[code]
+	}
+	return otherLabel
+}
+
+// metrics are flowkv's Prometheus metrics, with the Go runtime and process
+// collectors, in a registry of the Server's own (not the global one, so
+// two servers in one test binary do not collide).
+type metrics struct {
+	reg     *prometheus.Registry
+	reqs    *prometheus.CounterVec
+	lat     *prometheus.HistogramVec
+	ops     *prometheus.CounterVec
+	handler http.Handler
+}
+
+// metricsInFlight bounds concurrent /metrics scrapes (each reads /proc and
+// the runtime's statistics); more answer 503.
+const metricsInFlight = 4
+
+func newMetrics(st store.Store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowkv_http_requests_total",
+			Help: "HTTP requests by method (known methods, else other), route template (unmatched when none) and status.",
+		}, []string{"method", "route", "status"}),
+		lat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flowkv_http_request_duration_seconds",
+			Help:    "HTTP request latency by method and route template.",
+			Buckets: buckets,
+		}, []string{"method", "route"}),
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowkv_store_operations_total",
+			Help: "Store operations by operation and result (ok or error code).",
+		}, []string{"op", "result"}),
+	}
+	m.reg.MustRegister(m.reqs, m.lat, m.ops,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if r, ok := st.(Reaper); ok {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "flowkv_store_entries_expired_total",
+			Help: "Expired entries removed by the store's reaper.",
+		}, func() float64 { return float64(r.Reaped()) }))
+	}
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		MaxRequestsInFlight: metricsInFlight,
+		ErrorHandling:       promhttp.ContinueOnError,
+	})
+	return m
+}
+
+// request records one answered request. method and route must already be
+// labels (methodLabel, a route template or unmatchedRoute).
+func (m *metrics) request(method, route string, status int, sec float64) {
+	m.reqs.WithLabelValues(method, route, statusLabel(status)).Inc()
+	m.lat.WithLabelValues(method, route).Observe(sec)
 }
 
 func (m *metrics) op(op string, err error) {
 	result := "ok"
 	if err != nil {
-		result = string(store.CodeOf(err))
-	}
-	m.mu.Lock()
-	m.ops[opKey{op, result}]++
-	m.mu.Unlock()
-}
-
-func esc(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
-// write renders the metrics in Prometheus' text format.
-func (m *metrics) write(w io.Writer, reaped *int64) {
-	m.mu.Lock()
-	reqs := make([]reqKey, 0, len(m.reqs))
-	for k := range m.reqs {
-		reqs = append(reqs, k)
-	}
-	sort.Slice(reqs, func(i, j int) bool {
-		a, b := reqs[i], reqs[j]
-		if a.route != b.route {
-			return a.route < b.route
+		result = otherLabel
+		if c := store.CodeOf(err); store.Known(c) {
+			result = string(c)
 		}
-		if a.method != b.method {
-			return a.method < b.method
-		}
-		return a.status < b.status
-	})
-	fmt.Fprintln(w, "# HELP flowkv_http_requests_total HTTP requests by method, route and status.")
-	fmt.Fprintln(w, "# TYPE flowkv_http_requests_total counter")
-	for _, k := range reqs {
-		fmt.Fprintf(w, "flowkv_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %d\n", esc(k.method), esc(k.route), k.status, m.reqs[k])
 	}
-	routes := make([]routeKey, 0, len(m.lat))
-	for k := range m.lat {
-		routes = append(routes, k)
-	}
-	sort.Slice(routes, func(i, j int) bool {
-		if routes[i].route != routes[j].route {
-			return routes[i].route < routes[j].route
-		}
-		return routes[i].method < routes[j].method
-	})
-	fmt.Fprintln(w, "# HELP flowkv_http_request_duration_seconds HTTP request latency by method and route.")
-	fmt.Fprintln(w, "# TYPE flowkv_http_request_duration_seconds histogram")
-	for _, k := range routes {
-		h := m.lat[k]
-		lbl := fmt.Sprintf("method=\"%s\",route=\"%s\"", esc(k.method), esc(k.route))
-		var cum uint64
-		for i, b := range buckets {
-			cum += h.counts[i]
-			fmt.Fprintf(w, "flowkv_http_request_duration_seconds_bucket{%s,le=\"%s\"} %d\n", lbl, fmtFloat(b), cum)
-		}
-		fmt.Fprintf(w, "flowkv_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %d\n", lbl, h.n)
-		fmt.Fprintf(w, "flowkv_http_request_duration_seconds_sum{%s} %s\n", lbl, fmtFloat(h.sum))
-		fmt.Fprintf(w, "flowkv_http_request_duration_seconds_count{%s} %d\n", lbl, h.n)
-	}
-	ops := make([]opKey, 0, len(m.ops))
-	for k := range m.ops {
-		ops = append(ops, k)
-	}
-	sort.Slice(ops, func(i, j int) bool {
-		if ops[i].op != ops[j].op {
-			return ops[i].op < ops[j].op
-		}
-		return ops[i].result < ops[j].result
-	})
-	fmt.Fprintln(w, "# HELP flowkv_store_operations_total Store operations by operation and result (ok or error code).")
-	fmt.Fprintln(w, "# TYPE flowkv_store_operations_total counter")
-	for _, k := range ops {
-		fmt.Fprintf(w, "flowkv_store_operations_total{op=\"%s\",result=\"%s\"} %d\n", esc(k.op), esc(k.result), m.ops[k])
-	}
-	m.mu.Unlock()
-	if reaped != nil {
-		fmt.Fprintln(w, "# HELP flowkv_store_entries_expired_total Expired entries removed by the store's reaper.")
-		fmt.Fprintln(w, "# TYPE flowkv_store_entries_expired_total counter")
-		fmt.Fprintf(w, "flowkv_store_entries_expired_total %d\n", *reaped)
-	}
-	fmt.Fprintln(w, "# HELP go_goroutines Goroutines that currently exist (a leak shows as growth under steady load).")
-	fmt.Fprintln(w, "# TYPE go_goroutines gauge")
-	fmt.Fprintf(w, "go_goroutines %d\n", runtime.NumGoroutine())
+	m.ops.WithLabelValues(op, result).Inc()
 }
 
 // countingStore counts every store operation by result.

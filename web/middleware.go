@@ -46,6 +46,10 @@ func PathParam(c echo.Context, name string) (string, error) {
 
 // observe logs one line per request and records the metrics. Errors are
 // turned into answers here (c.Error) so the line carries the final status.
+// Nothing a client sends can grow the metrics or a log line without bound:
+// the method is a label from a closed set (methodLabel), the route is the
+// template echo matched or "unmatched", and the logged path is cut at
+// maxLoggedPath bytes.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -55,13 +59,17 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		d := time.Since(start)
 		req, res := c.Request(), c.Response()
 		route := c.Path()
-		if route == "" {
-			route = "unmatched"
+		if route == "" || len(route) > maxRouteLabel {
+			route = unmatchedRoute
 		}
-		s.metrics.request(req.Method, route, res.Status, d)
+		method := methodLabel(req.Method)
+		s.metrics.request(method, route, res.Status, d.Seconds())
+		if !s.log.Enabled(req.Context(), slog.LevelInfo) {
+			return nil
+		}
 		attrs := []slog.Attr{
-			slog.String("method", req.Method),
-			slog.String("path", req.URL.EscapedPath()),
+			slog.String("method", method),
+			slog.String("path", clip(req.URL.EscapedPath(), maxLoggedPath)),
 			slog.String("route", route),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes", res.Size),
@@ -77,6 +85,23 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs...)
 		return nil
 	}
+}
+
+const (
+	// maxRouteLabel guards the closed set of route labels: echo only ever
+	// reports a registered template, and none is this long.
+	maxRouteLabel = 256
+	// maxLoggedPath bounds the path in a request's log line: the longest
+	// API path (a 128-byte name and a 256-byte key, percent-encoded) fits.
+	maxLoggedPath = 2048
+)
+
+// clip cuts s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // remoteHost is the peer's address without the port. Forwarded-for headers

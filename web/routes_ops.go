@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"time"
@@ -26,8 +25,8 @@ func (s *Server) addOpsRoutes() {
 		Response: Obj(map[string]Schema{"status": Str("ready")}),
 	})
 	s.Handle(http.MethodGet, "/metrics", s.metricsHandler, RouteDoc{
-		Summary: "Prometheus metrics: requests by route and status, latency histograms, store operations, expired entries",
-		Tag:     "operations", ContentType: "text/plain; version=0.0.4", Response: Str("Prometheus text format"),
+		Summary: "Prometheus metrics: requests by route and status, latency histograms, store operations, expired entries, Go runtime and process",
+		Tag:     "operations", ContentType: "text/plain; version=0.0.4", Response: Str("Prometheus text format (OpenMetrics when the scraper asks for it)"),
 	})
 	s.Handle(http.MethodGet, "/v1/openapi.json", s.openapiHandler, RouteDoc{
 		Summary: "This OpenAPI 3 document", Tag: "operations",
@@ -50,14 +49,8 @@ func (s *Server) readyz(c echo.Context) error {
 }
 
 func (s *Server) metricsHandler(c echo.Context) error {
-	var reaped *int64
-	if r, ok := s.opts.Store.(Reaper); ok {
-		n := r.Reaped()
-		reaped = &n
-	}
-	var buf bytes.Buffer
-	s.metrics.write(&buf, reaped)
-	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", buf.Bytes())
+	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
+	return nil
 }
 
 func (s *Server) openapiHandler(c echo.Context) error {

@@ -57,11 +57,73 @@ type Options struct {
 	// NoQuotas turns the quota layer off (benchmarks compare with it on):
 	// nothing is counted or enforced and the quota routes answer 503.
 	NoQuotas bool
+	// Timeouts and header limit of the HTTP server (Serve); see Limits.
+	Limits Limits
 	// Extra carries optional dependencies for routes added with Register,
 	// by a name the registering file chooses ("scripts", "flows", "ui").
 	// A registrar reads its own entry with a type assertion and skips its
 	// routes (or serves 503) when the entry is absent.
 	Extra map[string]any
+}
+
+// Limits bound what one connection may cost the server, so that no client
+// (signed in or not) can hold connections open or make the server buffer
+// without end. Zero fields take the defaults (DefaultLimits); a negative
+// duration means no limit.
+type Limits struct {
+	// ReadHeaderTimeout bounds reading a request's line and headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body: the
+	// body-read deadline. A client trickling a body is cut off when it
+	// passes (the connection is closed). A route that accepts larger
+	// uploads moves it for its request with
+	// http.NewResponseController(c.Response()).SetReadDeadline. Once a
+	// handler has read the body to its end the deadline no longer applies,
+	// so a long-running handler is not cancelled by it.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response, counted from its first byte
+	// (the time a handler computes before answering does not count; its
+	// own limits bound that): a client that stops reading is cut off. A
+	// route that streams for longer (an export, a watch) calls
+	// LongResponse, after which each write must make progress within
+	// WriteTimeout instead.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that sends no request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's line and headers (431 beyond).
+	MaxHeaderBytes int
+}
+
+// DefaultLimits are the Limits used for zero fields.
+var DefaultLimits = Limits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	WriteTimeout:      60 * time.Second,
+	IdleTimeout:       2 * time.Minute,
+	MaxHeaderBytes:    64 << 10,
+}
+
+// withDefaults fills zero fields from DefaultLimits and turns negative
+// durations into 0 (net/http's "none").
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	pick := func(v, def time.Duration) time.Duration {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return 0
+		}
+		return v
+	}
+	l.ReadHeaderTimeout = pick(l.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	l.ReadTimeout = pick(l.ReadTimeout, d.ReadTimeout)
+	l.WriteTimeout = pick(l.WriteTimeout, d.WriteTimeout)
+	l.IdleTimeout = pick(l.IdleTimeout, d.IdleTimeout)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	return l
 }
 
 // Server is the HTTP server. Build it with New; serve it with Serve or use
@@ -76,6 +138,7 @@ type Server struct {
 	metrics *metrics
 	limit   int64
 	quotas  *quota.Manager // nil when Options.NoQuotas
+	limits  Limits
 
 	mu      sync.Mutex
 	docs    []RouteDoc
@@ -111,13 +174,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("web: Options.Store is required")
 	}
-	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics()}
+	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Store)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	s.raw = countingStore{Store: opts.Store, m: s.metrics}
 	s.tokens = tokens.New(s.raw)
 	s.tokens.SetCacheFor(opts.TokenCache)
+	s.limits = opts.Limits.withDefaults()
 	s.limit = opts.BodyLimit
 	if s.limit <= 0 {
 		s.limit = int64(opts.Store.Limits().Normalize().MaxDataBytes) + DefaultBodyOverhead
@@ -143,7 +207,7 @@ func New(opts Options) (*Server, error) {
 	e.JSONSerializer = jsonSerializer{}
 	// Route on the escaped path so that %2F in a key or name is not a
 	// separator; PathParam unescapes each segment.
-	e.Pre(rawPath)
+	e.Pre(rawPath, s.writeDeadline)
 	e.Use(s.observe, s.recoverPanics)
 	s.e = e
 	s.v1 = e.Group("/v1", s.authenticate)
@@ -193,6 +257,9 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 // Extra returns the optional dependency registered under name, or nil.
 func (s *Server) Extra(name string) any { return s.opts.Extra[name] }
 
+// Limits returns the connection limits in effect (defaults filled in).
+func (s *Server) Limits() Limits { return s.limits }
+
 // BodyLimit returns the request body limit in bytes.
 func (s *Server) BodyLimit() int64 { return s.limit }
 
@@ -241,10 +308,15 @@ func (s *Server) Routes() []RouteDoc {
 // in-flight requests finish (up to grace), then the OnClose functions run.
 // It does not close the store; the caller owns it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	// No http.Server.WriteTimeout: it would count from the request's
+	// headers and cut long computations and streams alike. writeDeadline
+	// sets the connection's write deadline per response instead.
 	hs := &http.Server{
 		Handler:           s.e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.limits.ReadHeaderTimeout,
+		ReadTimeout:       s.limits.ReadTimeout,
+		IdleTimeout:       s.limits.IdleTimeout,
+		MaxHeaderBytes:    s.limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

@@ -45,6 +45,17 @@ func runServe(ctx context.Context, args []string) error {
 	logJSON := fs.Bool("log-json", os.Getenv("FLOWKV_LOG_FORMAT") == "json", "log JSON lines instead of text (env FLOWKV_LOG_FORMAT=json)")
 	tokenCache := fs.Duration("token-cache", serveEnvDuration("FLOWKV_TOKEN_CACHE"),
 		"trust a verified token this long without reading the database; a revocation from another process then waits for it (env FLOWKV_TOKEN_CACHE; default 0: every request)")
+	lim := web.DefaultLimits
+	fs.DurationVar(&lim.ReadHeaderTimeout, "read-header-timeout", serveEnvDurationOr("FLOWKV_READ_HEADER_TIMEOUT", lim.ReadHeaderTimeout),
+		"time a client has to send a request's headers (env FLOWKV_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&lim.ReadTimeout, "read-timeout", serveEnvDurationOr("FLOWKV_READ_TIMEOUT", lim.ReadTimeout),
+		"time a client has to send a whole request, headers and body; a slower one is cut off (env FLOWKV_READ_TIMEOUT; -1s: none)")
+	fs.DurationVar(&lim.WriteTimeout, "write-timeout", serveEnvDurationOr("FLOWKV_WRITE_TIMEOUT", lim.WriteTimeout),
+		"time a client has to receive a response from its first byte; streamed exports need progress within it instead (env FLOWKV_WRITE_TIMEOUT; -1s: none)")
+	fs.DurationVar(&lim.IdleTimeout, "idle-timeout", serveEnvDurationOr("FLOWKV_IDLE_TIMEOUT", lim.IdleTimeout),
+		"close a keep-alive connection idle this long (env FLOWKV_IDLE_TIMEOUT)")
+	fs.IntVar(&lim.MaxHeaderBytes, "max-header-bytes", serveEnvIntOr("FLOWKV_MAX_HEADER_BYTES", lim.MaxHeaderBytes),
+		"largest request line and headers; larger requests get 431 (env FLOWKV_MAX_HEADER_BYTES)")
 	noUI := fs.Bool("no-ui", false, "serve the API only, without the web UI")
 	quiet := fs.Bool("quiet", false, "do not log one line per request (errors are still logged)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -103,8 +114,8 @@ func runServe(ctx context.Context, args []string) error {
 	engine := blocks.NewEngine(quotas.Namespaces(st), blocks.Options{Logger: log})
 	srv, err := web.New(web.Options{
 		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
-		Quotas: quotas,
-		Extra:  map[string]any{"flows": engine, "scripts": scripts},
+		Quotas: quotas, Limits: lim,
+		Extra: map[string]any{"flows": engine, "scripts": scripts},
 	})
 	if err != nil {
 		return err
@@ -158,4 +169,20 @@ func serveEnvInt64(k string) int64 {
 func serveEnvDuration(k string) time.Duration {
 	d, _ := time.ParseDuration(os.Getenv(k))
 	return d
+}
+
+// serveEnvDurationOr reads a duration from the environment; unset or
+// unparsable is def.
+func serveEnvDurationOr(k string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(k)); err == nil {
+		return d
+	}
+	return def
+}
+
+func serveEnvIntOr(k string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return n
+	}
+	return def
 }

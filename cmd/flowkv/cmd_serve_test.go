@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -216,5 +217,55 @@ func TestServeBadAddr(t *testing.T) {
 	cliMu.Unlock()
 	if code == 0 || !strings.Contains(e.String(), "unavailable") {
 		t.Fatalf("bad addr: %d %s", code, e.String())
+	}
+}
+
+// TestServeConnectionLimitFlags: --read-timeout and --max-header-bytes
+// reach the server: a client trickling a webhook body is cut off at the
+// read timeout, oversized headers get 431, and others are served.
+func TestServeConnectionLimitFlags(t *testing.T) {
+	s := startServe(t, "--dsn", testenv.SQLiteDSN(t), "--read-timeout", "300ms", "--max-header-bytes", "4096")
+	addr := strings.TrimPrefix(s.base, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	io.WriteString(conn, "POST /hooks/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+	closed := make(chan time.Duration, 1)
+	go func() {
+		io.Copy(io.Discard, conn)
+		closed <- time.Since(start)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var took time.Duration
+wait:
+	for {
+		select {
+		case took = <-closed:
+			break wait
+		case <-tick.C:
+			conn.Write([]byte("x"))
+		case <-time.After(15 * time.Second):
+			t.Fatal("the trickling connection is still open after 15 s")
+		}
+	}
+	if took > 5*time.Second {
+		t.Errorf("closed after %s with --read-timeout 300ms", took)
+	}
+	if code, body := s.req("GET", "/healthz", "", ""); code != 200 {
+		t.Errorf("healthz: %d %s", code, body)
+	}
+	req, _ := http.NewRequest("GET", s.base+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("b", 16<<10))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("16 KiB header with --max-header-bytes 4096: %d, want 431", res.StatusCode)
 	}
 }

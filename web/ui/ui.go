@@ -24,6 +24,7 @@ import (
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/static"
 	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/web"
 )
 
 // Verifier checks an access token and returns its record (grants, id);
@@ -163,6 +164,15 @@ func (u *UI) StateChangingRoutes() []string {
 func (u *UI) Register(e *echo.Echo) {
 	for _, r := range u.routes() {
 		mw := []echo.MiddlewareFunc{u.headers}
+		switch r.method + " " + r.path {
+		case "GET /export":
+			// A download as long as the namespace: each write must make
+			// progress within the server's write timeout, not the whole file.
+			mw = append(mw, web.Streaming)
+		case "POST /import":
+			// Up to MaxImportBytes: more time than the server's read timeout.
+			mw = append(mw, uploadDeadline)
+		}
 		if !r.public {
 			mw = append(mw, u.requireSession)
 		}
@@ -176,6 +186,19 @@ func (u *UI) Register(e *echo.Echo) {
 		files.ServeHTTP(c.Response(), c.Request())
 		return nil
 	})
+}
+
+// uploadTimeout is how long an import upload may take to arrive (64 MiB at
+// 256 KiB/s), instead of the server's read timeout.
+const uploadTimeout = 5 * time.Minute
+
+// uploadDeadline moves the request's read deadline to uploadTimeout.
+func uploadDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		// ErrNotSupported outside a real server: nothing to move.
+		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(uploadTimeout))
+		return next(c)
+	}
 }
 
 // Handler returns a standalone http.Handler serving only the UI (tests,
