@@ -137,7 +137,22 @@ func (g Grants) Names() []string {
 // WithGrants wraps s so every operation checks g first: reads need Read,
 // writes need Write on every namespace they touch, Fetch and Names return
 // only granted namespaces. Violations are access_denied and touch nothing.
-func WithGrants(s Store, g Grants) Store { return &guarded{Store: s, g: g} }
+// When s is an Importer, so is the view (Import needs Write).
+func WithGrants(s Store, g Grants) Store {
+	if _, ok := s.(Importer); ok {
+		return &guardedImporter{guarded{Store: s, g: g}}
+	}
+	return &guarded{Store: s, g: g}
+}
+
+type guardedImporter struct{ guarded }
+
+func (s *guardedImporter) Import(ctx context.Context, e Entry) (Entry, error) {
+	if err := s.g.Allow(e.Name, Write); err != nil {
+		return Entry{}, err
+	}
+	return s.Store.(Importer).Import(ctx, e)
+}
 
 type guarded struct {
 	Store

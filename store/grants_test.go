@@ -273,13 +273,32 @@ func TestWithGrantsFetchAndNames(t *testing.T) {
 		t.Errorf("Names modified the wrapped store's slice: %v", rec.names)
 	}
 
-	// A guarded view does not own the store and does not expose Import.
-	guarded := store.WithGrants(rec, store.AllGrants())
+	// A guarded view does not own the store; its Import checks Write.
+	guarded := store.WithGrants(rec, store.Grants{"a": store.Write, "b": store.Read})
 	if err := guarded.Close(); err != nil || rec.closed {
 		t.Errorf("guarded Close closed the wrapped store")
 	}
-	if _, ok := guarded.(store.Importer); ok {
-		t.Errorf("a guarded store exposes Import, bypassing grants")
+	imp, ok := guarded.(store.Importer)
+	if !ok {
+		t.Fatal("a guarded view of an Importer does not import")
+	}
+	rec.calls = nil
+	if _, err := imp.Import(ctx, store.Entry{Name: "b", Key: "k"}); store.CodeOf(err) != store.CodeAccessDenied {
+		t.Errorf("Import into a read-only namespace: %v, want access_denied", err)
+	}
+	if _, err := imp.Import(ctx, store.Entry{Name: "_flowkv.tokens", Key: "k"}); store.CodeOf(err) != store.CodeAccessDenied {
+		t.Errorf("Import into a reserved namespace: %v, want access_denied", err)
+	}
+	if _, err := imp.Import(ctx, store.Entry{Name: "a", Key: "k"}); err != nil || len(rec.calls) != 1 || rec.calls[0] != "Import" {
+		t.Errorf("Import into a granted namespace: %v, calls %v", err, rec.calls)
+	}
+	// A view of a store without Import has none either.
+	if _, ok := store.WithGrants(struct{ store.Store }{rec}, store.AllGrants()).(store.Importer); ok {
+		t.Errorf("a guarded view invents Import")
+	}
+	// A flow's view (WithFlow) never imports: a flow cannot restore another flow's flowUuid.
+	if _, ok := store.WithFlow(guarded, "f").(store.Importer); ok {
+		t.Errorf("a flow-stamped view exposes Import")
 	}
 }
 

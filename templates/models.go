@@ -206,6 +206,8 @@ type ImportSummary struct {
 	New       int
 	Changed   int
 	Unchanged int
+	// Expired counts lines whose expiresAt has passed (not written).
+	Expired int
 	// Problems lists refused lines ("line 3: …"), at most a few.
 	Problems []string
 	Invalid  int

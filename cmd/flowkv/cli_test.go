@@ -18,7 +18,6 @@ import (
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/store/dynamostore"
-	"github.com/flowkv/flowkv/store/sqlstore"
 )
 
 // The CLI tests drive runMain in-process on real databases (a fresh SQLite
@@ -692,55 +691,28 @@ func TestCLIImportValidatesFirst(t *testing.T) {
 	}
 }
 
-// TestImportWithoutImporter covers import on a backend that cannot restore
-// versions and timestamps: a guarded view of a real store hides Import, so
-// entries are upserted with their remaining TTL and expired ones skipped.
-func TestImportWithoutImporter(t *testing.T) {
-	ctx := t.Context()
-	raw, err := sqlstore.Open(ctx, testenv.SQLiteDSN(t), sqlstore.Options{ReapInterval: -1})
-	if err != nil {
-		t.Fatal(err)
+// TestCLIImportDryRun: --dry-run counts what an import would do and writes
+// nothing; refused lines make it fail with their line; a real import then
+// leaves unchanged entries alone.
+func TestCLIImportDryRun(t *testing.T) {
+	dst := cli{t: t, dsn: testenv.SQLiteDSN(t)}
+	dst.run("store", "insert", "a", "same", "1")
+	dst.run("store", "insert", "a", "diff", "1")
+	file := `{"name":"a","key":"same","data":1}` + "\n" + `{"name":"a","key":"diff","data":2}` + "\n" + `{"name":"a","key":"new","data":3}` + "\n"
+	if r := dst.runIn(file, "import", "--dry-run"); r.out != `{"changed":1,"expired":0,"invalid":0,"new":1,"unchanged":1}`+"\n" {
+		t.Fatalf("dry run printed %q", r.out)
 	}
-	defer raw.Close()
-	st := store.WithGrants(raw, store.AllGrants())
-	if _, ok := st.(store.Importer); ok {
-		t.Fatal("setup: the guarded store still implements Importer")
+	dst.fail(store.CodeNotFound, "store", "get", "a", "new")
+	r := dst.failIn(file+`{"name":"a"}`+"\n", store.CodeInvalidArgument, "import", "--dry-run")
+	if !strings.Contains(r.err, "line 4") || !strings.Contains(r.out, `"invalid":1`) || !strings.Contains(r.out, `"problems":["line 4: an entry needs name, key and data"]`) {
+		t.Fatalf("dry run with a bad line: %q / %q", r.out, r.err)
 	}
-	soon := time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
-	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	dump := `{"name":"p","key":"live","data":{"b":1,"a":2},"version":40,"flowUuid":"f-1","expiresAt":"` + soon + `"}` + "\n" +
-		`{"name":"p","key":"dead","data":1,"version":41,"expiresAt":"` + past + `"}` + "\n" +
-		`{"name":"p","key":"plain","data":[1],"version":3}` + "\n"
-	var spool bytes.Buffer
-	lines, err := validateImport(strings.NewReader(dump), &spool, store.DefaultLimits())
-	if err != nil || len(lines) != 3 {
-		t.Fatalf("validateImport: %d lines, %v", len(lines), err)
+	before := entry(t, dst.run("store", "get", "a", "same").out)
+	if r := dst.runIn(file, "import"); r.out != `{"imported":2}`+"\n" || !strings.Contains(r.err, "1 unchanged entry was skipped") {
+		t.Fatalf("import printed %q / %q", r.out, r.err)
 	}
-	cliMu.Lock()
-	var warn bytes.Buffer
-	oldErr := stderr
-	stderr = &warn
-	written, skipped, err := importSpooled(ctx, st, bytes.NewReader(spool.Bytes()), lines)
-	stderr = oldErr
-	cliMu.Unlock()
-	if err != nil || written != 2 || skipped != 1 {
-		t.Fatalf("importSpooled = %d written, %d skipped, %v", written, skipped, err)
-	}
-	if !strings.Contains(warn.String(), "warning") {
-		t.Errorf("no warning on stderr: %q", warn.String())
-	}
-	live, err := raw.FindNameKey(ctx, "p", "live")
-	if err != nil || string(live.Data) != `{"a":2,"b":1}` || live.FlowUUID != "f-1" || live.ExpiresAt == nil {
-		t.Fatalf("live entry: %+v, %v", live, err)
-	}
-	if d := time.Until(*live.ExpiresAt); d <= 50*time.Minute || d > time.Hour {
-		t.Errorf("live entry expires in %v, want the remaining hour", d)
-	}
-	if _, err := raw.FindNameKey(ctx, "p", "dead"); store.CodeOf(err) != store.CodeNotFound {
-		t.Errorf("expired entry imported: %v", err)
-	}
-	if plain, err := raw.FindNameKey(ctx, "p", "plain"); err != nil || plain.ExpiresAt != nil || string(plain.Data) != "[1]" {
-		t.Errorf("plain entry: %+v, %v", plain, err)
+	if after := entry(t, dst.run("store", "get", "a", "same").out); after.Version != before.Version {
+		t.Fatalf("unchanged entry rewritten: version %d -> %d", before.Version, after.Version)
 	}
 }
 

@@ -48,6 +48,12 @@ func newHarness(t testing.TB) *harness {
 // newHarnessWith serves the UI over st (any backend).
 func newHarnessWith(t testing.TB, st store.Store) *harness {
 	t.Helper()
+	return newHarnessConfig(t, st, nil)
+}
+
+// newHarnessConfig serves the UI over st with its Config changed by mod.
+func newHarnessConfig(t testing.TB, st store.Store, mod func(*Config)) *harness {
+	t.Helper()
 	ctx := context.Background()
 	tm := tokens.New(st)
 	admin, _, err := tm.Create(ctx, "admin", store.AllGrants())
@@ -55,7 +61,11 @@ func newHarnessWith(t testing.TB, st store.Store) *harness {
 		t.Fatalf("create admin token: %v", err)
 	}
 	eng := blocks.NewEngine(st, blocks.Options{})
-	u := New(Config{Store: st, Verify: TokenVerifier(tm), Flows: eng})
+	cfg := Config{Store: st, Verify: TokenVerifier(tm), Flows: eng}
+	if mod != nil {
+		mod(&cfg)
+	}
+	u := New(cfg)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	u.Register(e)

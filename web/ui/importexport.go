@@ -1,14 +1,12 @@
 package ui
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,11 +14,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/dump"
 	"github.com/flowkv/flowkv/templates"
 )
 
-// export streams the entries of a namespace, or of a search, as JSONL: one
-// store.Entry per line, the format import reads.
+// export streams the entries of a namespace, or of a search, in the dump
+// format (store/dump) that flowkv export writes and both imports read.
+// Without a search it lists exactly what flowkv export lists.
 func (u *UI) export(c echo.Context) error {
 	s := state(c)
 	q := searchOf(c)
@@ -40,39 +40,41 @@ func (u *UI) export(c echo.Context) error {
 	w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+fname+`"`)
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	dw := dump.NewWriter(w)
 	ctx := c.Request().Context()
-	cursor := ""
-	for {
-		var pg store.Page
-		var err error
+	var err error
+	switch {
+	case q.Prefix == "" && q.Data == "" && q.Flow == "":
+		var names []string
 		if q.Name != "" {
-			pg, _, err = u.query(c, s.st, q, cursor, 1000)
-		} else {
+			names = []string{q.Name}
+		}
+		err = dump.Export(ctx, s.st, dw, names...)
+	case q.Name != "":
+		err = dump.ExportPages(dw, func(cursor string) (store.Page, error) {
+			pg, _, err := u.query(c, s.st, q, cursor, 1000)
+			return pg, err
+		})
+	default:
+		err = dump.ExportPages(dw, func(cursor string) (store.Page, error) {
 			fq := store.FetchQuery{KeyPrefix: q.Prefix, FlowUUID: q.Flow, Limit: 1000, Cursor: cursor}
 			if q.Data != "" {
 				fq.Data = json.RawMessage(q.Data)
 			}
-			pg, err = s.st.Fetch(ctx, fq)
-		}
-		if err != nil {
-			// Headers are gone: end the file with a line saying why.
-			u.log.Error("ui export failed", "err", err)
-			fmt.Fprintf(bw, "{\"error\":%q}\n", store.Message(err))
-			return bw.Flush()
-		}
-		for _, e := range pg.Entries {
-			if err := enc.Encode(e); err != nil {
-				return err
-			}
-		}
-		if pg.NextCursor == "" {
-			return bw.Flush()
-		}
-		cursor = pg.NextCursor
+			return s.st.Fetch(ctx, fq)
+		})
 	}
+	if err != nil {
+		// Headers are gone: end the file with a line saying why (an import
+		// refuses it: it is not an entry).
+		u.log.Error("ui export failed", "err", err)
+		if ferr := dw.Flush(); ferr != nil {
+			return ferr
+		}
+		fmt.Fprintf(w, "{\"error\":%q}\n", store.Message(err))
+		return nil
+	}
+	return dw.Flush()
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -90,46 +92,96 @@ func (u *UI) importPage(c echo.Context) error {
 	return render(c, http.StatusOK, templates.Import(u.page(c, "Import", "namespaces"), v))
 }
 
-// importLine is one line of an import file.
-type importLine struct {
-	Name      string          `json:"name"`
-	Key       string          `json:"key"`
-	Data      json.RawMessage `json:"data"`
-	FlowUUID  string          `json:"flowUuid"`
-	ExpiresAt *time.Time      `json:"expiresAt"`
-}
-
-// pendingImport is a dry-run's parsed file, kept until applied.
+// pendingImport is a dry run's uploaded file, kept until it is applied:
+// the file itself (at most MaxImportBytes), not its parsed entries, so what
+// it holds is its size.
 type pendingImport struct {
-	session  string
-	fileName string
-	writes   []importLine
-	summary  templates.ImportSummary
-	expires  time.Time
+	session, token string
+	// name is the "import into" namespace of the dry run.
+	name    string
+	data    []byte
+	summary templates.ImportSummary
+	added   time.Time
+	expires time.Time
 }
 
+// importCache keeps dry runs until applied, bounded so that uploads cannot
+// grow the server's memory without end: one per session (a new dry run
+// replaces the session's previous one), at most perToken bytes for all the
+// sessions of one token, at most total bytes in all. Making room drops
+// expired dry runs first, then the oldest dry run of the token holding the
+// most; an upload therefore always fits, and a token that floods the cache
+// only displaces its own dry runs once others are within their share.
 type importCache struct {
-	mu  sync.Mutex
-	m   map[string]*pendingImport
-	now func() time.Time
+	mu              sync.Mutex
+	m               map[string]*pendingImport
+	size            int64
+	total, perToken int64
+	now             func() time.Time
 }
 
-func newImportCache(now func() time.Time) *importCache {
-	return &importCache{m: map[string]*pendingImport{}, now: now}
+func newImportCache(total, perToken int64, now func() time.Time) *importCache {
+	return &importCache{m: map[string]*pendingImport{}, total: total, perToken: perToken, now: now}
 }
 
+// bytes is what the cache holds.
+func (ic *importCache) bytes() int64 {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.size
+}
+
+func (ic *importCache) drop(id string) {
+	ic.size -= int64(len(ic.m[id].data))
+	delete(ic.m, id)
+}
+
+// put keeps p and returns its id; p must be at most perToken bytes.
 func (ic *importCache) put(p *pendingImport) string {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	now := ic.now()
+	n := int64(len(p.data))
+	held := map[string]int64{}
 	for id, x := range ic.m {
 		if now.After(x.expires) || x.session == p.session {
-			delete(ic.m, id) // one pending import per session
+			ic.drop(id)
+			continue
 		}
+		held[x.token] += int64(len(x.data))
+	}
+	// Room: this token's oldest first while it is over its share, then the
+	// oldest of whichever token holds the most while the total is over.
+	for held[p.token]+n > ic.perToken || ic.size+n > ic.total {
+		who := p.token
+		if held[p.token]+n <= ic.perToken {
+			for t, b := range held {
+				if b > held[who] {
+					who = t
+				}
+			}
+		}
+		id := ic.oldest(who)
+		if id == "" {
+			break // nothing left to drop (p alone is within the bounds)
+		}
+		held[who] -= int64(len(ic.m[id].data))
+		ic.drop(id)
 	}
 	id := randomToken()
-	p.expires = now.Add(30 * time.Minute)
+	p.added, p.expires = now, now.Add(30*time.Minute)
 	ic.m[id] = p
+	ic.size += n
+	return id
+}
+
+func (ic *importCache) oldest(token string) string {
+	var id string
+	for k, x := range ic.m {
+		if x.token == token && (id == "" || x.added.Before(ic.m[id].added)) {
+			id = k
+		}
+	}
 	return id
 }
 
@@ -140,14 +192,31 @@ func (ic *importCache) take(id, session string) *pendingImport {
 	if p == nil || p.session != session || ic.now().After(p.expires) {
 		return nil
 	}
-	delete(ic.m, id)
+	ic.drop(id)
 	return p
 }
 
-const maxImportProblems = 20
+// importOptions are the dump options of an import by this session: its
+// grants decide which namespaces it may write, and only an admin may
+// restore the flowUuid of the entries (docs/design.md, Access).
+func (u *UI) importOptions(s *reqState, into string) dump.Options {
+	return dump.Options{
+		Limits:       s.st.Limits(),
+		Name:         into,
+		KeepFlowUUID: mayStampFlows(s.grants),
+		Allow:        func(name string) error { return s.grants.Allow(name, store.Write) },
+		Now:          u.now,
+	}
+}
+
+// mayStampFlows reports whether a token may write entries as any flow
+// (restore flowUuids on import). Until tokens carry scopes, write on every
+// namespace — what the admin token has (tokens.EnsureAdmin) — is the mark;
+// when the admin scope lands, this is the one place to switch to it.
+func mayStampFlows(g store.Grants) bool { return g[store.Wildcard] >= store.Write }
 
 // importDryRun reads the uploaded JSONL and reports how many entries are
-// new, changed and unchanged, writing nothing.
+// new, changed, unchanged and expired, writing nothing.
 func (u *UI) importDryRun(c echo.Context) error {
 	s := state(c)
 	ctx := c.Request().Context()
@@ -172,119 +241,52 @@ func (u *UI) importDryRun(c echo.Context) error {
 	if int64(len(data)) > u.cfg.MaxImportBytes {
 		return again(http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is larger than %d bytes.", u.cfg.MaxImportBytes))
 	}
-	lim := s.st.Limits()
-	sum := templates.ImportSummary{FileName: fh.Filename}
-	problem := func(line int, format string, args ...any) {
-		sum.Invalid++
-		if len(sum.Problems) < maxImportProblems {
-			sum.Problems = append(sum.Problems, fmt.Sprintf("line %d: ", line)+fmt.Sprintf(format, args...))
+	if v.Name != "" {
+		if err := s.st.Limits().ValidateName(v.Name); err != nil {
+			return again(http.StatusBadRequest, "Into namespace: "+store.Message(err))
 		}
 	}
-	var writes []importLine
-	names := map[string]bool{}
-	seen := map[[2]string]int{}
-	now := u.now()
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 8*lim.MaxDataBytes+(64<<10))
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var il importLine
-		dec := json.NewDecoder(bytes.NewReader(line))
-		if err := dec.Decode(&il); err != nil {
-			problem(n, "not a JSON object with name, key and data: %s", jsonProblem(line))
-			continue
-		}
-		if v.Name != "" {
-			il.Name = v.Name
-		}
-		if err := lim.ValidateNameKey(il.Name, il.Key); err != nil {
-			problem(n, "%s", store.Message(err))
-			continue
-		}
-		if err := s.grants.Allow(il.Name, store.Write); err != nil {
-			problem(n, "%s", store.Message(err))
-			continue
-		}
-		canon, err := lim.PrepareData(il.Data)
-		if err != nil {
-			problem(n, "%s", store.Message(err))
-			continue
-		}
-		il.Data = canon
-		if il.ExpiresAt != nil && !il.ExpiresAt.After(now) {
-			problem(n, "the entry expired at %s", il.ExpiresAt.UTC().Format(time.RFC3339))
-			continue
-		}
-		addr := [2]string{il.Name, il.Key}
-		if prev, dup := seen[addr]; dup {
-			problem(n, "%s/%s is also on line %d", il.Name, il.Key, prev)
-			continue
-		}
-		seen[addr] = n
-		cur, err := s.st.FindNameKey(ctx, il.Name, il.Key)
-		switch {
-		case store.CodeOf(err) == store.CodeNotFound:
-			sum.New++
-		case err != nil:
-			return u.fail(c, err)
-		case bytes.Equal(cur.Data, canon) && sameExpiry(cur.ExpiresAt, il.ExpiresAt):
-			sum.Unchanged++
-			continue
-		default:
-			sum.Changed++
-		}
-		names[il.Name] = true
-		writes = append(writes, il)
+	res, err := dump.DryRun(ctx, s.st, bytes.NewReader(data), u.importOptions(s, v.Name))
+	if err != nil {
+		return u.fail(c, err)
 	}
-	if err := sc.Err(); err != nil {
-		return again(http.StatusBadRequest, "The file could not be read: "+err.Error())
-	}
-	for n := range names {
-		sum.Namespaces = append(sum.Namespaces, n)
-	}
-	sort.Strings(sum.Namespaces)
-	if sum.Invalid == 0 && len(writes) > 0 {
-		sum.ID = u.imports.put(&pendingImport{session: s.sess.id, fileName: fh.Filename, writes: writes, summary: sum})
+	sum := summaryView(fh.Filename, res)
+	if sum.Invalid == 0 && sum.New+sum.Changed > 0 {
+		sum.ID = u.imports.put(&pendingImport{session: s.sess.id, token: s.sess.token, name: v.Name, data: data, summary: sum})
 	}
 	v.Summary = &sum
 	return render(c, http.StatusOK, templates.Import(u.page(c, "Import", "namespaces"), v))
 }
 
-func sameExpiry(a, b *time.Time) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
+func summaryView(file string, s dump.Summary) templates.ImportSummary {
+	v := templates.ImportSummary{
+		FileName: file, New: s.New, Changed: s.Changed, Unchanged: s.Unchanged, Expired: s.Expired,
+		Invalid: s.Invalid, Namespaces: s.Namespaces,
 	}
-	d := a.Sub(*b)
-	return d < time.Second && d > -time.Second
+	for _, p := range s.Problems {
+		v.Problems = append(v.Problems, p.Message())
+	}
+	return v
 }
 
-// importApply writes what a dry run of this session found new or changed.
+// importApply imports the file of this session's dry run through the same
+// dump.Apply as flowkv import: what is new or changed by now is written,
+// with versions, timestamps and (for an admin) flowUuids restored.
 func (u *UI) importApply(c echo.Context) error {
 	s := state(c)
 	ctx := c.Request().Context()
 	p := u.imports.take(c.FormValue("id"), s.sess.id)
 	v := templates.ImportView{CSRF: s.sess.csrf}
 	if p == nil {
-		v.Error = "That dry run has expired or was already applied: upload the file again."
+		v.Error = "That dry run has expired, was already applied, or was dropped to make room for newer ones: upload the file again."
 		return render(c, http.StatusGone, templates.Import(u.page(c, "Import", "namespaces"), v))
 	}
-	now := u.now()
-	for _, il := range p.writes {
-		var ttl time.Duration
-		if il.ExpiresAt != nil {
-			if ttl = il.ExpiresAt.Sub(now); ttl <= 0 {
-				continue // expired since the dry run
-			}
-		}
-		if _, err := s.st.Upsert(ctx, il.Name, il.Key, il.Data, store.WriteOptions{TTL: ttl, FlowUUID: il.FlowUUID}); err != nil {
-			return u.fail(c, fmt.Errorf("import %s/%s: %w", il.Name, il.Key, err))
-		}
+	res, err := dump.Apply(ctx, s.st, bytes.NewReader(p.data), int64(len(p.data)), u.importOptions(s, p.name))
+	if err != nil {
+		return u.fail(c, fmt.Errorf("import %s: %w", p.summary.FileName, err))
 	}
-	sum := p.summary
-	sum.Applied, sum.ID = true, ""
+	sum := summaryView(p.summary.FileName, res)
+	sum.Applied = true
 	v.Summary = &sum
 	pg := u.page(c, "Import", "namespaces")
 	pg.Flash = flashText("imported")

@@ -65,6 +65,11 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxImportBytes bounds an uploaded import file (default 64 MiB).
 	MaxImportBytes int64
+	// MaxPendingImportBytes bounds the files that dry runs keep until they
+	// are applied, over all sessions (default 4 × MaxImportBytes). One
+	// session keeps one dry run; one token's sessions together keep at most
+	// a quarter of this (never less than MaxImportBytes).
+	MaxPendingImportBytes int64
 	// Logger receives one line per failure (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (tests); default time.Now.
@@ -92,6 +97,9 @@ func New(cfg Config) *UI {
 	if cfg.MaxImportBytes <= 0 {
 		cfg.MaxImportBytes = 64 << 20
 	}
+	if cfg.MaxPendingImportBytes < cfg.MaxImportBytes {
+		cfg.MaxPendingImportBytes = 4 * cfg.MaxImportBytes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -105,7 +113,7 @@ func New(cfg Config) *UI {
 		cfg:      cfg,
 		sessions: newSessions(cfg.SessionTTL, cfg.Now),
 		limiter:  newFailLimiter(5, 30*time.Second, cfg.Now),
-		imports:  newImportCache(cfg.Now),
+		imports:  newImportCache(cfg.MaxPendingImportBytes, max(cfg.MaxImportBytes, cfg.MaxPendingImportBytes/4), cfg.Now),
 		log:      cfg.Logger,
 		now:      cfg.Now,
 	}
