@@ -299,6 +299,30 @@ func TestNamespaceAtEntryQuota(t *testing.T) {
 	}
 }
 
+// An import through a quota view (the store browser's) restores the entry
+// as store.Importer does and is held to the namespace quota.
+func TestImportThroughQuotaView(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	m := open(t, st, quota.Options{})
+	if _, err := m.SetNamespaceQuota(ctx, "orders", quota.NamespaceQuota{Entries: 1}); err != nil {
+		t.Fatal(err)
+	}
+	imp, ok := m.ForToken(store.WithGrants(st, store.AllGrants()), "t").(store.Importer)
+	if !ok {
+		t.Fatal("a quota view of an Importer does not import")
+	}
+	if e, err := imp.Import(ctx, store.Entry{Name: "orders", Key: "a", Data: raw(`1`), Version: 42}); err != nil || e.Version != 42 {
+		t.Fatalf("import: %+v, %v", e, err)
+	}
+	_, err := imp.Import(ctx, store.Entry{Name: "orders", Key: "b", Data: raw(`1`)})
+	wantExhausted(t, err, "1 entries")
+	if _, ok := m.Namespaces(struct{ store.Store }{st}).(store.Importer); ok {
+		t.Fatal("a quota view invents Import")
+	}
+}
+
 // Bytes stored: a write that grows the namespace past its quota is
 // refused, one that shrinks it always passes.
 func TestNamespaceBytesQuota(t *testing.T) {

@@ -14,13 +14,33 @@ import (
 // may use it: store.WithGrants over the raw store for API calls, or the
 // raw store a script run wraps with the token's grants itself.
 func (m *Manager) ForToken(s store.Store, id string) store.Store {
-	return &quotaStore{Store: s, m: m, ts: m.token(id)}
+	return withImport(&quotaStore{Store: s, m: m, ts: m.token(id)})
 }
 
 // Namespaces returns s with namespace quotas enforced on writes and no
 // token counted (the flow engine: flows run with their own grants).
 func (m *Manager) Namespaces(s store.Store) store.Store {
-	return &quotaStore{Store: s, m: m}
+	return withImport(&quotaStore{Store: s, m: m})
+}
+
+// withImport keeps store.Importer when the wrapped store has it, so an
+// import (store/dump) restores versions through a quota view too.
+func withImport(q *quotaStore) store.Store {
+	if _, ok := q.Store.(store.Importer); ok {
+		return &quotaImporter{q}
+	}
+	return q
+}
+
+// quotaImporter is a quotaStore over a store.Importer: an import counts as
+// one operation and is held to namespace quotas like an upsert.
+type quotaImporter struct{ *quotaStore }
+
+func (q *quotaImporter) Import(ctx context.Context, e store.Entry) (store.Entry, error) {
+	if err := q.count(ctx); err != nil {
+		return store.Entry{}, err
+	}
+	return q.write(ctx, e.Name, e.Key, e.Data, true, func() (store.Entry, error) { return q.Store.(store.Importer).Import(ctx, e) })
 }
 
 // quotaStore is the Store a Manager hands out.

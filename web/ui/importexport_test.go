@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/store/dump"
@@ -126,8 +127,15 @@ func TestDumpIdenticalThroughEitherFace(t *testing.T) {
 		return dump.Options{Limits: st.Limits(), KeepFlowUUID: true}
 	}
 	for _, file := range []struct{ from, content string }{{"browser", uiFile}, {"cli", cliFile.String()}} {
-		// Into a fresh database through the browser...
-		dst := newHarness(t)
+		// Into a fresh database through the browser, wired as flowkv serve
+		// wires it (quotas counted)...
+		dstStore := openSQLite(t)
+		quotas, err := quota.Open(ctx, dstStore, quota.Options{NoBackground: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { quotas.Close() })
+		dst := newHarnessConfig(t, dstStore, func(c *Config) { c.Quotas = quotas })
 		dc := dst.client()
 		dc.signIn(dst.Admin)
 		uploadAndApply(t, dc, "", file.content)
