@@ -2,7 +2,6 @@ package blocks
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,9 +23,13 @@ const (
 	FlowsNamespace = store.ReservedPrefix + "flows"
 	// FlowUUIDsNamespace maps flow UUIDs to flow ids.
 	FlowUUIDsNamespace = store.ReservedPrefix + "flowuuids"
-	// RunsNamespace holds run records, keyed FLOW/INVERTED-RUN-ID so a
-	// flow's runs list newest first.
-	RunsNamespace = store.ReservedPrefix + "runs"
+	// RunsNamespace holds run records, keyed FLOW-UUID/INVERTED-RUN-ID so
+	// a flow's runs list newest first, and a flow deleted and re-created
+	// under the same id (a new UUID) starts with no history.
+	RunsNamespace = store.ReservedPrefix + "flowruns"
+	// LegacyRunsNamespace held run records keyed by flow id before they
+	// were keyed by UUID; they are no longer read and expire with their TTL.
+	LegacyRunsNamespace = store.ReservedPrefix + "runs"
 	// TicksNamespace holds schedule claims so each scheduled time runs once
 	// across processes.
 	TicksNamespace = store.ReservedPrefix + "ticks"
@@ -49,6 +52,14 @@ const (
 // DefaultRunTTL is how long run records are kept by default.
 const DefaultRunTTL = 30 * 24 * time.Hour
 
+// Run retention per flow: the newest DefaultRunKeep records, at most
+// DefaultRunMaxBytes of them in total, by default (Options.RunKeep,
+// Options.RunMaxBytes).
+const (
+	DefaultRunKeep     = 100
+	DefaultRunMaxBytes = 10 << 20
+)
+
 // FileNamespace is the UUID namespace of flow UUIDs derived from an id for
 // `flow run --file` (UUIDv5 of the id in this namespace).
 var FileNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://flowkv.dev/flows"))
@@ -62,6 +73,16 @@ type Options struct {
 	// RunTTL is how long run records live; 0 means DefaultRunTTL, a negative
 	// value keeps none (runs are not recorded).
 	RunTTL time.Duration
+	// RunKeep is how many run records each flow keeps, newest first
+	// (0 means DefaultRunKeep; negative: no count limit).
+	RunKeep int
+	// RunMaxBytes bounds the total size of a flow's run records, newest
+	// kept first (0 means DefaultRunMaxBytes; negative: no size limit).
+	// The newest record is always kept. Older records are pruned after
+	// every RunKeep/10 runs or RunMaxBytes/10 bytes a process records for
+	// the flow (and at its first run in the process), so a flow may hold
+	// up to a tenth more between prunes.
+	RunMaxBytes int64
 	// Logger receives engine events (failed run records, scheduler errors).
 	Logger *slog.Logger
 	// MaxLogLines bounds the log lines kept per run (default 1000).
@@ -85,7 +106,28 @@ type Engine struct {
 	// changed is signalled (without blocking) when a flow is put or
 	// deleted, so a Scheduler on this engine reloads at once.
 	changed chan struct{}
+
+	// runsMu guards active, deleted and since.
+	runsMu sync.Mutex
+	// active holds the cancel functions of the runs going on, by flow UUID.
+	active map[string]map[*activeRun]struct{}
+	// deleted remembers the UUIDs of the flows deleted through this engine
+	// (the last maxDeleted), so a run that loaded one just before the
+	// delete does not start, and its record is not written.
+	deleted      map[string]struct{}
+	deletedOrder []string
+	// since counts what was recorded per flow UUID since its last prune.
+	since map[string]*pruneState
 }
+
+type activeRun struct{ cancel context.CancelCauseFunc }
+
+type pruneState struct {
+	runs  int
+	bytes int64
+}
+
+const maxDeleted = 4096
 
 type cachedFlow struct {
 	version int64
@@ -107,20 +149,29 @@ func NewEngine(st store.Store, opts Options) *Engine {
 	if opts.FlowCacheTTL == 0 {
 		opts.FlowCacheTTL = time.Second
 	}
+	if opts.RunKeep == 0 {
+		opts.RunKeep = DefaultRunKeep
+	}
+	if opts.RunMaxBytes == 0 {
+		opts.RunMaxBytes = DefaultRunMaxBytes
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Engine{st: st, opts: opts, log: log, cache: map[string]cachedFlow{}, now: time.Now, limits: st.Limits(),
-		changed: make(chan struct{}, 1)}
+		changed: make(chan struct{}, 1), active: map[string]map[*activeRun]struct{}{},
+		deleted: map[string]struct{}{}, since: map[string]*pruneState{}}
 }
 
 // StoredFlow is a flow as stored.
 type StoredFlow struct {
+	// Flow is the flow; its trigger renders secretSet, never the secret.
 	Flow *Flow `json:"flow"`
 	// UUID is generated when the flow is first stored and kept by later puts.
 	UUID string `json:"uuid"`
-	// Source is the document as it was put (YAML or JSON).
+	// Source is the document as it was put (YAML or JSON), without the
+	// trigger's secret (a document that had one is re-encoded without it).
 	Source    string    `json:"source"`
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"createdAt"`
@@ -131,11 +182,17 @@ type flowRecord struct {
 	Flow   *Flow  `json:"flow"`
 	UUID   string `json:"uuid"`
 	Source string `json:"source"`
+	// SecretHash is the hex SHA-256 of the webhook secret ("" for none).
+	SecretHash string `json:"secretHash,omitempty"`
 }
 
 // PutFlow parses and validates a flow document and stores it (creating or
 // replacing the flow with its id). A refused flow is a *ValidationError
 // listing every problem. The flow keeps its UUID across puts.
+//
+// The trigger's secret is stored as its SHA-256 only, and the stored
+// source loses it. A document without trigger.secret keeps the stored
+// secret; secret: "" removes it.
 func (e *Engine) PutFlow(ctx context.Context, src []byte) (StoredFlow, error) {
 	f, err := ParseFlow(src)
 	if err != nil {
@@ -144,6 +201,14 @@ func (e *Engine) PutFlow(ctx context.Context, src []byte) (StoredFlow, error) {
 	if err := Validate(f); err != nil {
 		return StoredFlow{}, err
 	}
+	given, hash, source := f.Trigger.secretGiven, "", string(src)
+	if given {
+		if f.Trigger.Secret != "" {
+			hash = hashSecret(f.Trigger.Secret)
+		}
+		source = redactSource(src, f, f.Trigger.Secret)
+	}
+	f.Trigger.Secret, f.Trigger.secretGiven = "", false
 	for attempt := 0; ; attempt++ {
 		old, err := e.st.FindNameKey(ctx, FlowsNamespace, f.ID)
 		var rec flowRecord
@@ -154,14 +219,22 @@ func (e *Engine) PutFlow(ctx context.Context, src []byte) (StoredFlow, error) {
 			if jerr := json.Unmarshal(old.Data, &prev); jerr != nil || prev.UUID == "" {
 				prev.UUID = uuid.NewString()
 			}
-			rec = flowRecord{Flow: f, UUID: prev.UUID, Source: string(src)}
+			if !given {
+				hash = prev.SecretHash
+				if hash == "" && prev.Flow != nil && prev.Flow.Trigger.Secret != "" {
+					hash = hashSecret(prev.Flow.Trigger.Secret) // stored before secrets were hashed
+				}
+			}
+			f.Trigger.secretHash = hash
+			rec = flowRecord{Flow: f, UUID: prev.UUID, Source: source, SecretHash: hash}
 			data, merr := json.Marshal(rec)
 			if merr != nil {
 				return StoredFlow{}, merr
 			}
 			ent, err = e.st.Upsert(ctx, FlowsNamespace, f.ID, data, store.WriteOptions{IfVersion: old.Version})
 		case errors.Is(err, store.ErrNotFound):
-			rec = flowRecord{Flow: f, UUID: uuid.NewString(), Source: string(src)}
+			f.Trigger.secretHash = hash
+			rec = flowRecord{Flow: f, UUID: uuid.NewString(), Source: source, SecretHash: hash}
 			data, merr := json.Marshal(rec)
 			if merr != nil {
 				return StoredFlow{}, merr
@@ -191,11 +264,28 @@ func storedFromEntry(ent store.Entry, rec flowRecord) StoredFlow {
 }
 
 func decodeFlowEntry(ent store.Entry) (StoredFlow, error) {
+	sf, _, err := decodeFlowRecord(ent)
+	return sf, err
+}
+
+// decodeFlowRecord decodes a stored flow. A record stored before secrets
+// were hashed (its flow holds the secret in clear) is returned with the
+// secret hashed and removed from the source, and legacy set.
+func decodeFlowRecord(ent store.Entry) (sf StoredFlow, legacy *flowRecord, err error) {
 	var rec flowRecord
 	if err := json.Unmarshal(ent.Data, &rec); err != nil || rec.Flow == nil {
-		return StoredFlow{}, store.Errorf(store.CodeUnavailable, "stored flow %s is damaged", ent.Key)
+		return StoredFlow{}, nil, store.Errorf(store.CodeUnavailable, "stored flow %s is damaged", ent.Key)
 	}
-	return storedFromEntry(ent, rec), nil
+	if t := &rec.Flow.Trigger; t.secretGiven {
+		if rec.SecretHash == "" && t.Secret != "" {
+			rec.SecretHash = hashSecret(t.Secret)
+		}
+		rec.Source = redactSource([]byte(rec.Source), rec.Flow, t.Secret)
+		t.Secret, t.secretGiven = "", false
+		legacy = &rec
+	}
+	rec.Flow.Trigger.secretHash = rec.SecretHash
+	return storedFromEntry(ent, rec), legacy, nil
 }
 
 // GetFlow returns a stored flow or not_found.
@@ -244,10 +334,13 @@ func (e *Engine) ListFlows(ctx context.Context) ([]StoredFlow, error) {
 			return nil, fmt.Errorf("blocks: list flows: %w", err)
 		}
 		for _, ent := range p.Entries {
-			sf, err := decodeFlowEntry(ent)
+			sf, legacy, err := decodeFlowRecord(ent)
 			if err != nil {
 				e.log.Warn("blocks: skipping damaged flow record", "flow", ent.Key)
 				continue
+			}
+			if legacy != nil {
+				e.migrateFlow(ctx, ent, legacy)
 			}
 			out = append(out, sf)
 		}
@@ -258,8 +351,27 @@ func (e *Engine) ListFlows(ctx context.Context) ([]StoredFlow, error) {
 	}
 }
 
-// DeleteFlow removes a stored flow (its runs stay until they expire) and
-// reports whether it existed.
+// migrateFlow rewrites a flow record stored before secrets were hashed
+// (ListFlows does it, so serve's scheduler migrates every flow at start).
+// A concurrent put wins.
+func (e *Engine) migrateFlow(ctx context.Context, ent store.Entry, rec *flowRecord) {
+	data, err := json.Marshal(rec)
+	if err == nil {
+		_, err = e.st.Update(ctx, FlowsNamespace, ent.Key, data, store.WriteOptions{IfVersion: ent.Version})
+	}
+	if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		e.log.Warn("blocks: could not hash a stored webhook secret", "flow", ent.Key, "err", err)
+	}
+}
+
+// errFlowDeleted ends the runs of a flow that is deleted while they go on.
+var errFlowDeleted = store.Errorf(store.CodeNotFound, "the flow was deleted while this run was going")
+
+// DeleteFlow removes a stored flow and reports whether it existed. Its
+// runs going on in this process are cancelled at once (and not recorded),
+// a Scheduler on this engine drops its schedule at once, and its run
+// records are deleted (a flow re-created under the same id gets a new UUID
+// and no history either way).
 func (e *Engine) DeleteFlow(ctx context.Context, id string) (bool, error) {
 	sf, err := e.GetFlow(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -274,7 +386,80 @@ func (e *Engine) DeleteFlow(ctx context.Context, id string) (bool, error) {
 	}
 	_, _ = e.st.Delete(ctx, FlowUUIDsNamespace, sf.UUID, store.DeleteOptions{})
 	e.forget(id)
+	e.cancelRuns(sf.UUID)
+	if err := e.deleteRuns(ctx, sf.UUID); err != nil {
+		e.log.Warn("blocks: could not delete the runs of a deleted flow (they expire with their TTL)", "flow", id, "err", err)
+	}
 	return ok, nil
+}
+
+// cancelRuns marks flowUUID deleted and cancels its runs going on.
+func (e *Engine) cancelRuns(flowUUID string) {
+	e.runsMu.Lock()
+	defer e.runsMu.Unlock()
+	if _, ok := e.deleted[flowUUID]; !ok {
+		e.deleted[flowUUID] = struct{}{}
+		e.deletedOrder = append(e.deletedOrder, flowUUID)
+		if len(e.deletedOrder) > maxDeleted {
+			delete(e.deleted, e.deletedOrder[0])
+			e.deletedOrder = e.deletedOrder[1:]
+		}
+	}
+	for r := range e.active[flowUUID] {
+		r.cancel(errFlowDeleted)
+	}
+	delete(e.since, flowUUID)
+}
+
+// deleteRuns deletes every run record of flowUUID.
+func (e *Engine) deleteRuns(ctx context.Context, flowUUID string) error {
+	for {
+		p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", "", e.limits.MaxListLimit)
+		if err != nil {
+			return err
+		}
+		for _, ent := range p.Entries {
+			if _, err := e.st.Delete(ctx, RunsNamespace, ent.Key, store.DeleteOptions{}); err != nil {
+				return err
+			}
+		}
+		if p.NextCursor == "" || len(p.Entries) == 0 {
+			return nil
+		}
+	}
+}
+
+// track registers a run of flowUUID; it fails when the flow was deleted.
+func (e *Engine) track(flowUUID string, cancel context.CancelCauseFunc) (*activeRun, error) {
+	e.runsMu.Lock()
+	defer e.runsMu.Unlock()
+	if _, gone := e.deleted[flowUUID]; gone {
+		return nil, errFlowDeleted
+	}
+	r := &activeRun{cancel: cancel}
+	m := e.active[flowUUID]
+	if m == nil {
+		m = map[*activeRun]struct{}{}
+		e.active[flowUUID] = m
+	}
+	m[r] = struct{}{}
+	return r, nil
+}
+
+func (e *Engine) untrack(flowUUID string, r *activeRun) {
+	e.runsMu.Lock()
+	defer e.runsMu.Unlock()
+	delete(e.active[flowUUID], r)
+	if len(e.active[flowUUID]) == 0 {
+		delete(e.active, flowUUID)
+	}
+}
+
+func (e *Engine) wasDeleted(flowUUID string) bool {
+	e.runsMu.Lock()
+	defer e.runsMu.Unlock()
+	_, gone := e.deleted[flowUUID]
+	return gone
 }
 
 // RunRequest is how a run is started.
@@ -287,11 +472,14 @@ type RunRequest struct {
 
 // Run is a run record: what happened when a flow ran.
 type Run struct {
-	ID       string          `json:"id"`
-	Flow     string          `json:"flow"`
-	FlowUUID string          `json:"flowUuid"`
-	Trigger  string          `json:"trigger"`
-	Input    json.RawMessage `json:"input"`
+	ID       string `json:"id"`
+	Flow     string `json:"flow"`
+	FlowUUID string `json:"flowUuid"`
+	// DataStores are the namespaces the flow declared when it ran (as
+	// declared: "orders:read"); reading the run needs read on each.
+	DataStores []string        `json:"dataStores"`
+	Trigger    string          `json:"trigger"`
+	Input      json.RawMessage `json:"input"`
 	// Status is succeeded or failed.
 	Status string `json:"status"`
 	// Error is why the run failed (the failing block's error).
@@ -347,18 +535,35 @@ func (e *Engine) RunFlow(ctx context.Context, id string, req RunRequest) (*Run, 
 	return e.run(ctx, cf, flowUUID, req)
 }
 
-// RunHook runs a webhook-triggered stored flow with input: not_found when
-// the flow does not exist or is not webhook-triggered, unauthenticated when
-// its trigger has a secret and secret differs.
+// Readable reports whether grants g may read run r: read on every
+// namespace its flow declared when it ran.
+func (r Run) Readable(g store.Grants) error {
+	for _, it := range r.DataStores {
+		n, _ := ParseDataStore(it)
+		if err := g.Allow(n, store.Read); err != nil {
+			return store.Errorf(store.CodeAccessDenied, "run %s of flow %s used namespace %q: %s", r.ID, r.Flow, n, strings.TrimPrefix(store.Message(err), "access_denied: "))
+		}
+	}
+	return nil
+}
+
+// RunHook runs a webhook-triggered stored flow with input: not_found —
+// the same error whether the flow does not exist or is not
+// webhook-triggered — and unauthenticated when its trigger has a secret
+// and secret differs.
 func (e *Engine) RunHook(ctx context.Context, id string, input json.RawMessage, secret string) (*Run, error) {
+	noHook := store.Errorf(store.CodeNotFound, "no webhook flow %q", id)
 	cf, flowUUID, err := e.loadFlow(ctx, id)
 	if err != nil {
-		return nil, err
+		if store.CodeOf(err) == store.CodeUnavailable && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		return nil, noHook
 	}
 	if cf.flow.Trigger.Type != TriggerWebhook {
-		return nil, store.Errorf(store.CodeNotFound, "flow %q has no webhook trigger", id)
+		return nil, noHook
 	}
-	if want := cf.flow.Trigger.Secret; want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
+	if want := cf.flow.Trigger.secretHash; want != "" && !secretMatches(want, secret) {
 		return nil, store.Errorf(store.CodeUnauthenticated, "webhook secret missing or wrong")
 	}
 	return e.run(ctx, cf, flowUUID, RunRequest{Input: input, Trigger: TriggerWebhook})
@@ -456,18 +661,37 @@ func (e *Engine) run(ctx context.Context, cf *compiledFlow, flowUUID string, req
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	active, err := e.track(flowUUID, cancel)
+	if err != nil {
+		return nil, err
+	}
+	defer e.untrack(flowUUID, active)
 	started := e.now().UTC()
+	ds := append([]string{}, cf.flow.DataStores...)
 	r := &Run{
-		ID: id.String(), Flow: cf.flow.ID, FlowUUID: flowUUID, Trigger: trigger, Input: in,
+		ID: id.String(), Flow: cf.flow.ID, FlowUUID: flowUUID, DataStores: ds, Trigger: trigger, Input: in,
 		StartedAt: started, Blocks: []BlockRun{}, Logs: []LogLine{}, Output: json.RawMessage("null"),
 	}
 	e.execute(ctx, cf, r)
 	r.FinishedAt = e.now().UTC()
 	r.DurationMS = ms(r.FinishedAt.Sub(started))
+	if errors.Is(context.Cause(ctx), errFlowDeleted) {
+		r.Status, r.Error = StatusFailed, runError(errFlowDeleted, r.Error.blockOrEmpty())
+		return r, nil // the flow is gone: nothing to record it under
+	}
 	if err := e.record(r, id); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+func (re *RunError) blockOrEmpty() string {
+	if re == nil {
+		return ""
+	}
+	return re.Block
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -620,16 +844,16 @@ func runError(err error, block string) *RunError {
 	return &RunError{Code: code, Message: msg, Block: block}
 }
 
-// runKey is a run's key in RunsNamespace: FLOW/ followed by the run's
-// UUIDv7 with every bit inverted, in hex. UUIDv7s grow with time (and,
-// within a process, strictly), so a prefix scan of FLOW/ lists the newest
-// run first.
-func runKey(flowID string, runID uuid.UUID) string {
+// runKey is a run's key in RunsNamespace: FLOW-UUID/ followed by the
+// run's UUIDv7 with every bit inverted, in hex. UUIDv7s grow with time
+// (and, within a process, strictly), so a prefix scan of FLOW-UUID/ lists
+// the newest run first.
+func runKey(flowUUID string, runID uuid.UUID) string {
 	var inv [16]byte
 	for i, b := range runID {
 		inv[i] = ^b
 	}
-	return flowID + "/" + hex.EncodeToString(inv[:])
+	return flowUUID + "/" + hex.EncodeToString(inv[:])
 }
 
 // record writes the run, shrinking outputs and logs if it is too large.
@@ -647,11 +871,70 @@ func (e *Engine) record(r *Run, id uuid.UUID) error {
 	// The record is written even when the run's context was cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := e.st.Upsert(ctx, RunsNamespace, runKey(r.Flow, id), data, store.WriteOptions{TTL: e.opts.RunTTL}); err != nil {
+	if _, err := e.st.Upsert(ctx, RunsNamespace, runKey(r.FlowUUID, id), data, store.WriteOptions{TTL: e.opts.RunTTL}); err != nil {
 		e.log.Error("blocks: recording run failed", "flow", r.Flow, "run", r.ID, "err", err)
 		return fmt.Errorf("blocks: record run %s of %s: %w", r.ID, r.Flow, err)
 	}
+	if e.duePrune(r.FlowUUID, len(data)) {
+		if err := e.prune(ctx, r.FlowUUID); err != nil {
+			e.log.Warn("blocks: pruning old runs failed", "flow", r.Flow, "err", err)
+		}
+	}
 	return nil
+}
+
+// duePrune counts a recorded run of flowUUID and reports whether its old
+// runs should be pruned now: at its first run in this process, then after
+// every RunKeep/10 runs or RunMaxBytes/10 bytes.
+func (e *Engine) duePrune(flowUUID string, size int) bool {
+	e.runsMu.Lock()
+	defer e.runsMu.Unlock()
+	if _, gone := e.deleted[flowUUID]; gone {
+		return false
+	}
+	ps, seen := e.since[flowUUID]
+	if !seen {
+		ps = &pruneState{}
+		e.since[flowUUID] = ps
+	}
+	ps.runs++
+	ps.bytes += int64(size)
+	due := !seen ||
+		(e.opts.RunKeep > 0 && ps.runs >= max(1, e.opts.RunKeep/10)) ||
+		(e.opts.RunMaxBytes > 0 && ps.bytes >= max(1, e.opts.RunMaxBytes/10))
+	if due {
+		ps.runs, ps.bytes = 0, 0
+	}
+	return due
+}
+
+// prune deletes the run records of flowUUID beyond the newest RunKeep and
+// beyond RunMaxBytes in total (the newest record is always kept).
+func (e *Engine) prune(ctx context.Context, flowUUID string) error {
+	if e.opts.RunKeep < 0 && e.opts.RunMaxBytes < 0 {
+		return nil
+	}
+	n, total, cursor := 0, int64(0), ""
+	for {
+		p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", cursor, e.limits.MaxListLimit)
+		if err != nil {
+			return err
+		}
+		for _, ent := range p.Entries {
+			n++
+			total += int64(len(ent.Data))
+			over := (e.opts.RunKeep > 0 && n > e.opts.RunKeep) || (e.opts.RunMaxBytes > 0 && total > e.opts.RunMaxBytes)
+			if n > 1 && over {
+				if _, err := e.st.Delete(ctx, RunsNamespace, ent.Key, store.DeleteOptions{}); err != nil {
+					return err
+				}
+			}
+		}
+		if p.NextCursor == "" {
+			return nil
+		}
+		cursor = p.NextCursor
+	}
 }
 
 // shrinkRun replaces large outputs and the logs by markers until the
@@ -691,13 +974,41 @@ type RunPage struct {
 	NextCursor string `json:"nextCursor"`
 }
 
-// Runs lists the recorded runs of flow id, newest first; cursor continues
-// a previous page ("" to start), limit 0 means 100.
+// Runs lists the recorded runs of the stored flow id (of its UUID: runs of
+// an earlier flow deleted under the same id are not among them), newest
+// first; for an id no stored flow has, the runs of `flow run --file` of
+// that id (FileFlowUUID). cursor continues a previous page ("" to start),
+// limit 0 means 100. It does not check grants: see Run.Readable.
 func (e *Engine) Runs(ctx context.Context, flowID, cursor string, limit int) (RunPage, error) {
 	if !ValidFlowID(flowID) {
 		return RunPage{Runs: []Run{}}, nil
 	}
-	p, err := e.st.List(ctx, RunsNamespace, flowID+"/", cursor, limit)
+	flowUUID, err := e.uuidOf(ctx, flowID)
+	if err != nil {
+		return RunPage{}, err
+	}
+	return e.RunsOf(ctx, flowUUID, cursor, limit)
+}
+
+// uuidOf is the UUID of stored flow id, or FileFlowUUID(id) when none.
+func (e *Engine) uuidOf(ctx context.Context, flowID string) (string, error) {
+	sf, err := e.GetFlow(ctx, flowID)
+	if errors.Is(err, store.ErrNotFound) {
+		return FileFlowUUID(flowID), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return sf.UUID, nil
+}
+
+// RunsOf lists the recorded runs of the flow with UUID flowUUID, newest
+// first (see Runs).
+func (e *Engine) RunsOf(ctx context.Context, flowUUID, cursor string, limit int) (RunPage, error) {
+	if _, err := uuid.Parse(flowUUID); err != nil {
+		return RunPage{Runs: []Run{}}, nil
+	}
+	p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", cursor, limit)
 	if err != nil {
 		return RunPage{}, err
 	}
@@ -712,15 +1023,28 @@ func (e *Engine) Runs(ctx context.Context, flowID, cursor string, limit int) (Ru
 	return out, nil
 }
 
-// GetRun returns one run record of a flow or not_found.
+// GetRun returns one run record of the stored flow id (of its UUID, as
+// Runs) or not_found. It does not check grants: see Run.Readable.
 func (e *Engine) GetRun(ctx context.Context, flowID, runID string) (Run, error) {
-	id, err := uuid.Parse(runID)
-	if err != nil || !ValidFlowID(flowID) || id.Version() != 7 {
+	if !ValidFlowID(flowID) {
 		return Run{}, store.Errorf(store.CodeNotFound, "no run %q of flow %q", runID, flowID)
 	}
-	ent, err := e.st.FindNameKey(ctx, RunsNamespace, runKey(flowID, id))
+	flowUUID, err := e.uuidOf(ctx, flowID)
+	if err != nil {
+		return Run{}, err
+	}
+	return e.RunOf(ctx, flowUUID, runID)
+}
+
+// RunOf returns one run record of the flow with UUID flowUUID or not_found.
+func (e *Engine) RunOf(ctx context.Context, flowUUID, runID string) (Run, error) {
+	id, err := uuid.Parse(runID)
+	if _, uerr := uuid.Parse(flowUUID); err != nil || uerr != nil || id.Version() != 7 {
+		return Run{}, store.Errorf(store.CodeNotFound, "no run %q", runID)
+	}
+	ent, err := e.st.FindNameKey(ctx, RunsNamespace, runKey(flowUUID, id))
 	if errors.Is(err, store.ErrNotFound) {
-		return Run{}, store.Errorf(store.CodeNotFound, "no run %q of flow %q", runID, flowID)
+		return Run{}, store.Errorf(store.CodeNotFound, "no run %q", runID)
 	}
 	if err != nil {
 		return Run{}, err

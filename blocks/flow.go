@@ -39,13 +39,57 @@ type Flow struct {
 	// ID names the flow: 1–100 letters, digits, '.', '_' or '-'.
 	ID          string `json:"id"`
 	Description string `json:"description,omitempty"`
-	// DataStores are the namespaces the flow may read and write ("*" for all
-	// non-reserved ones).
+	// DataStores are the namespaces the flow may use ("*" for all
+	// non-reserved ones): "orders" or "orders:write" for read and write,
+	// "orders:read" for read only. See ParseDataStore.
 	DataStores []string `json:"dataStores"`
 	Trigger    Trigger  `json:"trigger"`
 	// Timeout bounds one run (a Go duration such as "30s"; default 1m).
 	Timeout string        `json:"timeout,omitempty"`
 	Blocks  []BlockConfig `json:"blocks"`
+}
+
+// ParseDataStore splits a dataStores item into its namespace and the
+// access the flow declares: "orders:read" is read-only, "orders:write" and
+// a bare "orders" are read and write. Only the suffixes ":read" and
+// ":write" are access levels, so a namespace holding ':' is written as is
+// ("a:b") or with a suffix ("a:b:read").
+func ParseDataStore(item string) (string, store.Access) {
+	if name, ok := strings.CutSuffix(item, ":read"); ok && name != "" {
+		return name, store.Read
+	}
+	if name, ok := strings.CutSuffix(item, ":write"); ok && name != "" {
+		return name, store.Write
+	}
+	return item, store.Write
+}
+
+// Grants are the grants the flow's runs get: each declared namespace at
+// its declared access (the higher one when a namespace is listed twice).
+func (f *Flow) Grants() store.Grants {
+	g := store.Grants{}
+	for _, it := range f.DataStores {
+		n, a := ParseDataStore(it)
+		if a > g[n] {
+			g[n] = a
+		}
+	}
+	return g
+}
+
+// Namespaces are the names of the flow's declared namespaces, in order,
+// without their access suffixes or duplicates.
+func (f *Flow) Namespaces() []string {
+	out := make([]string, 0, len(f.DataStores))
+	seen := map[string]bool{}
+	for _, it := range f.DataStores {
+		n, _ := ParseDataStore(it)
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Trigger says what starts a flow besides a manual run (a manual run is
@@ -62,8 +106,92 @@ type Trigger struct {
 	// Input is the input of scheduled runs.
 	Input json.RawMessage `json:"input,omitempty"`
 	// Secret, when set on a webhook flow, must be sent as the
-	// X-Flowkv-Secret header (or ?secret=) to run it.
-	Secret string `json:"secret,omitempty"`
+	// X-Flowkv-Secret header (or ?secret=) to run it. It is write-only: a
+	// document gives it, the engine stores only its SHA-256, and no JSON
+	// rendering of a Trigger holds it (secretSet says whether one is set).
+	// A document without the field keeps the stored secret; secret: ""
+	// removes it.
+	Secret string `json:"-"`
+
+	// secretGiven is set when the document had the secret field.
+	secretGiven bool
+	// secretHash is the hex SHA-256 of the stored secret.
+	secretHash string
+}
+
+// HasSecret reports whether the trigger has a webhook secret: the one
+// given (SetSecret, a parsed document), else the stored one.
+func (t Trigger) HasSecret() bool {
+	if t.secretGiven {
+		return t.Secret != ""
+	}
+	return t.Secret != "" || t.secretHash != ""
+}
+
+// SetSecret makes the trigger carry secret when put; "" removes the
+// stored one (while a Trigger whose SetSecret was not called keeps it).
+func (t *Trigger) SetSecret(secret string) { t.Secret, t.secretGiven = secret, true }
+
+// triggerDoc is a Trigger's JSON form.
+type triggerDoc struct {
+	Type  string          `json:"type"`
+	Every string          `json:"every,omitempty"`
+	Cron  string          `json:"cron,omitempty"`
+	Input json.RawMessage `json:"input,omitempty"`
+	// Secret is read from documents; written only by FlowDocument.
+	Secret *string `json:"secret,omitempty"`
+	// SecretSet is written to say a secret is set; ignored when read.
+	SecretSet bool `json:"secretSet,omitempty"`
+}
+
+// MarshalJSON writes the trigger without its secret, with secretSet: true
+// when it has one.
+func (t Trigger) MarshalJSON() ([]byte, error) {
+	return json.Marshal(triggerDoc{Type: t.Type, Every: t.Every, Cron: t.Cron, Input: t.Input, SecretSet: t.HasSecret()})
+}
+
+// UnmarshalJSON reads a trigger object strictly (unknown fields are
+// errors); secret is taken, secretSet ignored.
+func (t *Trigger) UnmarshalJSON(data []byte) error {
+	var d triggerDoc
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		var ute *json.UnmarshalTypeError
+		if asTypeErr(err, &ute) {
+			c := *ute
+			c.Field = "trigger." + c.Field
+			return &c
+		}
+		return err
+	}
+	*t = Trigger{Type: d.Type, Every: d.Every, Cron: d.Cron, Input: d.Input}
+	if d.Secret != nil {
+		t.Secret, t.secretGiven = *d.Secret, true
+	}
+	return nil
+}
+
+// FlowDocument renders f as a JSON flow document for PutFlow, with the
+// trigger's secret when one was given (SetSecret or a parsed document) —
+// the one rendering that carries it.
+func FlowDocument(f *Flow) ([]byte, error) {
+	b, err := json.Marshal(f)
+	if err != nil || !f.Trigger.secretGiven {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	t := f.Trigger
+	secret := t.Secret
+	tb, err := json.Marshal(triggerDoc{Type: t.Type, Every: t.Every, Cron: t.Cron, Input: t.Input, Secret: &secret})
+	if err != nil {
+		return nil, err
+	}
+	m["trigger"] = tb
+	return json.Marshal(m)
 }
 
 // BlockConfig is one block of a flow document: id, type, if, and the block
@@ -355,7 +483,8 @@ func compile(f *Flow) (*compiledFlow, error) {
 	}
 	limits := store.DefaultLimits()
 	declared := map[string]bool{}
-	for _, n := range f.DataStores {
+	for _, it := range f.DataStores {
+		n, _ := ParseDataStore(it)
 		switch {
 		case n == store.Wildcard:
 		case store.IsReserved(n):
@@ -367,7 +496,7 @@ func compile(f *Flow) (*compiledFlow, error) {
 		}
 		declared[n] = true
 	}
-	cf.grants = store.NamespaceGrants(f.DataStores)
+	cf.grants = f.Grants()
 	var err error
 	if cf.timeout, err = f.timeout(); err != nil {
 		add("", "timeout", "%v", err)
@@ -481,7 +610,7 @@ func compile(f *Flow) (*compiledFlow, error) {
 			p.Block = label
 			ps = append(ps, p)
 		}
-		impl, err := factory(Config{ID: b.ID, Fields: b.Fields, DataStores: f.DataStores})
+		impl, err := factory(Config{ID: b.ID, Fields: b.Fields, DataStores: f.Namespaces(), Grants: cf.grants})
 		if err != nil {
 			if ve, ok := err.(*ValidationError); ok {
 				for _, p := range ve.Problems {

@@ -34,8 +34,12 @@ func (f BlockFunc) Run(ctx context.Context, call *Call) (json.RawMessage, error)
 type Config struct {
 	ID     string
 	Fields map[string]any
-	// DataStores are the namespaces the flow may use.
+	// DataStores are the namespaces the flow may use (names only: the
+	// access suffixes of read-only declarations are in Grants).
 	DataStores []string
+	// Grants are the flow's grants: each declared namespace at its
+	// declared access (read for "orders:read", write otherwise).
+	Grants store.Grants
 }
 
 // Factory builds a Block from its configuration. It is called when a flow
@@ -60,7 +64,8 @@ type Call struct {
 	// Store is the data store seen by the flow: limited to its dataStores
 	// and stamping every write with the flow's UUID.
 	Store store.Store
-	// Grants are the flow's grants (its dataStores, write access).
+	// Grants are the flow's grants (its dataStores, each at its declared
+	// access: read-only for "orders:read").
 	Grants store.Grants
 	// Logf appends a line to the run's logs (level: debug, info, warn, error).
 	Logf func(level, format string, args ...any)

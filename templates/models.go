@@ -310,4 +310,6 @@ type FlowView struct {
 	Runs     []RunView
 	Saved    bool
 	CanWrite bool
+	// SecretSet says whether the flow has a webhook secret (never shown).
+	SecretSet bool
 }

@@ -72,7 +72,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	before := h.do("GET", "/v1/store?limit=1000", h.admin, nil).Body
 
 	revoked := h.token("*:write")
-	if _, err := tokens.New(h.st).Revoke(context.Background(), tokens.IDOf(revoked)); err != nil {
+	if _, err := tokens.New(h.st).Revoke(context.Background(), tokens.KeyOf(revoked)); err != nil {
 		t.Fatal(err)
 	}
 	other := h.token("elsewhere:write")
@@ -182,7 +182,7 @@ func TestRevokeIsImmediate(t *testing.T) {
 	h := newSQLite(t)
 	tok := h.token("orders:write")
 	want(t, h.do("PUT", "/v1/store/orders/a", tok, map[string]any{"data": 1}), 200, "")
-	if _, err := tokens.New(h.st).Revoke(context.Background(), tokens.IDOf(tok)); err != nil {
+	if _, err := tokens.New(h.st).Revoke(context.Background(), tokens.KeyOf(tok)); err != nil {
 		t.Fatal(err)
 	}
 	r := h.do("GET", "/v1/store/orders/a", tok, nil)

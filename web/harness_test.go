@@ -99,14 +99,26 @@ func (h *harness) Logs() string {
 	return h.logs.String()
 }
 
-// token creates a token with grants and returns its secret.
+// token creates a token with grants (and no scope) and returns its secret.
 func (h *harness) token(grants ...string) string {
+	h.t.Helper()
+	return h.scopedToken(nil, grants...)
+}
+
+// flowsToken creates a token with scope flows and grants.
+func (h *harness) flowsToken(grants ...string) string {
+	h.t.Helper()
+	return h.scopedToken([]string{tokens.ScopeFlows}, grants...)
+}
+
+// scopedToken creates a token with scopes and grants and returns its secret.
+func (h *harness) scopedToken(scopes []string, grants ...string) string {
 	h.t.Helper()
 	g, err := store.ParseGrants(grants)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	secret, _, err := tokens.New(h.st).Create(context.Background(), "test", g)
+	secret, _, err := tokens.New(h.st).Create(context.Background(), "test", g, scopes...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -189,6 +189,22 @@ func Token(c echo.Context) (tokens.Token, bool) {
 	return t, ok
 }
 
+// HasScope reports whether the request's token carries scope
+// (tokens.ScopeFlows, tokens.ScopeAdmin; admin implies every scope).
+func HasScope(c echo.Context, scope string) bool {
+	t, ok := Token(c)
+	return ok && t.Has(scope)
+}
+
+// RequireScope is access_denied, naming what needs the scope, unless the
+// request's token carries scope.
+func RequireScope(c echo.Context, scope, what string) error {
+	if HasScope(c, scope) {
+		return nil
+	}
+	return store.Errorf(store.CodeAccessDenied, "%s needs a token with scope %s", what, scope)
+}
+
 // StoreFor returns the store as the request's token may use it:
 // store.WithGrants over the raw store, each call counted against the
 // token's quotas and namespace quotas enforced. Use it for every user data

@@ -11,13 +11,17 @@ import (
 
 	"github.com/flowkv/flowkv/blocks"
 	_ "github.com/flowkv/flowkv/blocks/all" // register the built-in blocks
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
 
 // The flow routes: store flows, run them, read their runs, and the public
-// webhook of webhook-triggered flows. A token may manage or run a flow
-// only if its grants cover every namespace in the flow's dataStores (write
-// to put, delete and run; read to see the flow and its runs).
+// webhook of webhook-triggered flows. Putting, deleting and running a flow
+// need a token with scope flows; putting and deleting also write on every
+// namespace the flow declares (read-only declarations included), running
+// the declared access on each. Seeing a flow needs read on every namespace
+// it declares; seeing a run needs read on every namespace its flow declared
+// when it ran. Webhook secrets are never returned.
 //
 // The engine comes from Options.Extra["flows"] (a *blocks.Engine, shared
 // with the scheduler serve starts); without it the routes build their own
@@ -41,12 +45,13 @@ func registerFlowRoutes(s *Server) error {
 	errSchema := Obj(map[string]Schema{"code": Str("error code"), "message": Str(""), "block": Str("the failing block's id")})
 	runSchema := Obj(map[string]Schema{
 		"id": Str("run id (UUIDv7)"), "flow": Str("flow id"), "flowUuid": Str(""),
-		"trigger":   Str("manual, webhook, schedule or file"),
-		"input":     AnyJSON("the run's input"),
-		"status":    Str("succeeded or failed"),
-		"error":     errSchema,
-		"output":    AnyJSON("the last block's output"),
-		"startedAt": Schema{"type": "string", "format": "date-time"}, "finishedAt": Schema{"type": "string", "format": "date-time"},
+		"dataStores": Arr(Str("a namespace the flow declared when it ran (orders or orders:read)")),
+		"trigger":    Str("manual, webhook, schedule or file"),
+		"input":      AnyJSON("the run's input"),
+		"status":     Str("succeeded or failed"),
+		"error":      errSchema,
+		"output":     AnyJSON("the last block's output"),
+		"startedAt":  Schema{"type": "string", "format": "date-time"}, "finishedAt": Schema{"type": "string", "format": "date-time"},
 		"durationMs": Num(""),
 		"blocks": Arr(Obj(map[string]Schema{"id": Str(""), "type": Str(""), "status": Str("succeeded, failed or skipped"),
 			"output": AnyJSON(""), "error": errSchema, "durationMs": Num("")})),
@@ -58,33 +63,42 @@ func registerFlowRoutes(s *Server) error {
 	})
 	s.Handle(http.MethodGet, "/v1/flows", h.list, RouteDoc{
 		Summary: "list the stored flows the token may read", Tag: "flows",
+		Description: "Webhook secrets are never returned: a flow's trigger says secretSet: true when it has one, and source is the " +
+			"document without it.",
 		Response: Obj(map[string]Schema{"flows": Arr(AnyJSON("stored flow: flow, uuid, source, version, createdAt, updatedAt"))}),
 	})
 	s.Handle(http.MethodPut, "/v1/flows/:id", h.put, RouteDoc{
 		Summary: "validate and store a flow (YAML or JSON body)", Tag: "flows",
 		Description: "The body is the flow document; its id must be the path's. A flow that fails validation is refused " +
-			"with 400 invalid_argument listing every problem by block id and field. The token needs write access to " +
-			"every namespace in the flow's dataStores.",
+			"with 400 invalid_argument listing every problem by block id and field. The token needs scope flows and write " +
+			"access to every namespace in the flow's dataStores (read-only ones included), and in the stored flow's it replaces. " +
+			"A webhook trigger without secret keeps the stored secret; secret: \"\" removes it.",
 		Body:     AnyJSON("the flow document (application/yaml or application/json)"),
 		Response: Obj(map[string]Schema{"id": Str(""), "uuid": Str("the flow's UUID, kept across puts"), "version": Int("")}),
 	})
 	s.Handle(http.MethodGet, "/v1/flows/:id", h.get, RouteDoc{
 		Summary: "read a stored flow", Tag: "flows",
+		Description: "Needs read on every namespace the flow declares (403 otherwise). The webhook secret is never returned " +
+			"(trigger.secretSet says whether one is set).",
 		Response: AnyJSON("stored flow: flow, uuid, source, version, createdAt, updatedAt"),
 	})
 	s.Handle(http.MethodDelete, "/v1/flows/:id", h.delete, RouteDoc{
-		Summary: "delete a stored flow (its runs stay until they expire)", Tag: "flows",
-		Response: Obj(map[string]Schema{"deleted": Bool("")}),
+		Summary: "delete a stored flow, cancel its runs going on and delete its run records", Tag: "flows",
+		Description: "Needs scope flows and write on every namespace the flow declares.",
+		Response:    Obj(map[string]Schema{"deleted": Bool("")}),
 	})
 	s.Handle(http.MethodPost, "/v1/flows/:id/runs", h.run, RouteDoc{
 		Summary: "run a stored flow and answer with the run record", Tag: "flows",
 		Description: "The run's status is in the record: 200 with status failed when a block failed. " +
-			"Errors are for runs that could not start (404 no such flow, 400 bad input).",
+			"Errors are for runs that could not start (404 no such flow, 400 bad input). Needs scope flows and the " +
+			"access the flow declares on each of its namespaces.",
 		Body:     Obj(map[string]Schema{"input": AnyJSON("the flow's input")}),
 		Response: runSchema,
 	})
 	s.Handle(http.MethodGet, "/v1/flows/:id/runs", h.runs, RouteDoc{
 		Summary: "list a flow's recorded runs, newest first", Tag: "flows",
+		Description: "Runs of this flow's UUID only (a flow deleted and re-created under the same id starts with none). " +
+			"Needs read on every namespace the flow declares; runs recorded while it declared others the token cannot read are left out.",
 		Query: []Param{
 			{Name: "limit", Description: "runs per page (default 20, at most the store's page limit)", Schema: Int("")},
 			{Name: "cursor", Description: "nextCursor of the previous page"},
@@ -93,10 +107,11 @@ func registerFlowRoutes(s *Server) error {
 	})
 	s.Handle(http.MethodGet, "/v1/flows/:id/runs/:run", h.getRun, RouteDoc{
 		Summary: "read one run record", Tag: "flows", Response: runSchema,
+		Description: "Needs read on every namespace the flow declared when the run ran (403 otherwise).",
 	})
 	s.Handle(http.MethodPost, "/hooks/:id", h.hook, RouteDoc{
 		Summary: "run a webhook-triggered flow with the request body as input (no token)", Tag: "flows",
-		Description: "Only flows with trigger type webhook answer (404 otherwise). When the trigger has a secret, send it " +
+		Description: "Only flows with trigger type webhook answer: a missing flow and one without a webhook trigger get the same 404. When the trigger has a secret, send it " +
 			"as the X-Flowkv-Secret header or ?secret= (401 otherwise). The body (any JSON, or empty for null) is the input. " +
 			"The answer is the run's id, status, output and error; 200 even when the run failed.",
 		Headers:  []Param{{Name: HookSecretHeader, Description: "the flow's webhook secret"}},
@@ -111,18 +126,28 @@ type flowRoutes struct {
 	e *blocks.Engine
 }
 
-// allowFlow checks that grants cover every namespace of the flow.
+// allowFlow checks that grants give want on every namespace the flow
+// declares (want 0: the access it declares on each).
 func allowFlow(g store.Grants, f *blocks.Flow, want store.Access) error {
-	for _, n := range f.DataStores {
-		if err := g.Allow(n, want); err != nil {
+	for _, it := range f.DataStores {
+		n, declared := blocks.ParseDataStore(it)
+		need := want
+		if need == store.NoAccess {
+			need = declared
+		}
+		if err := g.Allow(n, need); err != nil {
 			return store.Errorf(store.CodeAccessDenied, "flow %s uses namespace %q: %s", f.ID, n, strings.TrimPrefix(err.Error(), "access_denied: "))
 		}
 	}
 	return nil
 }
 
-// storedFlow reads flow id and checks the token may see it with want;
-// a flow it may not read is reported as not found.
+// declaredAccess makes allowFlow check the access each namespace is
+// declared with.
+const declaredAccess = store.NoAccess
+
+// storedFlow reads flow id and checks the token may read it (access_denied
+// otherwise) and has want on its namespaces.
 func (h flowRoutes) storedFlow(c echo.Context, want store.Access) (blocks.StoredFlow, error) {
 	id, err := PathParam(c, "id")
 	if err != nil {
@@ -132,8 +157,8 @@ func (h flowRoutes) storedFlow(c echo.Context, want store.Access) (blocks.Stored
 	if err != nil {
 		return blocks.StoredFlow{}, err
 	}
-	if allowFlow(Grants(c), sf.Flow, store.Read) != nil {
-		return blocks.StoredFlow{}, store.Errorf(store.CodeNotFound, "no flow %q", id)
+	if err := allowFlow(Grants(c), sf.Flow, store.Read); err != nil {
+		return blocks.StoredFlow{}, err
 	}
 	if err := allowFlow(Grants(c), sf.Flow, want); err != nil {
 		return blocks.StoredFlow{}, err
@@ -164,6 +189,9 @@ func (h flowRoutes) put(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := RequireScope(c, tokens.ScopeFlows, "saving a flow"); err != nil {
+		return err
+	}
 	src, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -188,6 +216,8 @@ func (h flowRoutes) put(c echo.Context) error {
 		if err := allowFlow(g, old.Flow, store.Write); err != nil {
 			return err
 		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	sf, err := h.e.PutFlow(ctx, src)
 	if err != nil {
@@ -205,6 +235,9 @@ func (h flowRoutes) get(c echo.Context) error {
 }
 
 func (h flowRoutes) delete(c echo.Context) error {
+	if err := RequireScope(c, tokens.ScopeFlows, "deleting a flow"); err != nil {
+		return err
+	}
 	sf, err := h.storedFlow(c, store.Write)
 	if errors.Is(err, store.ErrNotFound) {
 		return c.JSON(http.StatusOK, map[string]bool{"deleted": false})
@@ -220,7 +253,10 @@ func (h flowRoutes) delete(c echo.Context) error {
 }
 
 func (h flowRoutes) run(c echo.Context) error {
-	sf, err := h.storedFlow(c, store.Write)
+	if err := RequireScope(c, tokens.ScopeFlows, "running a flow"); err != nil {
+		return err
+	}
+	sf, err := h.storedFlow(c, declaredAccess)
 	if err != nil {
 		return err
 	}
@@ -258,10 +294,18 @@ func (h flowRoutes) runs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.e.Runs(c.Request().Context(), sf.Flow.ID, c.QueryParam("cursor"), limit)
+	p, err := h.e.RunsOf(c.Request().Context(), sf.UUID, c.QueryParam("cursor"), limit)
 	if err != nil {
 		return err
 	}
+	g := Grants(c)
+	shown := p.Runs[:0]
+	for _, r := range p.Runs {
+		if r.Readable(g) == nil {
+			shown = append(shown, r)
+		}
+	}
+	p.Runs = shown
 	return c.JSON(http.StatusOK, p)
 }
 
@@ -274,8 +318,11 @@ func (h flowRoutes) getRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := h.e.GetRun(c.Request().Context(), sf.Flow.ID, runID)
+	r, err := h.e.RunOf(c.Request().Context(), sf.UUID, runID)
 	if err != nil {
+		return err
+	}
+	if err := r.Readable(Grants(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, r)

@@ -47,11 +47,14 @@ func TestFlowRoutes(t *testing.T) {
 	if !strings.Contains(string(r.Body), "block save, field operation") || !strings.Contains(string(r.Body), "block count, field name") {
 		t.Errorf("validation answer does not list every problem: %s", r.Body)
 	}
-	narrow := h.token("other:write")
+	narrow := h.flowsToken("other:write")
 	r = h.do(http.MethodPut, "/v1/flows/orders-hook", narrow, hookFlow)
 	want(t, r, http.StatusForbidden, "access_denied")
 	r = h.do(http.MethodPost, "/v1/flows/orders-hook/runs", narrow, map[string]any{"input": map[string]any{"id": "x"}})
-	want(t, r, http.StatusNotFound, "not_found") // a flow the token cannot read is not shown
+	want(t, r, http.StatusForbidden, "access_denied") // names the namespace it cannot use
+	if !strings.Contains(string(r.Body), `namespace \"orders\"`) {
+		t.Errorf("refusal does not name the namespace: %s", r.Body)
+	}
 	r = h.do(http.MethodGet, "/v1/flows", narrow, nil)
 	want(t, r, http.StatusOK, "")
 	if flows := r.JSON(t)["flows"].([]any); len(flows) != 0 {

@@ -7,15 +7,16 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/scripting"
 	"github.com/flowkv/flowkv/store"
 )
 
 // Stored scripts (the Database module's runScript): saved by name in the
 // reserved namespace _flowkv.scripts, run with the calling token's grants.
-// Managing scripts (put, get, list, delete) needs a wildcard grant (`*`:
-// write to change, read to look); running one needs only the grants on the
-// namespaces it touches.
+// Managing scripts (put, get, list, delete) and running inline source need
+// a token with scope flows; running a stored script by name needs only the
+// grants on the namespaces it touches.
 
 func init() { Register("scripts", registerScripts) }
 
@@ -44,11 +45,8 @@ func registerScripts(s *Server) error {
 		s.OnClose(func() error { eng.Close(); return nil })
 	}
 
-	manage := func(c echo.Context, want store.Access) error {
-		if Grants(c).Level(store.Wildcard) < want {
-			return store.Errorf(store.CodeAccessDenied, "managing scripts needs a token with grant *:%s", want)
-		}
-		return nil
+	manage := func(c echo.Context) error {
+		return RequireScope(c, tokens.ScopeFlows, "managing scripts")
 	}
 	scriptDoc := Obj(map[string]Schema{
 		"name": Str("script name"), "source": Str("JavaScript source (the body of an async function)"),
@@ -60,7 +58,7 @@ func registerScripts(s *Server) error {
 		if err != nil {
 			return err
 		}
-		if err := manage(c, store.Write); err != nil {
+		if err := manage(c); err != nil {
 			return err
 		}
 		var body struct {
@@ -76,7 +74,7 @@ func registerScripts(s *Server) error {
 		return c.JSON(http.StatusOK, infoOf(sc, false))
 	}, RouteDoc{
 		Summary:     "store a script (create or replace)",
-		Description: "The source is compiled first: a syntax error is 400 invalid_argument with its position. Needs grant *:write.",
+		Description: "The source is compiled first: a syntax error is 400 invalid_argument with its position. Needs scope flows.",
 		Tag:         "scripts",
 		Body:        Obj(map[string]Schema{"source": Str("JavaScript source")}, "source"),
 		Response:    scriptDoc,
@@ -87,7 +85,7 @@ func registerScripts(s *Server) error {
 		if err != nil {
 			return err
 		}
-		if err := manage(c, store.Read); err != nil {
+		if err := manage(c); err != nil {
 			return err
 		}
 		sc, err := scripting.GetScript(c.Request().Context(), s.RawStore(), name)
@@ -95,10 +93,10 @@ func registerScripts(s *Server) error {
 			return err
 		}
 		return c.JSON(http.StatusOK, infoOf(sc, true))
-	}, RouteDoc{Summary: "read a stored script", Description: "Needs grant *:read.", Tag: "scripts", Response: scriptDoc})
+	}, RouteDoc{Summary: "read a stored script", Description: "Needs scope flows.", Tag: "scripts", Response: scriptDoc})
 
 	s.Handle(http.MethodGet, "/v1/scripts", func(c echo.Context) error {
-		if err := manage(c, store.Read); err != nil {
+		if err := manage(c); err != nil {
 			return err
 		}
 		limit, err := QueryInt(c, "limit", 0)
@@ -115,7 +113,7 @@ func registerScripts(s *Server) error {
 		}
 		return c.JSON(http.StatusOK, map[string]any{"items": items, "cursor": next})
 	}, RouteDoc{
-		Summary: "list stored scripts by name", Description: "Needs grant *:read.", Tag: "scripts",
+		Summary: "list stored scripts by name", Description: "Needs scope flows.", Tag: "scripts",
 		Query: []Param{
 			{Name: "cursor", Description: "cursor of the previous page"},
 			{Name: "limit", Description: "max items (default 100, at most 1000)", Schema: Int("")},
@@ -128,7 +126,7 @@ func registerScripts(s *Server) error {
 		if err != nil {
 			return err
 		}
-		if err := manage(c, store.Write); err != nil {
+		if err := manage(c); err != nil {
 			return err
 		}
 		ok, err := scripting.DeleteScript(c.Request().Context(), s.RawStore(), name)
@@ -139,7 +137,7 @@ func registerScripts(s *Server) error {
 			return store.Errorf(store.CodeNotFound, "no script named %q", name)
 		}
 		return c.JSON(http.StatusOK, map[string]bool{"deleted": true})
-	}, RouteDoc{Summary: "delete a stored script", Description: "Needs grant *:write.", Tag: "scripts",
+	}, RouteDoc{Summary: "delete a stored script", Description: "Needs scope flows.", Tag: "scripts",
 		Response: Obj(map[string]Schema{"deleted": Bool("")})})
 
 	s.Handle(http.MethodPost, "/v1/operations/scripts", func(c echo.Context) error {
@@ -153,6 +151,11 @@ func registerScripts(s *Server) error {
 		}
 		if (body.Script == "") == (body.Source == "") {
 			return store.Errorf(store.CodeInvalidArgument, "give either script (a stored script's name) or source")
+		}
+		if body.Source != "" {
+			if err := RequireScope(c, tokens.ScopeFlows, "running inline source"); err != nil {
+				return err
+			}
 		}
 		release, err := s.StartScriptRun(c)
 		if err != nil {
@@ -177,6 +180,7 @@ func registerScripts(s *Server) error {
 	}, RouteDoc{
 		Summary: "runScript: execute a stored script (or inline source) with the token's grants",
 		Description: "The answer is the script's result as JSON (undefined is null); with ?logs=true it is {result, logs}. " +
+			"Running a stored script by name needs no scope; inline source needs scope flows. " +
 			"The script reaches only the namespaces the token grants; failures carry the script's error code " +
 			"(408 timeout, 413 too_large, 403 access_denied, 400 invalid_argument for syntax errors and uncaught exceptions, …). " +
 			"The script's store calls count against the token's monthly operations; a token already running as many scripts " +

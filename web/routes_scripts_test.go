@@ -12,8 +12,10 @@ func TestScriptRoutes(t *testing.T) {
 console.log('ok', r.ok);
 return {count: (await kv.get(['orders', 'count'])).value};`
 
-	// Saving needs *:write; a syntax error is 400 with the position.
+	// Saving needs scope flows (even *:write is not enough); a syntax error
+	// is 400 with the position.
 	want(t, h.do(http.MethodPut, "/v1/scripts/count", h.token("orders:write"), map[string]string{"source": src}), http.StatusForbidden, "access_denied")
+	want(t, h.do(http.MethodPut, "/v1/scripts/count", h.token("*:write"), map[string]string{"source": src}), http.StatusForbidden, "access_denied")
 	r := h.do(http.MethodPut, "/v1/scripts/broken", h.admin, map[string]string{"source": "return ("})
 	want(t, r, http.StatusBadRequest, "invalid_argument")
 	r = h.do(http.MethodPut, "/v1/scripts/count", h.admin, map[string]string{"source": src})
@@ -47,9 +49,12 @@ return {count: (await kv.get(['orders', 'count'])).value};`
 	want(t, h.do(http.MethodPost, "/v1/operations/scripts", h.token("other:write"), map[string]any{"script": "count", "input": map[string]int{"n": 1}}), http.StatusForbidden, "access_denied")
 	want(t, h.do(http.MethodPost, "/v1/operations/scripts", h.token("orders:read"), map[string]any{"script": "count", "input": map[string]int{"n": 1}}), http.StatusForbidden, "access_denied")
 	want(t, h.do(http.MethodPost, "/v1/operations/scripts", orders, map[string]any{"script": "missing"}), http.StatusNotFound, "not_found")
-	want(t, h.do(http.MethodPost, "/v1/operations/scripts", orders, map[string]any{"source": "for (;;) {}"}), http.StatusRequestTimeout, "timeout")
-	want(t, h.do(http.MethodPost, "/v1/operations/scripts", orders, map[string]any{"source": "return 'x'.repeat(2 << 20)"}), http.StatusRequestEntityTooLarge, "too_large")
-	want(t, h.do(http.MethodPost, "/v1/operations/scripts", orders, map[string]any{"source": "throw new Error('boom')"}), http.StatusBadRequest, "invalid_argument")
+	// Inline source needs scope flows.
+	want(t, h.do(http.MethodPost, "/v1/operations/scripts", orders, map[string]any{"source": "return 1"}), http.StatusForbidden, "access_denied")
+	inline := h.flowsToken("orders:write")
+	want(t, h.do(http.MethodPost, "/v1/operations/scripts", inline, map[string]any{"source": "for (;;) {}"}), http.StatusRequestTimeout, "timeout")
+	want(t, h.do(http.MethodPost, "/v1/operations/scripts", inline, map[string]any{"source": "return 'x'.repeat(2 << 20)"}), http.StatusRequestEntityTooLarge, "too_large")
+	want(t, h.do(http.MethodPost, "/v1/operations/scripts", inline, map[string]any{"source": "throw new Error('boom')"}), http.StatusBadRequest, "invalid_argument")
 	want(t, h.do(http.MethodPost, "/v1/operations/scripts", orders, map[string]any{}), http.StatusBadRequest, "invalid_argument")
 	want(t, h.do(http.MethodPost, "/v1/operations/scripts", "", map[string]any{"script": "count"}), http.StatusUnauthorized, "unauthenticated")
 	// Scripts never reach flowkv's own records, even with an admin token.

@@ -32,7 +32,7 @@ type flowSub struct {
 var flowSubs = map[string]flowSub{
 	"put":    {"FILE", "validate and store a flow (YAML or JSON; - reads stdin); prints {id, uuid, version}", runFlowPut},
 	"list":   {"", "stored flows (JSONL: id, uuid, trigger, dataStores, blocks, version, updatedAt)", runFlowList},
-	"get":    {"ID", "print a stored flow's document as it was put", runFlowGet},
+	"get":    {"ID", "print a stored flow's document as it was put, without its webhook secret", runFlowGet},
 	"delete": {"ID", `delete a stored flow; prints {"deleted":true|false}`, runFlowDelete},
 	"run":    {"ID [--input JSON] | --file FILE [--input JSON]", "run a stored flow, or a flow file without storing it; prints the run as JSON, exits 1 when it fails", runFlowRun},
 	"runs":   {"ID [--limit N] [--cursor C]", "recorded runs of a flow, newest first (JSONL; next cursor on stderr)", runFlowRuns},

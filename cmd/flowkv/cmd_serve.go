@@ -56,6 +56,10 @@ func runServe(ctx context.Context, args []string) error {
 		"close a keep-alive connection idle this long (env FLOWKV_IDLE_TIMEOUT)")
 	fs.IntVar(&lim.MaxHeaderBytes, "max-header-bytes", serveEnvIntOr("FLOWKV_MAX_HEADER_BYTES", lim.MaxHeaderBytes),
 		"largest request line and headers; larger requests get 431 (env FLOWKV_MAX_HEADER_BYTES)")
+	runKeep := fs.Int("run-keep", int(serveEnvInt64("FLOWKV_RUN_KEEP")),
+		"run records kept per flow, newest first; 0 = the default (100), -1 = no count limit (env FLOWKV_RUN_KEEP)")
+	runMaxBytes := fs.Int64("run-max-bytes", serveEnvInt64("FLOWKV_RUN_MAX_BYTES"),
+		"total size of a flow's run records kept; 0 = the default (10 MiB), -1 = no size limit (env FLOWKV_RUN_MAX_BYTES)")
 	noUI := fs.Bool("no-ui", false, "serve the API only, without the web UI")
 	quiet := fs.Bool("quiet", false, "do not log one line per request (errors are still logged)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -88,7 +92,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("creating the admin token: %w", err)
 	}
 	if secret != "" {
-		fmt.Fprintln(stdout, "Created an admin token (write access to every namespace). It is shown only this once:")
+		fmt.Fprintln(stdout, "Created an admin token (scope admin: every namespace, flows and tokens). It is shown only this once:")
 		fmt.Fprintln(stdout)
 		fmt.Fprintln(stdout, "    "+secret)
 		fmt.Fprintln(stdout)
@@ -111,7 +115,7 @@ func runServe(ctx context.Context, args []string) error {
 	// and the script routes; one flow engine the API's flow routes and the
 	// UI's editor. Flows are held to namespace quotas.
 	scripts := scriptEngine()
-	engine := blocks.NewEngine(quotas.Namespaces(st), blocks.Options{Logger: log})
+	engine := blocks.NewEngine(quotas.Namespaces(st), blocks.Options{Logger: log, RunKeep: *runKeep, RunMaxBytes: *runMaxBytes})
 	srv, err := web.New(web.Options{
 		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
 		Quotas: quotas, Limits: lim,

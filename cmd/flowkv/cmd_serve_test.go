@@ -160,6 +160,41 @@ func TestServeAdminTokenAndTokenCommands(t *testing.T) {
 		t.Fatalf("token list shows a secret: %s", out)
 	}
 
+	// Scopes: a flows token saves a flow, the reader cannot; list shows
+	// scopes and the random IDs the request log names tokens by.
+	out, code = s.runIn("token", "create", "--dsn", dsn, "--scope", "flows", "--grant", "orders:write", "--name", "builder")
+	builder := tokenRE.FindString(out)
+	if code != 0 || builder == "" || !strings.Contains(out, "scopes flows") {
+		t.Fatalf("token create --scope flows: %d %s", code, out)
+	}
+	flow := "id: f1\ndataStores: [orders]\nblocks:\n  - {id: a, type: dataStore, operation: findName, name: orders}\n"
+	if st, body := s.req("PUT", "/v1/flows/f1", builder, flow); st != 200 {
+		t.Fatalf("flows token PUT flow: %d %s", st, body)
+	}
+	if st, body := s.req("PUT", "/v1/flows/f1", ro, flow); st != 403 || !strings.Contains(body, "scope flows") {
+		t.Fatalf("reader PUT flow: %d %s", st, body)
+	}
+	out, code = s.runIn("token", "list", "--dsn", dsn)
+	ids := regexp.MustCompile(`(?m)^(tok_[0-9a-f]{16}) +builder +orders:write +flows `).FindStringSubmatch(out)
+	if code != 0 || ids == nil || !regexp.MustCompile(`(?m)^tok_[0-9a-f]{16} +admin +\*:write +admin `).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^tok_[0-9a-f]{16} +reader +orders:read +- `).MatchString(out) {
+		t.Fatalf("token list with scopes: %d\n%s", code, out)
+	}
+	if !strings.Contains(s.out.String(), "token="+ids[1]) {
+		t.Fatalf("the request log does not name the token by its ID %s", ids[1])
+	}
+	out, code = s.runIn("token", "create", "--dsn", dsn, "--scope", "root", "--grant", "orders:read")
+	if code == 0 || !strings.Contains(out, "invalid_argument") {
+		t.Fatalf("unknown scope: %d %s", code, out)
+	}
+	out, code = s.runIn("token", "revoke", "--dsn", dsn, ids[1])
+	if code != 0 || !strings.Contains(out, ids[1]) {
+		t.Fatalf("revoke by id: %d %s", code, out)
+	}
+	if st, _ := s.req("GET", "/v1/flows", builder, ""); st != 401 {
+		t.Fatalf("token revoked by id still works: %d", st)
+	}
+
 	out, code = s.runIn("token", "revoke", "--dsn", dsn, "reader")
 	if code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("token revoke: %d %s", code, out)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +16,7 @@ import (
 func init() {
 	register(command{
 		name:    "token",
-		summary: "manage HTTP API tokens: token create --grant NS:read|write [--name L], token list, token revoke ID",
+		summary: "manage HTTP API tokens: token create --grant NS:read|write [--scope flows|admin] [--name L], token list, token revoke ID",
 		run:     runToken,
 	})
 }
@@ -34,11 +35,12 @@ func runToken(ctx context.Context, args []string) error {
 	cfg := config.FromEnv()
 	fs := newFlags("token " + sub)
 	cfg.StoreFlags(fs)
-	var grants grantList
+	var grants, scopes grantList
 	var name string
 	switch sub {
 	case "create":
 		fs.Var(&grants, "grant", "namespace:read or namespace:write (* = every namespace); repeatable")
+		fs.Var(&scopes, "scope", "flows (save, run and delete flows; manage scripts and run inline source) or admin (everything); repeatable")
 		fs.StringVar(&name, "name", "", "a label shown by token list")
 	case "list", "revoke":
 	default:
@@ -53,20 +55,29 @@ func runToken(ctx context.Context, args []string) error {
 		if len(pos) > 0 {
 			return store.Errorf(store.CodeInvalidArgument, "token create takes no arguments, only --grant and --name (got %q)", pos[0])
 		}
-		if len(grants) == 0 {
-			return store.Errorf(store.CodeInvalidArgument, "token create needs at least one --grant namespace:read|write")
+		sc, err := tokens.ParseScopes(scopes)
+		if err != nil {
+			return err
+		}
+		if len(grants) == 0 && !slices.Contains(sc, tokens.ScopeAdmin) {
+			return store.Errorf(store.CodeInvalidArgument, "token create needs at least one --grant namespace:read|write (or --scope admin)")
 		}
 		g, err := store.ParseGrants(grants)
 		if err != nil {
 			return err
 		}
 		return withStore(ctx, cfg, func(st store.Store) error {
-			secret, t, err := tokens.New(st).Create(ctx, name, g)
+			secret, t, err := tokens.New(st).Create(ctx, name, g, sc...)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, secret)
-			fmt.Fprintf(stderr, "token %s created with grants %s; the token above is shown only this once\n", t.ID, strings.Join(t.Grants.Strings(), " "))
+			sc := "no scope"
+			if len(t.Scopes) > 0 {
+				sc = "scopes " + strings.Join(t.Scopes, " ")
+			}
+			fmt.Fprintf(stderr, "token %s created with grants %s and %s; the token above is shown only this once\n",
+				t.ID, strings.Join(t.Grants.Strings(), " "), sc)
 			return nil
 		})
 	case "list":
@@ -79,7 +90,7 @@ func runToken(ctx context.Context, args []string) error {
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tCREATED\tSTATUS")
+			fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tSCOPES\tCREATED\tSTATUS")
 			for _, t := range ts {
 				status := "active"
 				if t.RevokedAt != nil {
@@ -89,13 +100,13 @@ func runToken(ctx context.Context, args []string) error {
 				if n == "" {
 					n = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, n, strings.Join(t.Grants.Strings(), ","), t.CreatedAt.Format(time.RFC3339), status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, n, strings.Join(t.Grants.Strings(), ","), scopeText(t.Scopes), t.CreatedAt.Format(time.RFC3339), status)
 			}
 			return tw.Flush()
 		})
 	default: // revoke
 		if len(pos) != 1 {
-			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token revoke ID (or a unique name; see flowkv token list)")
+			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token revoke ID (tok_…, or the hash-prefix ID of a token made before random IDs, or a unique name; see flowkv token list)")
 		}
 		return withStore(ctx, cfg, func(st store.Store) error {
 			t, err := tokens.New(st).Revoke(ctx, pos[0])
@@ -106,4 +117,12 @@ func runToken(ctx context.Context, args []string) error {
 			return nil
 		})
 	}
+}
+
+// scopeText shows scopes in token list ("-" for none).
+func scopeText(scopes []string) string {
+	if len(scopes) == 0 {
+		return "-"
+	}
+	return strings.Join(scopes, ",")
 }

@@ -1,9 +1,15 @@
 // Package tokens manages the HTTP API's access tokens: random secrets shown
 // once, stored only as SHA-256 hashes in the reserved namespace
 // _flowkv.tokens of the raw (unguarded) store, so they work on every backend.
-// A token carries store.Grants; a revoked token fails verification at once
-// because every verification reads the store (unless SetCacheFor trades
-// that for speed).
+// A token carries store.Grants and scopes (ScopeFlows, ScopeAdmin); a
+// revoked token fails verification at once because every verification reads
+// the store (unless SetCacheFor trades that for speed).
+//
+// A token is identified in lists, logs and revocation by a random ID
+// ("tok_" + 16 hex digits) stored with it, never by anything derived from
+// its secret. Records are keyed by the first 16 hex digits of the secret's
+// SHA-256 (the lookup key, which was also the ID of tokens created before
+// random IDs); Revoke accepts either.
 package tokens
 
 import (
@@ -15,6 +21,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,14 +43,60 @@ const SecretBytes = 32
 // MinSuppliedLength is the shortest token accepted from FLOWKV_ADMIN_TOKEN.
 const MinSuppliedLength = 16
 
+// Scopes a token may carry beyond its namespace grants.
+const (
+	// ScopeFlows allows creating, changing, deleting and running flows,
+	// and storing, deleting and running inline or stored scripts' sources
+	// (managing scripts). Without it a token reads and writes its granted
+	// namespaces and runs stored scripts by name, nothing more.
+	ScopeFlows = "flows"
+	// ScopeAdmin allows everything: it implies ScopeFlows and write access
+	// to every namespace, and managing tokens.
+	ScopeAdmin = "admin"
+)
+
+// IDPrefix starts every random token ID.
+const IDPrefix = "tok_"
+
+// ParseScopes checks scope names (flows, admin) and returns them sorted
+// without duplicates.
+func ParseScopes(items []string) ([]string, error) {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, it := range items {
+		for _, s := range strings.Split(it, ",") {
+			s = strings.ToLower(strings.TrimSpace(s))
+			if s == "" {
+				continue
+			}
+			if s != ScopeFlows && s != ScopeAdmin {
+				return nil, store.Errorf(store.CodeInvalidArgument, "scope %q: want flows or admin", s)
+			}
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // Token is a token's record (never its secret).
 type Token struct {
-	// ID identifies the token in list and revoke: the first 16 hex digits
-	// of the secret's SHA-256, which is also the record's key.
-	ID        string       `json:"id"`
-	Name      string       `json:"name"`
-	Grants    store.Grants `json:"-"`
-	CreatedAt time.Time    `json:"createdAt"`
+	// ID identifies the token in list, logs and revoke: random, stored with
+	// the token ("tok_" + 16 hex digits).
+	ID string `json:"id"`
+	// Key is the record's key, the first 16 hex digits of the secret's
+	// SHA-256 (the ID tokens had before random IDs; Revoke accepts it).
+	Key  string `json:"-"`
+	Name string `json:"name"`
+	// Grants are the token's effective grants (write on every namespace for
+	// an admin token).
+	Grants store.Grants `json:"-"`
+	// Scopes are the token's scopes, sorted (ScopeFlows, ScopeAdmin).
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"createdAt"`
 	// RevokedAt is set once the token is revoked.
 	RevokedAt *time.Time `json:"revokedAt"`
 }
@@ -51,14 +104,56 @@ type Token struct {
 // Revoked reports whether t has been revoked.
 func (t Token) Revoked() bool { return t.RevokedAt != nil }
 
+// Has reports whether t carries scope (ScopeAdmin implies every scope).
+func (t Token) Has(scope string) bool {
+	for _, s := range t.Scopes {
+		if s == scope || s == ScopeAdmin {
+			return true
+		}
+	}
+	return false
+}
+
 // record is the stored JSON of a token.
 type record struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Hash      string     `json:"hash"`
-	Grants    []string   `json:"grants"`
+	// ID is the random ID; in records written before random IDs it equals
+	// the key (the hash prefix).
+	ID     string   `json:"id"`
+	Name   string   `json:"name"`
+	Hash   string   `json:"hash"`
+	Grants []string `json:"grants"`
+	// Scopes is nil (absent) in records written before scopes; see
+	// legacyScopes.
+	Scopes    *[]string  `json:"scopes,omitempty"`
 	CreatedAt time.Time  `json:"createdAt"`
 	RevokedAt *time.Time `json:"revokedAt"`
+}
+
+// legacy reports whether r was written before random IDs and scopes.
+func (r record) legacy() bool { return r.Scopes == nil || !strings.HasPrefix(r.ID, IDPrefix) }
+
+// legacyScopes are the scopes of a token created before scopes existed: the
+// admin token (named "admin" with grant *:write, as EnsureAdmin made it)
+// gets admin; any other token holding a *:write grant gets flows (it could
+// manage scripts before); every other token gets none.
+func legacyScopes(r record) []string {
+	g, err := store.ParseGrants(r.Grants)
+	if err != nil || g[store.Wildcard] < store.Write {
+		return []string{}
+	}
+	if r.Name == "admin" {
+		return []string{ScopeAdmin}
+	}
+	return []string{ScopeFlows}
+}
+
+// newID draws a random token ID.
+func newID() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return IDPrefix + hex.EncodeToString(b), nil
 }
 
 // Manager creates, verifies, lists and revokes tokens. It is safe for
@@ -94,6 +189,7 @@ type parsedRecord struct {
 	version int64
 	hash    []byte
 	tok     Token
+	legacy  bool
 }
 
 // maxCached bounds the decoded-record cache.
@@ -107,8 +203,9 @@ func New(s store.Store) *Manager {
 
 func hashOf(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
 
-// IDOf returns the ID of the token whose secret is secret.
-func IDOf(secret string) string {
+// KeyOf returns the record key of the token whose secret is secret (the
+// token's ID before random IDs; Revoke still accepts it).
+func KeyOf(secret string) string {
 	h := hashOf(secret)
 	return hex.EncodeToString(h[:8])
 }
@@ -122,15 +219,16 @@ func Generate() (string, error) {
 	return Prefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// Create makes a token with grants g and returns its secret (to show once)
-// and record. Empty grants are invalid_argument.
-func (m *Manager) Create(ctx context.Context, name string, g store.Grants) (string, Token, error) {
+// Create makes a token with grants g and scopes (ScopeFlows, ScopeAdmin)
+// and returns its secret (to show once) and record. Empty grants are
+// invalid_argument unless the token is an admin.
+func (m *Manager) Create(ctx context.Context, name string, g store.Grants, scopes ...string) (string, Token, error) {
 	for range 3 {
 		secret, err := Generate()
 		if err != nil {
 			return "", Token{}, err
 		}
-		t, err := m.CreateWithSecret(ctx, name, secret, g)
+		t, err := m.CreateWithSecret(ctx, name, secret, g, scopes...)
 		if errors.Is(err, store.ErrExists) {
 			continue // an ID collision: draw again
 		}
@@ -141,9 +239,16 @@ func (m *Manager) Create(ctx context.Context, name string, g store.Grants) (stri
 
 // CreateWithSecret stores a token whose secret the caller chose (the admin
 // token from FLOWKV_ADMIN_TOKEN). already_exists if it is already stored.
-func (m *Manager) CreateWithSecret(ctx context.Context, name, secret string, g store.Grants) (Token, error) {
+func (m *Manager) CreateWithSecret(ctx context.Context, name, secret string, g store.Grants, scopes ...string) (Token, error) {
 	if len(secret) < MinSuppliedLength {
 		return Token{}, store.Errorf(store.CodeInvalidArgument, "a token must be at least %d characters", MinSuppliedLength)
+	}
+	sc, err := ParseScopes(scopes)
+	if err != nil {
+		return Token{}, err
+	}
+	if slices.Contains(sc, ScopeAdmin) {
+		g = store.AllGrants()
 	}
 	if len(g) == 0 {
 		return Token{}, store.Errorf(store.CodeInvalidArgument, "a token needs at least one grant (namespace:read or namespace:write)")
@@ -156,30 +261,90 @@ func (m *Manager) CreateWithSecret(ctx context.Context, name, secret string, g s
 	if len(name) > 200 {
 		return Token{}, store.Errorf(store.CodeInvalidArgument, "name is longer than 200 bytes")
 	}
+	id, err := newID()
+	if err != nil {
+		return Token{}, err
+	}
 	h := hashOf(secret)
 	r := record{
-		ID:        IDOf(secret),
+		ID:        id,
 		Name:      name,
 		Hash:      hex.EncodeToString(h[:]),
 		Grants:    g.Strings(),
+		Scopes:    &sc,
 		CreatedAt: m.now(),
 	}
 	data, err := json.Marshal(r)
 	if err != nil {
 		return Token{}, err
 	}
-	if _, err := m.s.Insert(ctx, Namespace, r.ID, data, store.WriteOptions{}); err != nil {
+	key := KeyOf(secret)
+	if _, err := m.s.Insert(ctx, Namespace, key, data, store.WriteOptions{}); err != nil {
 		return Token{}, err
 	}
-	return r.token()
+	return r.token(key)
 }
 
-func (r record) token() (Token, error) {
+// token is the record as a Token; key is the record's key.
+func (r record) token(key string) (Token, error) {
 	g, err := store.ParseGrants(r.Grants)
 	if err != nil {
 		return Token{}, err
 	}
-	return Token{ID: r.ID, Name: r.Name, Grants: g, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt}, nil
+	var sc []string
+	if r.Scopes != nil {
+		sc = append([]string{}, (*r.Scopes)...)
+	} else {
+		sc = legacyScopes(r)
+	}
+	if slices.Contains(sc, ScopeAdmin) {
+		g = store.AllGrants()
+	}
+	return Token{ID: r.ID, Key: key, Name: r.Name, Grants: g, Scopes: sc, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt}, nil
+}
+
+// migrate gives a record written before random IDs and scopes its random
+// ID and its legacyScopes, and stores it (once: a concurrent migration of
+// the same record wins, and e is read again). It returns the entry now
+// stored.
+func (m *Manager) migrate(ctx context.Context, e store.Entry) (store.Entry, error) {
+	for range 5 {
+		r, err := decode(e)
+		if err != nil {
+			return store.Entry{}, err
+		}
+		if !r.legacy() {
+			return e, nil
+		}
+		t, err := r.token(e.Key)
+		if err != nil {
+			return store.Entry{}, err
+		}
+		if !strings.HasPrefix(r.ID, IDPrefix) {
+			if r.ID, err = newID(); err != nil {
+				return store.Entry{}, err
+			}
+		}
+		if r.Scopes == nil {
+			sc := t.Scopes
+			r.Scopes = &sc
+		}
+		data, err := json.Marshal(r)
+		if err != nil {
+			return store.Entry{}, err
+		}
+		ne, err := m.s.Update(ctx, Namespace, e.Key, data, store.WriteOptions{IfVersion: e.Version})
+		if err == nil {
+			return ne, nil
+		}
+		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			return store.Entry{}, err
+		}
+		if e, err = m.s.FindNameKey(ctx, Namespace, e.Key); err != nil {
+			return store.Entry{}, err
+		}
+	}
+	return store.Entry{}, store.Errorf(store.CodeUnavailable, "token record %s keeps changing", e.Key)
 }
 
 func decode(e store.Entry) (record, error) {
@@ -232,6 +397,15 @@ func (m *Manager) verify(ctx context.Context, h [sha256.Size]byte) (Token, error
 	if subtle.ConstantTimeCompare(pr.hash, h[:]) != 1 {
 		return Token{}, errBadToken
 	}
+	if pr.legacy {
+		// First use since random IDs and scopes: store them.
+		if e, err = m.migrate(ctx, e); err != nil {
+			return Token{}, err
+		}
+		if pr, err = m.parse(e); err != nil {
+			return Token{}, err
+		}
+	}
 	if pr.tok.RevokedAt != nil {
 		return Token{}, store.Errorf(store.CodeUnauthenticated, "the token has been revoked")
 	}
@@ -252,11 +426,11 @@ func (m *Manager) parse(e store.Entry) (parsedRecord, error) {
 	if err != nil {
 		return parsedRecord{}, store.Errorf(store.CodeUnavailable, "token record %s is damaged", e.Key)
 	}
-	t, err := r.token()
+	t, err := r.token(e.Key)
 	if err != nil {
 		return parsedRecord{}, err
 	}
-	pr := parsedRecord{version: e.Version, hash: hash, tok: t}
+	pr := parsedRecord{version: e.Version, hash: hash, tok: t, legacy: r.legacy()}
 	if m.nCache.Add(1) > maxCached {
 		m.parsed.Clear()
 		m.nCache.Store(0)
@@ -265,7 +439,8 @@ func (m *Manager) parse(e store.Entry) (parsedRecord, error) {
 	return pr, nil
 }
 
-// List returns every token (revoked ones included), oldest first.
+// List returns every token (revoked ones included), oldest first. Tokens
+// created before random IDs and scopes get them (and keep them) here.
 func (m *Manager) List(ctx context.Context) ([]Token, error) {
 	var out []Token
 	cursor := ""
@@ -279,7 +454,15 @@ func (m *Manager) List(ctx context.Context) ([]Token, error) {
 			if err != nil {
 				return nil, err
 			}
-			t, err := r.token()
+			if r.legacy() {
+				if e, err = m.migrate(ctx, e); err != nil {
+					return nil, err
+				}
+				if r, err = decode(e); err != nil {
+					return nil, err
+				}
+			}
+			t, err := r.token(e.Key)
 			if err != nil {
 				return nil, err
 			}
@@ -303,10 +486,17 @@ func (m *Manager) Any(ctx context.Context) (bool, error) {
 	return len(p.Entries) > 0, nil
 }
 
-// Revoke revokes the token with id (or, when unambiguous, a unique token
-// name). not_found when there is none; revoking twice is not an error.
+// Revoke revokes the token with id (its random ID, or the hash-prefix ID
+// tokens had before random IDs) or, when unambiguous, a unique token name.
+// not_found when there is none; revoking twice is not an error.
 func (m *Manager) Revoke(ctx context.Context, idOrName string) (Token, error) {
-	e, err := m.s.FindNameKey(ctx, Namespace, strings.ToLower(idOrName))
+	var e store.Entry
+	var err error
+	if strings.HasPrefix(strings.ToLower(idOrName), IDPrefix) {
+		e, err = m.byID(ctx, strings.ToLower(idOrName))
+	} else {
+		e, err = m.s.FindNameKey(ctx, Namespace, strings.ToLower(idOrName))
+	}
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidArgument) {
 		e, err = m.byName(ctx, idOrName)
 	}
@@ -331,7 +521,22 @@ func (m *Manager) Revoke(ctx context.Context, idOrName string) (Token, error) {
 	if hash, err := hex.DecodeString(r.Hash); err == nil && len(hash) == sha256.Size {
 		m.verified.Delete([sha256.Size]byte(hash))
 	}
-	return r.token()
+	return r.token(e.Key)
+}
+
+// byID finds the record of the token with random ID id (a scan: token
+// records are few).
+func (m *Manager) byID(ctx context.Context, id string) (store.Entry, error) {
+	all, err := m.List(ctx)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	for _, t := range all {
+		if t.ID == id {
+			return m.s.FindNameKey(ctx, Namespace, t.Key)
+		}
+	}
+	return store.Entry{}, store.Errorf(store.CodeNotFound, "no token with id %q", id)
 }
 
 func (m *Manager) byName(ctx context.Context, name string) (store.Entry, error) {
@@ -349,21 +554,22 @@ func (m *Manager) byName(ctx context.Context, name string) (store.Entry, error) 
 	case 0:
 		return store.Entry{}, store.Errorf(store.CodeNotFound, "no token with id or name %q", name)
 	case 1:
-		return m.s.FindNameKey(ctx, Namespace, found[0].ID)
+		return m.s.FindNameKey(ctx, Namespace, found[0].Key)
 	}
 	return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "%d tokens are named %q: revoke by id", len(found), name)
 }
 
-// EnsureAdmin makes sure an admin token (write on every namespace) exists.
+// EnsureAdmin makes sure an admin token (scope admin: everything) exists.
 // With supplied != "" (FLOWKV_ADMIN_TOKEN) that secret is stored unless it
-// already is (a revoked one stays revoked); otherwise, when no token exists
-// at all, a new one is generated. It returns the secret to print when a
-// token was generated, "" otherwise.
+// already is (a revoked one stays revoked; one stored before scopes is
+// given scope admin); otherwise, when no token exists at all, a new one is
+// generated. It returns the secret to print when a token was generated, ""
+// otherwise.
 func (m *Manager) EnsureAdmin(ctx context.Context, supplied string) (string, error) {
 	if supplied != "" {
-		_, err := m.CreateWithSecret(ctx, "admin", supplied, store.AllGrants())
+		_, err := m.CreateWithSecret(ctx, "admin", supplied, store.AllGrants(), ScopeAdmin)
 		if errors.Is(err, store.ErrExists) {
-			return "", nil
+			return "", m.upgradeAdmin(ctx, KeyOf(supplied))
 		}
 		return "", err
 	}
@@ -371,6 +577,30 @@ func (m *Manager) EnsureAdmin(ctx context.Context, supplied string) (string, err
 	if err != nil || any {
 		return "", err
 	}
-	secret, _, err := m.Create(ctx, "admin", store.AllGrants())
+	secret, _, err := m.Create(ctx, "admin", store.AllGrants(), ScopeAdmin)
 	return secret, err
+}
+
+// upgradeAdmin gives the FLOWKV_ADMIN_TOKEN's record, when it was stored
+// before scopes, scope admin whatever its name (migrating it).
+func (m *Manager) upgradeAdmin(ctx context.Context, key string) error {
+	e, err := m.s.FindNameKey(ctx, Namespace, key)
+	if err != nil {
+		return err
+	}
+	r, err := decode(e)
+	if err != nil || r.Scopes != nil {
+		return err
+	}
+	sc := []string{ScopeAdmin}
+	r.Scopes = &sc
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := m.s.Update(ctx, Namespace, key, data, store.WriteOptions{IfVersion: e.Version}); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	_, err = m.List(ctx) // give it (and any other old token) a random ID now
+	return err
 }

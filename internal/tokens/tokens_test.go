@@ -2,6 +2,9 @@ package tokens_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -39,8 +42,15 @@ func lifecycle(t *testing.T, st store.Store) {
 	if !strings.HasPrefix(secret, tokens.Prefix) || len(secret) != len(tokens.Prefix)+43 {
 		t.Fatalf("secret %q: want fkv_ + 32 random bytes base64url", secret)
 	}
-	if tok.ID != tokens.IDOf(secret) || tok.Name != "ci" {
+	// The ID is random, not derived from the secret; the record's key is.
+	if !strings.HasPrefix(tok.ID, tokens.IDPrefix) || len(tok.ID) != len(tokens.IDPrefix)+16 || tok.Key != tokens.KeyOf(secret) || tok.Name != "ci" {
 		t.Fatalf("token %+v", tok)
+	}
+	if strings.Contains(tokens.KeyOf(secret), strings.TrimPrefix(tok.ID, tokens.IDPrefix)) {
+		t.Fatalf("ID %s is part of the hash %s", tok.ID, tokens.KeyOf(secret))
+	}
+	if len(tok.Scopes) != 0 || tok.Has(tokens.ScopeFlows) {
+		t.Fatalf("a token created without scopes has %v", tok.Scopes)
 	}
 	got, err := m.Verify(ctx, secret)
 	if err != nil {
@@ -50,7 +60,7 @@ func lifecycle(t *testing.T, st store.Store) {
 		t.Fatalf("grants %v", got.Grants)
 	}
 	// Stored hashed: the record holds neither the secret nor its random part.
-	e, err := st.FindNameKey(ctx, tokens.Namespace, tok.ID)
+	e, err := st.FindNameKey(ctx, tokens.Namespace, tok.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,13 +76,13 @@ func lifecycle(t *testing.T, st store.Store) {
 	// A record under the right key whose hash differs fails the
 	// constant-time compare.
 	forged := strings.Replace(string(e.Data), `"hash":"`, `"hash":"00`, 1)
-	if _, err := st.Upsert(ctx, tokens.Namespace, tok.ID, []byte(forged), store.WriteOptions{}); err != nil {
+	if _, err := st.Upsert(ctx, tokens.Namespace, tok.Key, []byte(forged), store.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Verify(ctx, secret); store.CodeOf(err) != store.CodeUnauthenticated {
 		t.Fatalf("Verify against a different hash: %v", err)
 	}
-	if _, err := st.Upsert(ctx, tokens.Namespace, tok.ID, e.Data, store.WriteOptions{}); err != nil {
+	if _, err := st.Upsert(ctx, tokens.Namespace, tok.Key, e.Data, store.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Verify(ctx, secret); err != nil {
@@ -107,7 +117,7 @@ func lifecycle(t *testing.T, st store.Store) {
 		}
 	}
 	adm, err := m.Verify(ctx, "supplied-admin-token-123")
-	if err != nil || adm.Grants.Level("anything") != store.Write || adm.Grants.Level("_flowkv.tokens") != store.NoAccess {
+	if err != nil || adm.Grants.Level("anything") != store.Write || adm.Grants.Level("_flowkv.tokens") != store.NoAccess || !adm.Has(tokens.ScopeAdmin) || !adm.Has(tokens.ScopeFlows) {
 		t.Fatalf("supplied admin: %+v %v", adm, err)
 	}
 	if _, err := m.EnsureAdmin(ctx, "short"); store.CodeOf(err) != store.CodeInvalidArgument {
@@ -135,7 +145,7 @@ func TestEnsureAdminGeneratesOnce(t *testing.T) {
 		t.Fatalf("second start generated again: %q %v", s2, err)
 	}
 	tok, err := m.Verify(ctx, s1)
-	if err != nil || tok.Name != "admin" || tok.Grants.Level("orders") != store.Write {
+	if err != nil || tok.Name != "admin" || tok.Grants.Level("orders") != store.Write || !tok.Has(tokens.ScopeAdmin) {
 		t.Fatalf("admin %+v %v", tok, err)
 	}
 }
@@ -179,5 +189,109 @@ func TestCacheFor(t *testing.T) {
 	}
 	if _, err := m.Verify(ctx, "fkv_unknown_token_value_123"); store.CodeOf(err) != store.CodeUnauthenticated {
 		t.Fatalf("unknown token: %v", err)
+	}
+}
+
+// Scopes: parsed strictly, stored, shown by List; admin implies flows and
+// write on every namespace, even with no grant given.
+func TestScopes(t *testing.T) {
+	st := open(t, testenv.SQLiteDSN(t))
+	ctx := context.Background()
+	m := tokens.New(st)
+	g := store.Grants{"orders": store.Write}
+	if _, _, err := m.Create(ctx, "x", g, "root"); store.CodeOf(err) != store.CodeInvalidArgument {
+		t.Fatalf("unknown scope: %v", err)
+	}
+	s, tok, err := m.Create(ctx, "flows", g, "flows", "FLOWS")
+	if err != nil || len(tok.Scopes) != 1 || !tok.Has(tokens.ScopeFlows) || tok.Has(tokens.ScopeAdmin) {
+		t.Fatalf("flows token %+v %v", tok, err)
+	}
+	if v, err := m.Verify(ctx, s); err != nil || !v.Has(tokens.ScopeFlows) || v.Grants.Level("other") != store.NoAccess {
+		t.Fatalf("verified flows token %+v %v", v, err)
+	}
+	s, tok, err = m.Create(ctx, "root", nil, tokens.ScopeAdmin)
+	if err != nil || !tok.Has(tokens.ScopeFlows) || tok.Grants.Level("anything") != store.Write {
+		t.Fatalf("admin token %+v %v", tok, err)
+	}
+	if v, err := m.Verify(ctx, s); err != nil || !v.Has(tokens.ScopeAdmin) || v.Grants.Level("anything") != store.Write {
+		t.Fatalf("verified admin %+v %v", v, err)
+	}
+	list, err := m.List(ctx)
+	if err != nil || len(list) != 2 || list[0].Scopes[0] != "flows" || list[1].Scopes[0] != "admin" {
+		t.Fatalf("list %+v %v", list, err)
+	}
+}
+
+// Records written before random IDs and scopes: the first use (or a
+// listing) gives them a random ID and their scopes, stored; revoke accepts
+// the old hash-prefix ID and the new one.
+func TestLegacyRecordsMigrate(t *testing.T) {
+	st := open(t, testenv.SQLiteDSN(t))
+	ctx := context.Background()
+	legacy := func(name, secret string, grants ...string) {
+		t.Helper()
+		h := sha256.Sum256([]byte(secret))
+		rec, _ := json.Marshal(map[string]any{
+			"id": tokens.KeyOf(secret), "name": name, "hash": hex.EncodeToString(h[:]),
+			"grants": grants, "createdAt": time.Now().UTC(), "revokedAt": nil,
+		})
+		if _, err := st.Insert(ctx, tokens.Namespace, tokens.KeyOf(secret), rec, store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy("admin", "fkv_old_admin_secret_0001", "*:write")
+	legacy("ops", "fkv_old_wildcard_writer_02", "*:write")
+	legacy("reader", "fkv_old_reader_secret_0003", "orders:read", "*:read")
+	legacy("env", "supplied-admin-token-456", "*:write")
+
+	m := tokens.New(st)
+	for _, c := range []struct {
+		secret string
+		scopes string
+	}{
+		{"fkv_old_admin_secret_0001", "admin"},
+		{"fkv_old_wildcard_writer_02", "flows"},
+		{"fkv_old_reader_secret_0003", ""},
+	} {
+		tok, err := m.Verify(ctx, c.secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(tok.Scopes, ",") != c.scopes || !strings.HasPrefix(tok.ID, tokens.IDPrefix) {
+			t.Fatalf("%s: %+v, want scopes %q and a random ID", c.secret, tok, c.scopes)
+		}
+		// Stored: a second manager (no cache) sees the same ID.
+		again, err := tokens.New(st).Verify(ctx, c.secret)
+		if err != nil || again.ID != tok.ID {
+			t.Fatalf("ID not stored: %s then %s (%v)", tok.ID, again.ID, err)
+		}
+		e, _ := st.FindNameKey(ctx, tokens.Namespace, tokens.KeyOf(c.secret))
+		if !strings.Contains(string(e.Data), `"scopes":`) || !strings.Contains(string(e.Data), tok.ID) {
+			t.Fatalf("record not migrated: %s", e.Data)
+		}
+	}
+	// FLOWKV_ADMIN_TOKEN stored before scopes becomes admin whatever its name.
+	if _, err := m.EnsureAdmin(ctx, "supplied-admin-token-456"); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := m.Verify(ctx, "supplied-admin-token-456"); err != nil || !tok.Has(tokens.ScopeAdmin) {
+		t.Fatalf("supplied admin after migration: %+v %v", tok, err)
+	}
+	// Revoke by the old ID and by the new one.
+	if _, err := m.Revoke(ctx, tokens.KeyOf("fkv_old_reader_secret_0003")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, "fkv_old_reader_secret_0003"); store.CodeOf(err) != store.CodeUnauthenticated {
+		t.Fatalf("revoked by old id: %v", err)
+	}
+	ops, _ := m.Verify(ctx, "fkv_old_wildcard_writer_02")
+	if _, err := m.Revoke(ctx, strings.ToUpper(ops.ID[:4])+ops.ID[4:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, "fkv_old_wildcard_writer_02"); store.CodeOf(err) != store.CodeUnauthenticated {
+		t.Fatalf("revoked by new id: %v", err)
+	}
+	if _, err := m.Revoke(ctx, "tok_0000000000000000"); store.CodeOf(err) != store.CodeNotFound {
+		t.Fatalf("unknown random id: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/templates"
 )
@@ -25,26 +26,55 @@ type FlowService interface {
 	GetFlow(ctx context.Context, id string) (blocks.StoredFlow, error)
 	PutFlow(ctx context.Context, src []byte) (blocks.StoredFlow, error)
 	RunFlow(ctx context.Context, id string, req blocks.RunRequest) (*blocks.Run, error)
-	Runs(ctx context.Context, flowID, cursor string, limit int) (blocks.RunPage, error)
+	RunsOf(ctx context.Context, flowUUID, cursor string, limit int) (blocks.RunPage, error)
 }
 
 var _ FlowService = (*blocks.Engine)(nil)
 
 // flowAccess reports whether grants give at least want on every namespace
-// the flow declares ("*" needs the wildcard grant).
+// the flow declares ("*" needs the wildcard grant; want NoAccess: the
+// access each namespace is declared with).
 func flowAccess(g store.Grants, dataStores []string, want store.Access) bool {
-	for _, n := range dataStores {
+	for _, it := range dataStores {
+		n, declared := blocks.ParseDataStore(it)
+		need := want
+		if need == store.NoAccess {
+			need = declared
+		}
 		if n == store.Wildcard {
-			if g[store.Wildcard] < want {
+			if g[store.Wildcard] < need {
 				return false
 			}
 			continue
 		}
-		if g.Level(n) < want {
+		if g.Level(n) < need {
 			return false
 		}
 	}
 	return true
+}
+
+// canManageFlows reports whether the session's token may save, run and
+// delete flows (scope flows).
+func canManageFlows(s *reqState) bool { return s.tok.Has(tokens.ScopeFlows) }
+
+// errNoFlowsScope refuses flow changes to a token without scope flows.
+var errNoFlowsScope = store.Errorf(store.CodeAccessDenied, "saving and running flows needs a token with scope flows")
+
+// lastRuns returns up to n runs of the flow with UUID flowUUID that the
+// session may read, newest first.
+func (u *UI) lastRuns(ctx context.Context, s *reqState, flowUUID string, n int) []blocks.Run {
+	rp, err := u.cfg.Flows.RunsOf(ctx, flowUUID, "", n)
+	if err != nil {
+		return nil
+	}
+	out := rp.Runs[:0]
+	for _, r := range rp.Runs {
+		if r.Readable(s.grants) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (u *UI) flowsEnabled(c echo.Context) error {
@@ -77,9 +107,9 @@ func (u *UI) flows(c echo.Context) error {
 			DataStores: strings.Join(f.Flow.DataStores, ", "), Trigger: triggerText(f.Flow.Trigger),
 			LastStatus: "never run",
 		}
-		if rp, err := u.cfg.Flows.Runs(ctx, f.Flow.ID, "", 1); err == nil && len(rp.Runs) > 0 {
-			row.LastStatus = rp.Runs[0].Status
-			row.LastRun = ago(rp.Runs[0].StartedAt, now)
+		if runs := u.lastRuns(ctx, s, f.UUID, 1); len(runs) > 0 {
+			row.LastStatus = runs[0].Status
+			row.LastRun = ago(runs[0].StartedAt, now)
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -120,6 +150,9 @@ func (u *UI) newFlow(c echo.Context) error {
 		return err
 	}
 	s := state(c)
+	if !canManageFlows(s) {
+		return u.fail(c, errNoFlowsScope)
+	}
 	v := templates.FlowView{IsNew: true, Trigger: blocks.TriggerManual, Palette: u.palette(), CSRF: s.sess.csrf, CanWrite: true, RunInput: "{}"}
 	return render(c, http.StatusOK, templates.FlowPage(u.page(c, "New flow", "flows"), v))
 }
@@ -149,7 +182,8 @@ func (u *UI) flowView(c echo.Context, f *blocks.Flow) templates.FlowView {
 	v := templates.FlowView{
 		ID: f.ID, DataStores: strings.Join(f.DataStores, ", "), Trigger: f.Trigger.Type,
 		TriggerEvery: f.Trigger.Every, Palette: u.palette(), CSRF: s.sess.csrf,
-		CanWrite: flowAccess(s.grants, f.DataStores, store.Write), RunInput: "{}",
+		CanWrite: canManageFlows(s) && flowAccess(s.grants, f.DataStores, store.Write), RunInput: "{}",
+		SecretSet: f.Trigger.HasSecret(),
 	}
 	if v.Trigger == "" {
 		v.Trigger = blocks.TriggerManual
@@ -164,11 +198,10 @@ func (u *UI) flowView(c echo.Context, f *blocks.Flow) templates.FlowView {
 }
 
 func (u *UI) addRuns(c echo.Context, v *templates.FlowView) {
-	rp, err := u.cfg.Flows.Runs(c.Request().Context(), v.ID, "", 20)
-	if err != nil {
+	if v.UUID == "" {
 		return
 	}
-	for _, r := range rp.Runs {
+	for _, r := range u.lastRuns(c.Request().Context(), state(c), v.UUID, 20) {
 		v.Runs = append(v.Runs, runView(r, u.now()))
 	}
 }
@@ -370,7 +403,8 @@ func parseValue(fd blocks.Field, text string) (any, bool) {
 
 // flowFromForm builds a flow document from the editor's form, starting
 // from the stored flow (kept fields: description, timeout, trigger input
-// and secret).
+// and secret). A non-empty secret field sets a new webhook secret,
+// clearSecret removes it; otherwise the stored one is kept.
 func (u *UI) flowFromForm(c echo.Context, form url.Values, base *blocks.Flow) (*blocks.Flow, []string) {
 	f := &blocks.Flow{}
 	if base != nil {
@@ -386,6 +420,12 @@ func (u *UI) flowFromForm(c echo.Context, form url.Values, base *blocks.Flow) (*
 	}
 	f.Trigger.Type = form.Get("trigger")
 	f.Trigger.Every, f.Trigger.Cron = "", ""
+	switch {
+	case form.Get("secret") != "":
+		f.Trigger.SetSecret(form.Get("secret"))
+	case form.Get("clearSecret") == "true":
+		f.Trigger.SetSecret("")
+	}
 	if f.Trigger.Type == blocks.TriggerSchedule {
 		when := strings.TrimSpace(form.Get("every"))
 		if strings.Contains(when, " ") || strings.HasPrefix(when, "@") {
@@ -438,11 +478,15 @@ func (u *UI) saveFlow(c echo.Context) error {
 	}
 	s := state(c)
 	ctx := c.Request().Context()
+	if !canManageFlows(s) {
+		return u.fail(c, errNoFlowsScope)
+	}
 	form, err := c.FormParams()
 	if err != nil {
 		return u.badRequest(c, "The form could not be read.")
 	}
 	var base *blocks.Flow
+	var baseUUID string
 	orig := form.Get("original")
 	if orig != "" {
 		sf, err := u.cfg.Flows.GetFlow(ctx, orig)
@@ -453,13 +497,14 @@ func (u *UI) saveFlow(c echo.Context) error {
 			if !flowAccess(s.grants, sf.Flow.DataStores, store.Write) {
 				return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot write"))
 			}
-			base = sf.Flow
+			base, baseUUID = sf.Flow, sf.UUID
 		}
 	}
 	f, cards := u.flowFromForm(c, form, base)
 	again := func(status int, problems []blocks.Problem, general string) error {
 		v := u.flowView(c, f)
 		v.IsNew = orig == ""
+		v.UUID = baseUUID
 		// Keep the card ids of the form so problems land on the right card.
 		for i := range v.Blocks {
 			if i < len(cards) && cardRe(cards[i]) {
@@ -487,7 +532,7 @@ func (u *UI) saveFlow(c echo.Context) error {
 			return again(http.StatusConflict, []blocks.Problem{{Field: "id", Message: "a flow with this id already exists"}}, "")
 		}
 	}
-	src, err := json.Marshal(f)
+	src, err := blocks.FlowDocument(f)
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -550,12 +595,15 @@ func (u *UI) runFlow(c echo.Context) error {
 	}
 	s := state(c)
 	ctx := c.Request().Context()
+	if !canManageFlows(s) {
+		return u.fail(c, errNoFlowsScope)
+	}
 	sf, err := u.cfg.Flows.GetFlow(ctx, c.FormValue("id"))
 	if err != nil {
 		return u.fail(c, err)
 	}
-	if !flowAccess(s.grants, sf.Flow.DataStores, store.Write) {
-		return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot write"))
+	if !flowAccess(s.grants, sf.Flow.DataStores, store.NoAccess) {
+		return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
 	}
 	v := u.flowView(c, sf.Flow)
 	v.UUID = sf.UUID

@@ -56,7 +56,7 @@ func newHarnessConfig(t testing.TB, st store.Store, mod func(*Config)) *harness 
 	t.Helper()
 	ctx := context.Background()
 	tm := tokens.New(st)
-	admin, _, err := tm.Create(ctx, "admin", store.AllGrants())
+	admin, _, err := tm.Create(ctx, "admin", store.AllGrants(), tokens.ScopeAdmin)
 	if err != nil {
 		t.Fatalf("create admin token: %v", err)
 	}
@@ -74,14 +74,21 @@ func newHarnessConfig(t testing.TB, st store.Store, mod func(*Config)) *harness 
 	return &harness{t: t, URL: srv.URL, Store: st, Tokens: tm, Engine: eng, UI: u, Admin: admin}
 }
 
-// token creates a token with the given grants ("orders:read", …).
+// token creates a token with the given grants ("orders:read", …) and no
+// scope.
 func (h *harness) token(grants ...string) string {
+	h.t.Helper()
+	return h.scopedToken(nil, grants...)
+}
+
+// scopedToken creates a token with scopes and grants.
+func (h *harness) scopedToken(scopes []string, grants ...string) string {
 	h.t.Helper()
 	g, err := store.ParseGrants(grants)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	tok, _, err := h.Tokens.Create(context.Background(), "t", g)
+	tok, _, err := h.Tokens.Create(context.Background(), "t", g, scopes...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -159,7 +166,7 @@ func (c *client) signIn(token string) {
 	}
 }
 
-func tokensIDOf(secret string) string { return tokens.IDOf(secret) }
+func tokensIDOf(secret string) string { return tokens.KeyOf(secret) }
 
 func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
 
@@ -115,7 +116,7 @@ func TestFlowsRespectGrants(t *testing.T) {
 		}
 	}
 	c := h.client()
-	c.signIn(h.token("orders:write"))
+	c.signIn(h.scopedToken([]string{tokens.ScopeFlows}, "orders:write"))
 	_, body := c.get("/flows")
 	if !strings.Contains(body, "mine") || strings.Contains(body, "theirs") {
 		t.Fatalf("flows list:\n%s", body)
@@ -133,5 +134,85 @@ func TestFlowsRespectGrants(t *testing.T) {
 	}
 	if st, _, _ := c.post("/flow/run", url.Values{"id": {"theirs"}, "input": {"{}"}}); st != http.StatusForbidden {
 		t.Fatalf("run beyond grants: %d", st)
+	}
+}
+
+// A token without scope flows sees flows it can read but cannot open the
+// editor for a new flow, save or run one; a webhook secret is never in a
+// page, the editor says only whether one is set, and saving without
+// typing one keeps it.
+func TestFlowScopeAndSecretInEditor(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	const secret = "editor-secret-4711"
+	doc := `{"id":"hook","dataStores":["orders"],"trigger":{"type":"webhook","secret":"` + secret + `"},"blocks":[{"id":"a","type":"dataStore","operation":"findName","name":"orders"}]}`
+	if _, err := h.Engine.PutFlow(ctx, []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	ro := h.client()
+	ro.signIn(h.token("orders:write"))
+	st, body := ro.get("/flow?id=hook")
+	if st != http.StatusOK || strings.Contains(body, secret) || !strings.Contains(body, "(set; never shown") {
+		t.Fatalf("flow page for a token without flows: %d\n%s", st, body)
+	}
+	if st, _ := ro.get("/flows/new"); st != http.StatusForbidden {
+		t.Fatalf("new flow page without scope flows: %d", st)
+	}
+	form := url.Values{"original": {"hook"}, "id": {"hook"}, "dataStores": {"orders"}, "trigger": {"webhook"},
+		"card": {"c1"}, "b.c1.type": {"dataStore"}, "b.c1.id": {"a"}, "b.c1.operation": {"findName"}, "b.c1.name": {"orders"}}
+	if st, _, _ := ro.post("/flow/save", form); st != http.StatusForbidden {
+		t.Fatalf("save without scope flows: %d", st)
+	}
+	if st, _, _ := ro.post("/flow/run", url.Values{"id": {"hook"}, "input": {"{}"}}); st != http.StatusForbidden {
+		t.Fatalf("run without scope flows: %d", st)
+	}
+
+	// With scope flows: saving without a secret keeps it, a typed one
+	// replaces it, clearSecret removes it.
+	fl := h.client()
+	fl.signIn(h.scopedToken([]string{tokens.ScopeFlows}, "orders:write"))
+	form.Del("_csrf") // ro's: fl.post adds its own
+	if st, body, _ := fl.post("/flow/save", form); st != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", st, body)
+	}
+	hookSecret := func() (bool, string) {
+		sf, err := h.Engine.GetFlow(ctx, "hook")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sf.Flow.Trigger.HasSecret(), sf.Source
+	}
+	if set, src := hookSecret(); !set || strings.Contains(src, secret) {
+		t.Fatalf("after a save without secret: set=%v source %s", set, src)
+	}
+	if _, err := h.Engine.RunHook(ctx, "hook", nil, secret); err != nil {
+		t.Fatalf("kept secret no longer works: %v", err)
+	}
+	form.Set("secret", "rotated-secret-1")
+	form.Del("_csrf")
+	if st, _, _ := fl.post("/flow/save", form); st != http.StatusSeeOther {
+		t.Fatalf("save with new secret: %d", st)
+	}
+	if _, err := h.Engine.RunHook(ctx, "hook", nil, secret); store.CodeOf(err) != store.CodeUnauthenticated {
+		t.Fatalf("old secret after rotation: %v", err)
+	}
+	if _, err := h.Engine.RunHook(ctx, "hook", nil, "rotated-secret-1"); err != nil {
+		t.Fatalf("rotated secret: %v", err)
+	}
+	_, body = fl.get("/flow?id=hook")
+	if strings.Contains(body, "rotated-secret-1") || !strings.Contains(body, `id="flow-clear-secret"`) {
+		t.Fatalf("editor after rotation:\n%s", body)
+	}
+	form.Del("secret")
+	form.Set("clearSecret", "true")
+	form.Del("_csrf")
+	if st, _, _ := fl.post("/flow/save", form); st != http.StatusSeeOther {
+		t.Fatalf("save clearing the secret: %d", st)
+	}
+	if set, _ := hookSecret(); set {
+		t.Fatal("secret still set after clearSecret")
+	}
+	if _, err := h.Engine.RunHook(ctx, "hook", nil, ""); err != nil {
+		t.Fatalf("hook without secret: %v", err)
 	}
 }
