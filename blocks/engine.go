@@ -455,12 +455,6 @@ func (e *Engine) untrack(flowUUID string, r *activeRun) {
 	}
 }
 
-func (e *Engine) wasDeleted(flowUUID string) bool {
-	e.runsMu.Lock()
-	defer e.runsMu.Unlock()
-	_, gone := e.deleted[flowUUID]
-	return gone
-}
 
 // RunRequest is how a run is started.
 type RunRequest struct {
