@@ -455,7 +455,6 @@ func (e *Engine) untrack(flowUUID string, r *activeRun) {
 	}
 }
 
-
 // RunRequest is how a run is started.
 type RunRequest struct {
 	// Input is the flow's input (JSON; empty means null).

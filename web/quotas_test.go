@@ -15,14 +15,15 @@ import (
 	"github.com/flowkv/flowkv/web"
 )
 
-// tokenWithID creates a token and returns its secret and id.
+// tokenWithID creates a token (scope flows, so it may run inline source)
+// and returns its secret and id.
 func (h *harness) tokenWithID(grants ...string) (string, string) {
 	h.t.Helper()
 	g, err := store.ParseGrants(grants)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	secret, tok, err := tokens.New(h.st).Create(context.Background(), "quota-test", g)
+	secret, tok, err := tokens.New(h.st).Create(context.Background(), "quota-test", g, tokens.ScopeFlows)
 	if err != nil {
 		h.t.Fatal(err)
 	}

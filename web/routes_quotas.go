@@ -6,12 +6,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/internal/quota"
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
 
 // Quotas and usage (DESIGN.md "Access", docs/http.md "Quotas"): every
 // token reads its own usage; setting quotas, and reading another token's,
-// is for admin tokens (grant *:write).
+// is for admin tokens (scope admin).
 
 func init() { Register("quotas", registerQuotaRoutes) }
 
@@ -190,12 +191,9 @@ func (s *Server) quotaManager() (*quota.Manager, error) {
 	return s.quotas, nil
 }
 
-// requireAdmin lets only admin tokens (grant *:write) through.
+// requireAdmin lets only admin tokens (scope admin) through.
 func requireAdmin(c echo.Context) error {
-	if Grants(c).Level(store.Wildcard) < store.Write {
-		return store.Errorf(store.CodeAccessDenied, "managing quotas needs an admin token (grant *:write)")
-	}
-	return nil
+	return RequireScope(c, tokens.ScopeAdmin, "managing quotas")
 }
 
 func (s *Server) tokenUsage(c echo.Context, m *quota.Manager, id string) error {
