@@ -2,12 +2,16 @@
 // stored scripts) in a goja sandbox whose only door to the world is the data
 // store, through the async `dataStore` and `kv` APIs. See docs/scripting.md.
 //
-// One Engine serves a process: it holds the limits and a cache of compiled
-// scripts. Every Run gets a fresh goja runtime on its own goroutine (an event
-// loop: store calls run on other goroutines and their results are queued
-// back to the loop, so promises settle only on the runtime's goroutine), is
-// stopped when its timeout expires, and ends with a *store.Error carrying a
-// code word when it fails.
+// One Engine serves a process (pool.go): it runs every script in a sandbox
+// worker process — the same binary started in worker mode (worker.go), under
+// OS limits (limits_linux.go) — and answers the worker's store calls over a
+// pipe (wire.go), so nothing a script does can end the serving process.
+// Inside a worker, the in-process engine (local, this file) gives every run
+// a fresh goja runtime on its own goroutine (an event loop: store calls run
+// on other goroutines and their results are queued back to the loop, so
+// promises settle only on the runtime's goroutine), stops it when its
+// timeout expires, and ends it with a *store.Error carrying a code word when
+// it fails.
 package scripting
 
 import (
@@ -71,9 +75,10 @@ type Options struct {
 	// arrays, Function.prototype.apply, JSON): they are refused with
 	// too_large before they allocate more than this (64 MiB).
 	MaxMemory int64
-	// MaxHeapBytes is the process-wide safety net: while runs are active a
-	// watchdog samples the Go heap and, when it exceeds this (512 MiB), stops
-	// the runs executing JavaScript at that moment with too_large.
+	// MaxHeapBytes is the heap watchdog's threshold of an in-process
+	// engine (InProcess; 512 MiB): while runs are active it samples the Go
+	// heap and, past this, stops the runs executing JavaScript with
+	// too_large. A worker's watchdog uses WorkerMemory instead.
 	MaxHeapBytes uint64
 	// MaxPendingCalls bounds the store calls one run may have in flight
 	// (1000); one more rejects with too_large.
@@ -97,6 +102,11 @@ type Options struct {
 	// address-space limit above it. A script that exhausts it fails with
 	// too_large and its worker is replaced.
 	WorkerMemory int64
+	// InProcess runs scripts inside this process, with none of the worker
+	// processes' isolation: a script that exhausts memory ends the
+	// process. It exists to measure what isolation costs (benchmarks);
+	// nothing in flowkv sets it.
+	InProcess bool
 }
 
 func (o Options) normalize() Options {
@@ -203,9 +213,9 @@ type Result struct {
 	abandoned bool
 }
 
-// Engine runs scripts. It is safe for concurrent use; every Run is
-// independent (a fresh runtime: nothing one run leaves in globals is
-// visible to the next).
+// local runs scripts in this process (a worker's engine, or an Engine with
+// InProcess). It is safe for concurrent use; every Run is independent (a
+// fresh runtime: nothing one run leaves in globals is visible to the next).
 type local struct {
 	opts  Options
 	cache *programCache
@@ -224,7 +234,8 @@ type local struct {
 	closeOnce sync.Once
 }
 
-// New returns an Engine with opts (zero fields take their defaults).
+// newLocal returns a local engine with opts (zero fields take their
+// defaults).
 func newLocal(opts Options) *local {
 	o := opts.normalize()
 	e := &local{opts: o, cache: newProgramCache(o.CacheSize), active: map[*runState]struct{}{}, stop: make(chan struct{})}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkv/flowkv/internal/hostile"
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/store/sqlstore"
@@ -124,6 +125,49 @@ func FuzzJSValues(f *testing.F) {
 		}
 		if !json.Valid(res.Value) {
 			t.Fatalf("expression %q returned invalid JSON %q", expr, res.Value)
+		}
+	})
+}
+
+// FuzzSandbox feeds generated JavaScript to the sandbox through the parent
+// (worker processes): whatever the source, the parent never crashes, the
+// run ends within its time limit plus the kill grace (and a margin for a
+// loaded machine), the answer is valid JSON or a coded error, and the
+// engine still runs the next script. Seeds: one attack of every kind from
+// the hostile corpus (internal/hostile) and the reported vectors.
+func FuzzSandbox(f *testing.F) {
+	seen := map[string]bool{}
+	for i, v := range hostile.Corpus {
+		// Under -race the worker has no address-space limit (the race
+		// detector's shadow memory), so memory attacks stay out of the
+		// seeds there; the hostile package runs them on a normal build.
+		if raceEnabled && v.Kind == "memory" {
+			continue
+		}
+		if i < 6 || !seen[v.Kind] {
+			seen[v.Kind] = true
+			f.Add(v.Source)
+		}
+	}
+	const limit = 500 * time.Millisecond
+	e := New(Options{Timeout: limit})
+	st := fuzzStore(f)
+	grants := store.NamespaceGrants([]string{"fz"})
+	f.Fuzz(func(t *testing.T, src string) {
+		t0 := time.Now()
+		res, err := e.Run(context.Background(), Run{Source: src, Name: "fuzz", Store: st, Grants: grants})
+		if took := time.Since(t0); took > limit+KillGrace+2*time.Second {
+			t.Fatalf("source %q: the run took %s, its limit is %s", src, took, limit)
+		}
+		if err != nil {
+			if c := store.CodeOf(err); !store.Known(c) {
+				t.Fatalf("source %q: %v has no known code", src, err)
+			}
+		} else if !json.Valid(res.Value) {
+			t.Fatalf("source %q returned invalid JSON %q", src, res.Value)
+		}
+		if res, err := e.Run(context.Background(), Run{Source: "return 6 * 7", Name: "after"}); err != nil || string(res.Value) != "42" {
+			t.Fatalf("after source %q the engine answers %s %v", src, res.Value, err)
 		}
 	})
 }

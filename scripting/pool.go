@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -63,6 +64,8 @@ type Engine struct {
 
 	runs   sync.WaitGroup
 	nextID atomic.Uint64
+
+	inproc *local // Options.InProcess
 }
 
 // New returns an Engine with opts (zero fields take their defaults).
@@ -74,7 +77,11 @@ func New(opts Options) *Engine {
 		exe = os.Args[0]
 	}
 	cfg, _ := json.Marshal(workerConfig{Options: o, MemoryBytes: o.WorkerMemory})
-	return &Engine{opts: o, exe: exe, cfg: string(cfg), log: slog.Default(), slots: make(chan struct{}, o.MaxWorkers)}
+	e := &Engine{opts: o, exe: exe, cfg: string(cfg), log: slog.Default(), slots: make(chan struct{}, o.MaxWorkers)}
+	if o.InProcess {
+		e.inproc = newLocal(o)
+	}
+	return e
 }
 
 // Options returns the engine's options with defaults filled in.
@@ -92,6 +99,9 @@ func (e *Engine) Close() {
 		w.stop()
 	}
 	e.runs.Wait()
+	if e.inproc != nil {
+		e.inproc.Close()
+	}
 }
 
 // Wait blocks until every run started so far has returned.
@@ -105,6 +115,9 @@ func (e *Engine) Wait() { e.runs.Wait() }
 // worker crashed or none could be started, and the store's own codes when
 // the script lets a rejected store call go uncaught.
 func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
+	if e.inproc != nil {
+		return e.inproc.Run(ctx, r)
+	}
 	start := time.Now()
 	name := r.Name
 	if name == "" {
@@ -143,6 +156,10 @@ func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
 func (e *Engine) Check(ctx context.Context, name, source string) error {
 	if len(source) > e.opts.MaxSourceBytes {
 		return store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(source), e.opts.MaxSourceBytes)
+	}
+	if e.inproc != nil {
+		_, _, err := e.inproc.cache.get(name, source)
+		return err
 	}
 	_, err := e.dispatch(ctx, &wireRun{Check: true, Name: name, Source: source}, nil, e.opts.Timeout)
 	return err
@@ -331,7 +348,7 @@ type worker struct {
 	e    *Engine
 	cmd  *exec.Cmd
 	in   io.WriteCloser
-	wmu  sync.Mutex
+	out  chan *toWorker // queued for write
 	bw   *bufio.Writer
 	enc  *gob.Encoder
 	tail *tailBuffer
@@ -361,7 +378,7 @@ func (e *Engine) start() (*worker, error) {
 	if err != nil {
 		return nil, store.Errorf(store.CodeUnavailable, "sandbox: %v", err)
 	}
-	w := &worker{e: e, cmd: cmd, in: in, tail: &tailBuffer{max: 16 << 10}, dead: make(chan struct{})}
+	w := &worker{e: e, cmd: cmd, in: in, tail: &tailBuffer{max: 16 << 10}, dead: make(chan struct{}), out: make(chan *toWorker, 1024)}
 	cmd.Stderr = w.tail
 	w.bw = bufio.NewWriterSize(in, 64<<10)
 	w.enc = gob.NewEncoder(w.bw)
@@ -370,6 +387,7 @@ func (e *Engine) start() (*worker, error) {
 	}
 	ready := make(chan *wireReady, 1)
 	go w.read(bufio.NewReaderSize(out, 64<<10), ready)
+	go w.write()
 	t := time.NewTimer(startTimeout)
 	defer t.Stop()
 	select {
@@ -429,13 +447,40 @@ func (w *worker) serve(ar *activeRun, c *wireCall) {
 	_ = w.send(&toWorker{Reply: rep})
 }
 
+// send queues m for the worker without blocking: a worker that stops
+// reading its input (stuck in native code) must not stall the parent's
+// clock. A worker whose queue is full is not keeping up and is killed.
 func (w *worker) send(m *toWorker) error {
-	w.wmu.Lock()
-	defer w.wmu.Unlock()
-	if err := w.enc.Encode(m); err != nil {
-		return err
+	select {
+	case w.out <- m:
+		return nil
+	case <-w.dead:
+		return errWorkerGone
+	default:
+		w.kill()
+		return errWorkerGone
 	}
-	return w.bw.Flush()
+}
+
+var errWorkerGone = errors.New("sandbox: the worker is gone")
+
+// write encodes the queued messages onto the worker's stdin until it dies.
+func (w *worker) write() {
+	for {
+		select {
+		case m := <-w.out:
+			err := w.enc.Encode(m)
+			if err == nil && len(w.out) == 0 {
+				err = w.bw.Flush()
+			}
+			if err != nil {
+				w.kill()
+				return
+			}
+		case <-w.dead:
+			return
+		}
+	}
 }
 
 // kill ends the worker at once (SIGKILL to its process group).

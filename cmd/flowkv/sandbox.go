@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/flowkv/flowkv/blocks/javascript"
 	"github.com/flowkv/flowkv/scripting"
@@ -17,6 +18,7 @@ var (
 	sandboxOnce sync.Once
 	sandbox     *scripting.Engine
 	sandboxOpts = scripting.Options{
+		Timeout:      envDuration("FLOWKV_SCRIPT_TIMEOUT"),
 		MaxWorkers:   envInt("FLOWKV_SCRIPT_WORKERS"),
 		WorkerMemory: int64(envInt("FLOWKV_SCRIPT_MEMORY_MB")) << 20,
 	}
@@ -41,6 +43,8 @@ func closeScriptEngine() {
 
 // sandboxFlags adds the sandbox's settings to fs (serve).
 func sandboxFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&sandboxOpts.Timeout, "script-timeout", sandboxOpts.Timeout,
+		"time limit of a script run that sets none (inline and stored scripts); 0 = 5s (env FLOWKV_SCRIPT_TIMEOUT)")
 	fs.IntVar(&sandboxOpts.MaxWorkers, "script-workers", sandboxOpts.MaxWorkers,
 		"most sandbox worker processes alive at once, so scripts running at once; 0 = 16 (env FLOWKV_SCRIPT_WORKERS)")
 	fs.Func("script-memory-mb", "memory budget of each sandbox worker in MiB; 0 = 256 (env FLOWKV_SCRIPT_MEMORY_MB)", func(s string) error {
@@ -48,6 +52,11 @@ func sandboxFlags(fs *flag.FlagSet) {
 		sandboxOpts.WorkerMemory = n << 20
 		return err
 	})
+}
+
+func envDuration(k string) time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(k))
+	return d
 }
 
 func envInt(k string) int {
