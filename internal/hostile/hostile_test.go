@@ -63,7 +63,8 @@ type env struct {
 	srv    *torture.Server
 	dsn    string
 	admin  string
-	reader string // orders:read only
+	reader string // orders:read only: the attacker
+	other  string // orders:read only: another user, running innocent scripts
 }
 
 func start(t *testing.T) *env {
@@ -87,6 +88,7 @@ func start(t *testing.T) *env {
 	})
 	e := &env{t: t, srv: srv, dsn: dsn, admin: srv.Token}
 	e.reader = e.createToken("--grant", "orders:read", "--name", "reader")
+	e.other = e.createToken("--grant", "orders:read", "--name", "other")
 	return e
 }
 
@@ -211,7 +213,8 @@ const innocent = `const e = await dataStore.findNameKey('orders', 'o-1'); return
 
 // TestCorpus runs every hostile script through the HTTP API with a
 // read-only token (stored by the admin, run by name as that token), with
-// four innocent runs started beside each, while /healthz is polled.
+// four innocent runs of another user started beside each, while /healthz
+// is polled.
 func TestCorpus(t *testing.T) {
 	e := start(t)
 	e.must(e.admin, http.MethodPut, "/v1/store/orders/o-1", map[string]any{"data": map[string]int{"n": 1}})
@@ -242,7 +245,7 @@ func TestCorpus(t *testing.T) {
 				innocents.Add(1)
 				go func() {
 					defer innocents.Done()
-					ist, ib, ierr := e.call(e.reader, http.MethodPost, "/v1/operations/scripts", map[string]any{"script": "innocent", "input": map[string]int{"i": j}})
+					ist, ib, ierr := e.call(e.other, http.MethodPost, "/v1/operations/scripts", map[string]any{"script": "innocent", "input": map[string]int{"i": j}})
 					if ierr != nil || ist != http.StatusOK || strings.TrimSpace(string(ib)) != fmt.Sprint(1+j) {
 						bad.Add(1)
 						badMsg.Store(fmt.Sprintf("%d %s %v", ist, ib, ierr))
