@@ -308,7 +308,7 @@ func TestPersistedScheduleAttack(t *testing.T) {
 	flow := map[string]any{
 		"id": "boom", "dataStores": []string{},
 		"trigger": map[string]any{"type": "schedule", "every": "1s"},
-		"blocks": []map[string]any{{"id": "b", "type": "javascript", "code": "return new Array(2**32 - 1).map(x => x).length;"}},
+		"blocks":  []map[string]any{{"id": "b", "type": "javascript", "code": "return new Array(2**32 - 1).map(x => x).length;"}},
 	}
 	e.must(e.admin, http.MethodPut, "/v1/flows/boom", flow)
 	for round := 0; round <= 3; round++ {
