@@ -17,7 +17,7 @@ import (
 func init() {
 	register(command{
 		name:    "store",
-		summary: "read and write entries: insert, upsert, update, get, delete, fetch, list, names",
+		summary: "read and write entries: insert, upsert, update, get, delete, fetch, list, names, quota",
 		run:     runStore,
 	})
 }
@@ -37,13 +37,14 @@ var storeSubs = map[string]storeSub{
 	"fetch":  {"[--name N] [--key K] [--key-prefix P] [--data JSON] [--flow-uuid U] [--limit N] [--offset N | --cursor C]", "filtered listing across namespaces (JSONL)", runStoreFetch},
 	"list":   {"NAME [--prefix P] [--cursor C] [--limit N]", "key-prefix scan of one namespace (JSONL; next cursor on stderr)", runStoreList},
 	"names":  {"", "namespaces with their entry counts (JSONL)", runStoreNames},
+	"quota":  {"[NAME] [--entries N] [--bytes B]", "set a namespace's quota (0 = no limit); print quotas and usage (JSONL)", runStoreQuota},
 }
 
 func runStore(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		storeUsage(stdout)
 		if len(args) == 0 {
-			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (insert, upsert, update, get, delete, fetch, list, names)")
+			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (insert, upsert, update, get, delete, fetch, list, names, quota)")
 		}
 		return flag.ErrHelp
 	}
@@ -206,8 +207,11 @@ func writeCmd(op string) func(ctx context.Context, args []string) error {
 			return err
 		}
 		return withStore(ctx, *cfg, func(st store.Store) error {
+			st, err := withNamespaceQuotas(ctx, st)
+			if err != nil {
+				return err
+			}
 			var e store.Entry
-			var err error
 			switch op {
 			case "insert":
 				e, err = st.Insert(ctx, pos[0], pos[1], data, opts)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowkv/flowkv/internal/config"
+	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
@@ -16,7 +17,7 @@ import (
 func init() {
 	register(command{
 		name:    "token",
-		summary: "manage HTTP API tokens: token create --grant NS:read|write [--scope flows|admin] [--name L], token list, token revoke ID",
+		summary: "manage HTTP API tokens: token create --grant NS:read|write [--scope flows|admin] [--name L] [--ops-per-month N] [--script-runs N], token list, token revoke ID, token quota ID [--ops-per-month N] [--script-runs N]",
 		run:     runToken,
 	})
 }
@@ -29,7 +30,7 @@ func (m *grantList) Set(v string) error { *m = append(*m, v); return nil }
 
 func runToken(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token create|list|revoke (see flowkv token create -h)")
+		return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token create|list|revoke|quota (see flowkv token create -h)")
 	}
 	sub, args := args[0], args[1:]
 	cfg := config.FromEnv()
@@ -37,14 +38,18 @@ func runToken(ctx context.Context, args []string) error {
 	cfg.StoreFlags(fs)
 	var grants, scopes grantList
 	var name string
+	var quotaFlags *tokenQuotaFlags
 	switch sub {
 	case "create":
 		fs.Var(&grants, "grant", "namespace:read or namespace:write (* = every namespace); repeatable")
 		fs.Var(&scopes, "scope", "flows (save, run and delete flows; manage scripts and run inline source) or admin (everything); repeatable")
 		fs.StringVar(&name, "name", "", "a label shown by token list")
+		quotaFlags = addTokenQuotaFlags(fs)
+	case "quota":
+		quotaFlags = addTokenQuotaFlags(fs)
 	case "list", "revoke":
 	default:
-		return store.Errorf(store.CodeInvalidArgument, "unknown token command %q (want create, list or revoke)", sub)
+		return store.Errorf(store.CodeInvalidArgument, "unknown token command %q (want create, list, revoke or quota)", sub)
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -71,6 +76,11 @@ func runToken(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
+			if q, set := quotaFlags.apply(quota.TokenQuota{}); set {
+				if err := quota.SetTokenQuota(ctx, st, t.ID, q); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintln(stdout, secret)
 			sc := "no scope"
 			if len(t.Scopes) > 0 {
@@ -89,8 +99,12 @@ func runToken(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
+			quotas, ops, err := tokenUsage(ctx, st)
+			if err != nil {
+				return err
+			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tSCOPES\tCREATED\tSTATUS")
+			fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tSCOPES\tCREATED\tSTATUS\tOPS "+quota.Month(time.Now())+"\tSCRIPT RUNS")
 			for _, t := range ts {
 				status := "active"
 				if t.RevokedAt != nil {
@@ -100,10 +114,17 @@ func runToken(ctx context.Context, args []string) error {
 				if n == "" {
 					n = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, n, strings.Join(t.Grants.Strings(), ","), scopeText(t.Scopes), t.CreatedAt.Format(time.RFC3339), status)
+				q := quotas[t.ID]
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, n, strings.Join(t.Grants.Strings(), ","), scopeText(t.Scopes),
+					t.CreatedAt.Format(time.RFC3339), status, opsOf(ops[t.ID], q.OpsPerMonth), runsOf(q.ScriptRuns))
 			}
 			return tw.Flush()
 		})
+	case "quota":
+		if len(pos) != 1 {
+			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token quota ID|NAME [--ops-per-month N] [--script-runs N]")
+		}
+		return withStore(ctx, cfg, func(st store.Store) error { return runTokenQuota(ctx, st, pos[0], quotaFlags) })
 	default: // revoke
 		if len(pos) != 1 {
 			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token revoke ID (tok_…, or the hash-prefix ID of a token made before random IDs, or a unique name; see flowkv token list)")

@@ -69,13 +69,24 @@ func (m *Manager) current(ctx context.Context, ts *tokenState, mon int) error {
 			ts.month, ts.loaded, ts.base, ts.inflight, ts.pending = mon, false, 0, 0, 0
 		}
 		ts.mu.Unlock()
+		gen := m.setGen.Load()
 		v, err := StoredOps(ctx, m.s, ts.id, monthName(mon))
+		if err != nil {
+			return err
+		}
+		// The quota too: one set by another process (token create
+		// --ops-per-month) holds from the token's first call here, not
+		// only from the next Refresh.
+		q, err := GetTokenQuota(ctx, m.s, ts.id)
 		if err != nil {
 			return err
 		}
 		ts.mu.Lock()
 		if ts.month == mon && !ts.loaded {
 			ts.base, ts.loaded = v, true
+			if m.setGen.Load() == gen { // else a Set* ran meanwhile and set it
+				ts.quota = q
+			}
 		}
 	}
 	return nil
