@@ -93,7 +93,7 @@ func registerQuotaRoutes(s *Server) error {
 		return s.tokenUsage(c, m, id)
 	}, RouteDoc{
 		Summary: "a token's quota and usage this month", Tag: "quotas",
-		Description: "A token may read its own; another token's needs grant *:write.",
+		Description: "A token may read its own; another token's needs scope admin.",
 		Response:    tokenUsage,
 	})
 
@@ -122,7 +122,7 @@ func registerQuotaRoutes(s *Server) error {
 		return s.tokenUsage(c, m, id)
 	}, RouteDoc{
 		Summary: "set a token's quota (0 = no monthly limit / the default of 4 concurrent script runs)", Tag: "quotas",
-		Description: "Needs grant *:write. Takes effect at once on this server, within 5 s on others.",
+		Description: "Needs scope admin. Takes effect at once on this server, within 5 s on others.",
 		Body: Obj(map[string]Schema{
 			"opsPerMonth": Int("store operations per calendar month (UTC); 0 = unlimited"),
 			"scriptRuns":  Int("concurrent script runs; 0 = the default (4)"),
@@ -176,7 +176,7 @@ func registerQuotaRoutes(s *Server) error {
 		return c.JSON(http.StatusOK, u)
 	}, RouteDoc{
 		Summary: "set a namespace's quota (both 0 removes it)", Tag: "quotas",
-		Description: "Needs grant *:write. The namespace is counted now and the answer holds its usage; " +
+		Description: "Needs scope admin. The namespace is counted now and the answer holds its usage; " +
 			"a namespace already past its new quota keeps its data, only writes that would add are refused.",
 		Body:     nsQuota,
 		Response: nsUsage,
