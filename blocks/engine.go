@@ -644,7 +644,7 @@ func (e *Engine) run(ctx context.Context, cf *compiledFlow, flowUUID string, req
 	}
 	in, err := e.limits.PrepareData(input)
 	if err != nil {
-		return nil, store.Errorf(store.CodeOf(err), "input: %s", strings.TrimPrefix(store.Message(err), string(store.CodeOf(err))+": "))
+		return nil, store.Errorf(store.CodeOf(err), "input: %s", store.Text(err))
 	}
 	trigger := req.Trigger
 	if trigger == "" {
@@ -822,19 +822,7 @@ func defaultValue(v any) any {
 }
 
 func runError(err error, block string) *RunError {
-	code := store.CodeOf(err)
-	msg := err.Error()
-	var se *store.Error
-	if errors.As(err, &se) {
-		msg = se.Msg
-		if msg == "" {
-			msg = string(se.Code)
-		}
-	} else if code == store.CodeUnavailable {
-		msg = store.Message(err)
-	}
-	msg = strings.TrimPrefix(msg, string(code)+": ")
-	return &RunError{Code: code, Message: msg, Block: block}
+	return &RunError{Code: store.CodeOf(err), Message: store.Text(err), Block: block}
 }
 
 // runKey is a run's key in RunsNamespace: FLOW-UUID/ followed by the

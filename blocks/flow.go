@@ -405,7 +405,10 @@ type ValidationError struct {
 	Problems []Problem `json:"problems"`
 }
 
-func (e *ValidationError) Error() string {
+func (e *ValidationError) Error() string { return e.Unwrap().Error() }
+
+// Unwrap gives the error its invalid_argument code.
+func (e *ValidationError) Unwrap() error {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		parts[i] = p.String()
@@ -414,12 +417,7 @@ func (e *ValidationError) Error() string {
 	if name == "" {
 		name = "(no id)"
 	}
-	return fmt.Sprintf("invalid_argument: flow %s has %d problem(s): %s", name, len(e.Problems), strings.Join(parts, "; "))
-}
-
-// Unwrap gives the error its invalid_argument code.
-func (e *ValidationError) Unwrap() error {
-	return &store.Error{Code: store.CodeInvalidArgument, Msg: strings.TrimPrefix(e.Error(), "invalid_argument: ")}
+	return store.Errorf(store.CodeInvalidArgument, "flow %s has %d problem(s): %s", name, len(e.Problems), strings.Join(parts, "; "))
 }
 
 var (

@@ -393,7 +393,7 @@ func (s *runState) resolved(v goja.Value) goja.Value {
 // store.Message (no internal detail), `code` the error's code word.
 func (s *runState) newError(err error) *goja.Object {
 	code := store.CodeOf(err)
-	msg := strings.TrimPrefix(store.Message(err), string(code)+": ")
+	msg := store.Text(err)
 	var obj *goja.Object
 	if s.errorCtor != nil {
 		obj, _ = s.vm.New(s.errorCtor, s.vm.ToValue(msg))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/flowkv/flowkv/store"
@@ -122,7 +121,7 @@ func codeMsg(err error) (store.Code, string) {
 		return se.Code, se.Msg
 	}
 	code := store.CodeOf(err)
-	return code, strings.TrimPrefix(store.Message(err), string(code)+": ")
+	return code, store.Text(err)
 }
 
 // errOf rebuilds an error from its code and message ("" code is nil).

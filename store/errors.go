@@ -98,18 +98,40 @@ func CodeOf(err error) Code {
 	return CodeUnavailable
 }
 
-// Message returns a message for err that is safe to show a user: the
-// message of a coded *Error, or a generic text for other failures (which
-// may hold SQL or internal detail).
+// Text returns the message of err that is safe to show a user, without
+// its code word: the message of a coded *Error (the code word itself when
+// it has none), or a generic text for other failures (which may hold SQL
+// or internal detail). Faces that report the code separately (HTTP's
+// {"code", "message"}, a JavaScript Error's code, a run record) use it.
+// Text(nil) is "".
+func Text(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		if e.Msg == "" {
+			return string(e.Code)
+		}
+		return e.Msg
+	}
+	switch CodeOf(err) {
+	case CodeTimeout:
+		return "the operation did not finish in time"
+	default:
+		return "the data store could not complete the operation"
+	}
+}
+
+// Message returns err's code word and Text, "code: text" — one line that
+// holds the code, as the CLI and logs print it. Message(nil) is "".
 func Message(err error) string {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Error()
 	}
-	switch CodeOf(err) {
-	case CodeTimeout:
-		return "timeout: the operation did not finish in time"
-	default:
-		return "unavailable: the data store could not complete the operation"
-	}
+	return string(CodeOf(err)) + ": " + Text(err)
 }

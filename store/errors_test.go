@@ -64,3 +64,31 @@ func TestMessage(t *testing.T) {
 		t.Errorf("Message(deadline) = %q", got)
 	}
 }
+
+// Text is Message without the code word, for faces that report the code
+// beside it; every error's Message is its code, ": " and its Text.
+func TestText(t *testing.T) {
+	t.Parallel()
+	leaky := fmt.Errorf("sqlstore: get: %w", errors.New(`pq: SELECT secret FROM x`))
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{store.Errorf(store.CodeNotFound, "orders/o-1 not found"), "orders/o-1 not found"},
+		{fmt.Errorf("web: %w", store.Errorf(store.CodeConflict, "entry a/b is at version 2")), "entry a/b is at version 2"},
+		{store.ErrTooLarge, "too_large"},
+		{context.DeadlineExceeded, "the operation did not finish in time"},
+		{leaky, "the data store could not complete the operation"},
+		{nil, ""},
+	} {
+		if got := store.Text(c.err); got != c.want {
+			t.Errorf("Text(%v) = %q, want %q", c.err, got, c.want)
+		}
+		if c.err == nil || c.err == store.ErrTooLarge {
+			continue
+		}
+		if got, want := store.Message(c.err), string(store.CodeOf(c.err))+": "+c.want; got != want {
+			t.Errorf("Message(%v) = %q, want %q", c.err, got, want)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func ParseGrants(items []string) (Grants, error) {
 		}
 		if name != Wildcard {
 			if err := DefaultLimits().ValidateName(name); err != nil {
-				return nil, Errorf(CodeInvalidArgument, "grant %q: %s", it, stripCode(err))
+				return nil, Errorf(CodeInvalidArgument, "grant %q: %s", it, Text(err))
 			}
 		}
 		if a > g[name] {

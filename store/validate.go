@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -249,7 +248,7 @@ func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation
 	}
 	for i, c := range checks {
 		if err := l.ValidateNameKey(c.Name, c.Key); err != nil {
-			return nil, Errorf(CodeOf(err), "checks[%d]: %s", i, stripCode(err))
+			return nil, Errorf(CodeOf(err), "checks[%d]: %s", i, Text(err))
 		}
 		if c.Version < 0 {
 			return nil, Errorf(CodeInvalidArgument, "checks[%d]: version must not be negative", i)
@@ -259,7 +258,7 @@ func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation
 	seen := make(map[[2]string]bool, len(mutations))
 	for i, m := range mutations {
 		if err := l.ValidateNameKey(m.Name, m.Key); err != nil {
-			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
+			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, Text(err))
 		}
 		addr := [2]string{m.Name, m.Key}
 		if seen[addr] {
@@ -267,16 +266,16 @@ func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation
 		}
 		seen[addr] = true
 		if err := ValidateTTL(m.TTL); err != nil {
-			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
+			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, Text(err))
 		}
 		if err := ValidateFlowUUID(m.FlowUUID); err != nil {
-			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
+			return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, Text(err))
 		}
 		switch m.Op {
 		case OpSet:
 			d, err := l.PrepareData(m.Data)
 			if err != nil {
-				return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, stripCode(err))
+				return nil, Errorf(CodeOf(err), "mutations[%d]: %s", i, Text(err))
 			}
 			m.Data = d
 		case OpSum:
@@ -291,12 +290,4 @@ func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation
 		out[i] = m
 	}
 	return out, nil
-}
-
-func stripCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) && e.Msg != "" {
-		return e.Msg
-	}
-	return err.Error()
 }

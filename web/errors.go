@@ -84,11 +84,7 @@ func describe(err error, c echo.Context) (int, store.Code, string) {
 	}
 	var se *store.Error
 	if errors.As(err, &se) {
-		msg := se.Msg
-		if msg == "" {
-			msg = string(se.Code)
-		}
-		return StatusOf(se.Code), se.Code, msg
+		return StatusOf(se.Code), se.Code, store.Text(err)
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -113,9 +109,7 @@ func describe(err error, c echo.Context) (int, store.Code, string) {
 		return status, code, msg
 	}
 	code := store.CodeOf(err)
-	msg := store.Message(err)
-	msg = strings.TrimPrefix(msg, string(code)+": ")
-	return StatusOf(code), code, msg
+	return StatusOf(code), code, store.Text(err)
 }
 
 const ctxCode = "flowkv.errcode"

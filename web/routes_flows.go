@@ -136,7 +136,7 @@ func allowFlow(g store.Grants, f *blocks.Flow, want store.Access) error {
 			need = declared
 		}
 		if err := g.Allow(n, need); err != nil {
-			return store.Errorf(store.CodeAccessDenied, "flow %s uses namespace %q: %s", f.ID, n, strings.TrimPrefix(err.Error(), "access_denied: "))
+			return store.Errorf(store.CodeAccessDenied, "flow %s uses namespace %q: %s", f.ID, n, store.Text(err))
 		}
 	}
 	return nil

@@ -328,7 +328,7 @@ func (s *Server) atomic(c echo.Context) error {
 		if m.TTL != nil {
 			d, err := store.SecondsTTL(*m.TTL)
 			if err != nil {
-				return store.Errorf(store.CodeInvalidArgument, "mutations[%d].ttl: %s", i, strings.TrimPrefix(store.Message(err), "invalid_argument: "))
+				return store.Errorf(store.CodeInvalidArgument, "mutations[%d].ttl: %s", i, store.Text(err))
 			}
 			muts[i].TTL = d
 		}

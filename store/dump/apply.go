@@ -165,7 +165,7 @@ func Apply(ctx context.Context, st store.Store, src io.ReaderAt, size int64, o O
 		}
 		var le *LineError
 		if errors.As(err, &le) {
-			return Summary{}, store.Errorf(store.CodeOf(le.Err), "line %d (nothing was written): %s", le.Line, bare(le.Err))
+			return Summary{}, store.Errorf(store.CodeOf(le.Err), "line %d (nothing was written): %s", le.Line, store.Text(le.Err))
 		}
 		if err != nil {
 			return Summary{}, err

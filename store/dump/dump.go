@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -189,15 +188,7 @@ func (e *LineError) Unwrap() error { return e.Err }
 
 // Message is the problem as a user reads it ("line 3: key must not be
 // empty"), with the error code left out.
-func (e *LineError) Message() string { return fmt.Sprintf("line %d: %s", e.Line, bare(e.Err)) }
-
-func bare(err error) string {
-	var se *store.Error
-	if errors.As(err, &se) && se.Msg != "" {
-		return se.Msg
-	}
-	return store.Message(err)
-}
+func (e *LineError) Message() string { return fmt.Sprintf("line %d: %s", e.Line, store.Text(e.Err)) }
 
 // Reader reads a dump line by line, validating each line and refusing an
 // address that appeared on an earlier line.

@@ -214,7 +214,7 @@ func (a *action) sumFrom(r record, t time.Time) error {
 	default:
 		sum, err := store.SumData(r.entry.Data, a.delta)
 		if err != nil {
-			return store.Errorf(store.CodeInvalidArgument, "mutations[%d]: sum on %s/%s: %s", a.idx, a.name, a.key, strings.TrimPrefix(err.Error(), "invalid_argument: "))
+			return store.Errorf(store.CodeInvalidArgument, "mutations[%d]: sum on %s/%s: %s", a.idx, a.name, a.key, store.Text(err))
 		}
 		a.mode, a.oldVer, a.computed = modeSumComputed, r.ver, sum
 	}

@@ -474,7 +474,7 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 				}
 				sum, err := store.SumData(cur, m.Data)
 				if err != nil {
-					return store.Errorf(store.CodeInvalidArgument, "mutations[%d]: %s/%s: %s", i, m.Name, m.Key, errMsg(err))
+					return store.Errorf(store.CodeInvalidArgument, "mutations[%d]: %s/%s: %s", i, m.Name, m.Key, store.Text(err))
 				}
 				data = sum
 			}
@@ -500,15 +500,6 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 		return store.AtomicResult{}, err
 	}
 	return store.AtomicResult{OK: true, Versions: versions}, nil
-}
-
-// errMsg is a coded error's message without its code prefix.
-func errMsg(err error) string {
-	var e *store.Error
-	if errors.As(err, &e) && e.Msg != "" {
-		return e.Msg
-	}
-	return err.Error()
 }
 
 // Import writes an exported entry as it was: data, flowUuid, timestamps and
