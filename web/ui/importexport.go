@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/store/dump"
 	"github.com/flowkv/flowkv/templates"
@@ -197,23 +198,17 @@ func (ic *importCache) take(id, session string) *pendingImport {
 }
 
 // importOptions are the dump options of an import by this session: its
-// grants decide which namespaces it may write, and only an admin may
-// restore the flowUuid of the entries (docs/design.md, Access).
+// grants decide which namespaces it may write, and only a token with scope
+// admin may restore the flowUuid of the entries (docs/design.md, Access).
 func (u *UI) importOptions(s *reqState, into string) dump.Options {
 	return dump.Options{
 		Limits:       s.st.Limits(),
 		Name:         into,
-		KeepFlowUUID: mayStampFlows(s.grants),
+		KeepFlowUUID: s.tok.Has(tokens.ScopeAdmin),
 		Allow:        func(name string) error { return s.grants.Allow(name, store.Write) },
 		Now:          u.now,
 	}
 }
-
-// mayStampFlows reports whether a token may write entries as any flow
-// (restore flowUuids on import). Until tokens carry scopes, write on every
-// namespace — what the admin token has (tokens.EnsureAdmin) — is the mark;
-// when the admin scope lands, this is the one place to switch to it.
-func mayStampFlows(g store.Grants) bool { return g[store.Wildcard] >= store.Write }
 
 // importDryRun reads the uploaded JSONL and reports how many entries are
 // new, changed, unchanged and expired, writing nothing.
@@ -252,7 +247,7 @@ func (u *UI) importDryRun(c echo.Context) error {
 	}
 	sum := summaryView(fh.Filename, res)
 	if sum.Invalid == 0 && sum.New+sum.Changed > 0 {
-		sum.ID = u.imports.put(&pendingImport{session: s.sess.id, token: s.sess.token, name: v.Name, data: data, summary: sum})
+		sum.ID = u.imports.put(&pendingImport{session: s.sess.id, token: s.tok.ID, name: v.Name, data: data, summary: sum})
 	}
 	v.Summary = &sum
 	return render(c, http.StatusOK, templates.Import(u.page(c, "Import", "namespaces"), v))

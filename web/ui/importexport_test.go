@@ -150,7 +150,7 @@ func TestDumpIdenticalThroughEitherFace(t *testing.T) {
 	}
 }
 
-// TestImportFlowUUIDNeedsAdmin: a token that is not the admin imports its
+// TestImportFlowUUIDNeedsAdmin: a token without scope admin imports its
 // granted namespace, but the entries carry no flowUuid — it cannot make them
 // look written by a flow — and a line for a namespace it may not write is
 // refused.
@@ -168,6 +168,14 @@ func TestImportFlowUUIDNeedsAdmin(t *testing.T) {
 	_, body := c.upload("/import", "", file+`{"name":"billing","key":"k","data":1}`+"\n")
 	if !strings.Contains(body, `id="count-invalid">1<`) || !strings.Contains(body, "line 2: no grant to write namespace") || applyIDRe.MatchString(body) {
 		t.Fatalf("a line outside the grants was not refused:\n%s", body)
+	}
+
+	// Write on every namespace is not the admin scope.
+	w := h.client()
+	w.signIn(h.token("*:write"))
+	uploadAndApply(t, w, "", `{"name":"orders","key":"k3","data":1,"flowUuid":"flow-b"}`+"\n")
+	if e, _ := h.Store.FindNameKey(context.Background(), "orders", "k3"); e.FlowUUID != "" {
+		t.Fatalf("a *:write token without scope admin stamped a flowUuid: %+v", e)
 	}
 
 	// The admin restores it.
