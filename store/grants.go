@@ -265,6 +265,48 @@ func (s *guarded) Names(ctx context.Context) ([]NameCount, error) {
 	return out, nil
 }
 
+func (s *guarded) Query(ctx context.Context, q Query) (QueryPage, error) {
+	if err := s.g.Allow(q.Name, Read); err != nil {
+		return QueryPage{}, err
+	}
+	return s.Store.Query(ctx, q)
+}
+
+func (s *guarded) CreateIndex(ctx context.Context, name, field string) (Index, error) {
+	if err := s.g.Allow(name, Write); err != nil {
+		return Index{}, err
+	}
+	return s.Store.CreateIndex(ctx, name, field)
+}
+
+func (s *guarded) DropIndex(ctx context.Context, name, field string) (bool, error) {
+	if err := s.g.Allow(name, Write); err != nil {
+		return false, err
+	}
+	return s.Store.DropIndex(ctx, name, field)
+}
+
+// Indexes lists the indexes of granted namespaces only.
+func (s *guarded) Indexes(ctx context.Context, name string) ([]Index, error) {
+	if name != "" {
+		if err := s.g.Allow(name, Read); err != nil {
+			return nil, err
+		}
+		return s.Store.Indexes(ctx, name)
+	}
+	all, err := s.Store.Indexes(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0:0]
+	for _, ix := range all {
+		if s.g.Level(ix.Name) >= Read {
+			out = append(out, ix)
+		}
+	}
+	return out, nil
+}
+
 // Close does not close the wrapped store: a guarded view does not own it.
 func (s *guarded) Close() error { return nil }
 

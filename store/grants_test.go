@@ -160,6 +160,22 @@ func (r *recorder) Names(context.Context) ([]store.NameCount, error) {
 	r.calls = append(r.calls, "Names")
 	return r.names, nil
 }
+func (r *recorder) Query(context.Context, store.Query) (store.QueryPage, error) {
+	r.calls = append(r.calls, "Query")
+	return store.QueryPage{}, nil
+}
+func (r *recorder) CreateIndex(context.Context, string, string) (store.Index, error) {
+	r.calls = append(r.calls, "CreateIndex")
+	return store.Index{}, nil
+}
+func (r *recorder) DropIndex(context.Context, string, string) (bool, error) {
+	r.calls = append(r.calls, "DropIndex")
+	return false, nil
+}
+func (r *recorder) Indexes(context.Context, string) ([]store.Index, error) {
+	r.calls = append(r.calls, "Indexes")
+	return nil, nil
+}
 func (r *recorder) Limits() store.Limits       { return store.DefaultLimits() }
 func (r *recorder) Ping(context.Context) error { return nil }
 func (r *recorder) Close() error               { r.closed = true; return nil }
@@ -206,6 +222,10 @@ func TestWithGrantsForwardsOrRefuses(t *testing.T) {
 			_, err := s.Atomic(ctx, []store.Check{{Name: ns, Key: "k"}}, nil)
 			return err
 		}, store.Read},
+		{"Query", func(s store.Store, ns string) error { _, err := s.Query(ctx, store.Query{Name: ns}); return err }, store.Read},
+		{"CreateIndex", func(s store.Store, ns string) error { _, err := s.CreateIndex(ctx, ns, "f"); return err }, store.Write},
+		{"DropIndex", func(s store.Store, ns string) error { _, err := s.DropIndex(ctx, ns, "f"); return err }, store.Write},
+		{"Indexes", func(s store.Store, ns string) error { _, err := s.Indexes(ctx, ns); return err }, store.Read},
 	}
 	for _, op := range ops {
 		for _, ns := range []string{"rw", "ro", "none", "_flowkv.tokens"} {

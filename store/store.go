@@ -169,6 +169,52 @@ type Store interface {
 	// Names lists namespaces with their live entry counts, by name,
 	// reserved namespaces excluded.
 	Names(ctx context.Context) ([]NameCount, error)
+	// Query searches namespace q.Name by fields of data (DESIGN.md "Search
+	// by field"); every backend answers it through RunQuery.
+	//
+	// Conditions (q.Where, combined by q.Match: all, the default, or any)
+	// are typed and never coerce: a number compares with numbers, a string
+	// with strings by code point, booleans and null only by eq, ne and in;
+	// a condition on a missing field or on a value of another type does not
+	// match — ne included — except exists:false. Objects and arrays are
+	// equal when their canonical JSON is. contains finds a substring of a
+	// string or an element of an array; startsWith takes a string.
+	//
+	// The answer comes in q.OrderBy order (values of different kinds in
+	// the order numbers, strings, null, false, true, objects and arrays;
+	// entries missing the field last; ties by key in the direction of the
+	// first field); without OrderBy in key order, or in the field's order
+	// when a declared index on a range condition serves the query. A query
+	// is served by the index on its first OrderBy field, else (match all)
+	// by the index on the first condition that bounds a range (eq, in, lt,
+	// lte, gt, gte, startsWith, exists:true); $key is always indexed. A
+	// query no index serves reads the namespace in key order and examines
+	// at most Limits.MaxQueryScan entries per page: the page may then hold
+	// fewer entries than asked (even none) with a NextCursor to continue.
+	// Sorting by a field no index serves, or by more than one field, and
+	// counting without a condition on the serving index, read at most
+	// MaxQueryScan candidates and are invalid_argument beyond.
+	//
+	// Cursors are positions in the answer's order: paging while entries are
+	// written never returns an entry twice nor skips one that existed
+	// throughout. Expired entries are never returned or counted. More than
+	// MaxQueryConditions conditions or a value above MaxConditionValueBytes
+	// is too_large; a field that does not parse, an operator given a value
+	// of a type it does not take, or a cursor of another query is
+	// invalid_argument.
+	Query(ctx context.Context, q Query) (QueryPage, error)
+	// CreateIndex declares an index on field (a path into data) of
+	// namespace name and builds it for the existing entries; declaring it
+	// again is a no-op that finishes an interrupted build. More than
+	// MaxIndexesPerName indexes on a namespace is too_large. Indexes are
+	// kept when the namespace's entries are deleted.
+	CreateIndex(ctx context.Context, name, field string) (Index, error)
+	// DropIndex removes the index on field of name and reports whether one
+	// was declared.
+	DropIndex(ctx context.Context, name, field string) (bool, error)
+	// Indexes lists the declared indexes of name, or of every namespace
+	// when name is "", by (name, field).
+	Indexes(ctx context.Context, name string) ([]Index, error)
 	// Limits returns the limits this store enforces.
 	Limits() Limits
 	// Ping reports whether the database is reachable.

@@ -32,6 +32,16 @@ type Limits struct {
 	// MaxEntriesPerName caps live entries per namespace; 0 = no cap.
 	// Inserting past it is too_large.
 	MaxEntriesPerName int64 `json:"maxEntriesPerName"`
+	// MaxQueryConditions bounds the conditions of one query.
+	MaxQueryConditions int `json:"maxQueryConditions"`
+	// MaxConditionValueBytes bounds the JSON of one condition's value.
+	MaxConditionValueBytes int `json:"maxConditionValueBytes"`
+	// MaxQueryScan bounds the entries one page of a query examines when no
+	// index serves it (and the candidates a sort or count without an index
+	// may read).
+	MaxQueryScan int `json:"maxQueryScan"`
+	// MaxIndexesPerName bounds the declared indexes of one namespace.
+	MaxIndexesPerName int `json:"maxIndexesPerName"`
 }
 
 // DefaultLimits returns the default limits of docs/design.md.
@@ -53,6 +63,18 @@ func (l Limits) Normalize() Limits {
 	}
 	if l.MaxListLimit <= 0 {
 		l.MaxListLimit = DefaultMaxListLimit
+	}
+	if l.MaxQueryConditions <= 0 {
+		l.MaxQueryConditions = DefaultMaxQueryConditions
+	}
+	if l.MaxConditionValueBytes <= 0 {
+		l.MaxConditionValueBytes = DefaultMaxConditionValueBytes
+	}
+	if l.MaxQueryScan <= 0 {
+		l.MaxQueryScan = DefaultMaxQueryScan
+	}
+	if l.MaxIndexesPerName <= 0 {
+		l.MaxIndexesPerName = DefaultMaxIndexesPerName
 	}
 	return l
 }

@@ -191,3 +191,27 @@ func (s countingStore) Names(ctx context.Context) ([]store.NameCount, error) {
 	s.m.op("names", err)
 	return n, err
 }
+
+func (s countingStore) Query(ctx context.Context, q store.Query) (store.QueryPage, error) {
+	p, err := s.Store.Query(ctx, q)
+	s.m.op("query", err)
+	return p, err
+}
+
+func (s countingStore) CreateIndex(ctx context.Context, name, field string) (store.Index, error) {
+	ix, err := s.Store.CreateIndex(ctx, name, field)
+	s.m.op("createIndex", err)
+	return ix, err
+}
+
+func (s countingStore) DropIndex(ctx context.Context, name, field string) (bool, error) {
+	ok, err := s.Store.DropIndex(ctx, name, field)
+	s.m.op("dropIndex", err)
+	return ok, err
+}
+
+func (s countingStore) Indexes(ctx context.Context, name string) ([]store.Index, error) {
+	ix, err := s.Store.Indexes(ctx, name)
+	s.m.op("indexes", err)
+	return ix, err
+}

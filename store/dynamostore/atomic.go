@@ -54,6 +54,8 @@ type action struct {
 	// write is conditional on the item not being chunked.
 	clean *chunkRef
 	base  record // modeSetChunked: the item as read
+	// decls are the namespace's declared indexes (for writes of data).
+	decls *declSet
 	// per attempt
 	ver   int64
 	token string
@@ -109,6 +111,15 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 	for n := range names {
 		if err := s.register(ctx, n); err != nil {
 			return store.AtomicResult{}, err
+		}
+	}
+	for _, a := range acts {
+		if a.mut != nil && a.mode != modeDelete {
+			ds, err := s.decls(ctx, a.name)
+			if err != nil {
+				return store.AtomicResult{}, err
+			}
+			a.decls = ds
 		}
 	}
 	if err := s.atomicCap(ctx, acts); err != nil {
@@ -273,6 +284,7 @@ func (s *Store) transactItems(acts []*action, t time.Time) (items []types.Transa
 			w := dataWrite{
 				name: a.name, key: a.key, now: t, flow: m.FlowUUID, token: a.token,
 				expires: store.ExpiresAt(t, m.TTL), created: "if_not_exists(#c, :now)",
+				decls: a.decls,
 			}
 			if w.expires != nil {
 				x := w.expires.Truncate(time.Microsecond)

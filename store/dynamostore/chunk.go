@@ -176,6 +176,10 @@ func (s *Store) writeChunked(ctx context.Context, kind writeKind, name, key stri
 	if imp != nil {
 		atLeast = imp.Version
 	}
+	ds, err := s.decls(ctx, name)
+	if err != nil {
+		return store.Entry{}, err
+	}
 	var tokens []string // of attempts that failed ambiguously and did not apply
 	for attempt := range maxAtomicAttempts {
 		old, err := s.getRaw(ctx, name, key)
@@ -197,6 +201,7 @@ func (s *Store) writeChunked(ctx context.Context, kind writeKind, name, key stri
 			return store.Entry{}, store.Errorf(store.CodeConflict, "%s/%s has version %d, not %d", name, key, old.ver, opts.IfVersion)
 		}
 		w := s.newWrite(kind, name, key, data, opts, imp, t, max(atLeast, old.ver+1))
+		w.decls = ds
 		if kind == kindUpdate {
 			w.created, w.createdAt = ":c", old.entry.CreatedAt
 		}

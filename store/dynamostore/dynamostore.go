@@ -100,6 +100,10 @@ type Config struct {
 	Limits store.Limits
 	// ClientOptions are applied to the DynamoDB client (tests, tuning).
 	ClientOptions []func(*dynamodb.Options)
+	// IndexCacheTTL is how long a process trusts its copy of a namespace's
+	// index declarations (0: DefaultIndexCacheTTL). Building a new index
+	// waits 1.5 times this long first, so every writer knows it.
+	IndexCacheTTL time.Duration
 }
 
 // Store is a store.Store on DynamoDB. It is safe for concurrent use.
@@ -110,6 +114,7 @@ type Store struct {
 
 	clock versionClock
 	known sync.Map // namespaces known to be in the registry
+	ix    indexCache
 }
 
 var (
@@ -124,6 +129,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, table: cfg.Table, limits: effectiveLimits(cfg.Limits)}
+	s.ix.ttl = cfg.IndexCacheTTL
+	if s.ix.ttl <= 0 {
+		s.ix.ttl = DefaultIndexCacheTTL
+	}
 	if s.table == "" {
 		s.table = DefaultTable
 	}
@@ -138,6 +147,7 @@ func effectiveLimits(l store.Limits) store.Limits {
 	l.MaxDataBytes = min(l.MaxDataBytes, MaxDataBytes)
 	l.MaxNameBytes = min(l.MaxNameBytes, maxNameBytes)
 	l.MaxKeyBytes = min(l.MaxKeyBytes, maxKeyBytes)
+	l.MaxIndexesPerName = min(l.MaxIndexesPerName, querySlots)
 	return l
 }
 
@@ -246,6 +256,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := s.addQueryIndexes(ctx, out.Table); err != nil {
+			return err
+		}
 	}
 	return s.enableTTL(ctx)
 }
@@ -265,21 +278,21 @@ func (s *Store) createTable(ctx context.Context) error {
 	_, err := s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   &s.table,
 		BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
+		AttributeDefinitions: append([]types.AttributeDefinition{
 			{AttributeName: str(aPK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: str(aSK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: str(aNK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: str(aHash), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: str(aNum), AttributeType: types.ScalarAttributeTypeN},
 			{AttributeName: str(aFlow), AttributeType: types.ScalarAttributeTypeS},
-		},
+		}, querySlotAttrs()...),
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: str(aPK), KeyType: types.KeyTypeHash},
 			{AttributeName: str(aSK), KeyType: types.KeyTypeRange},
 		},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+		GlobalSecondaryIndexes: append([]types.GlobalSecondaryIndex{
 			gsi(indexData, aHash), gsi(indexNum, aNum), gsi(indexFlow, aFlow),
-		},
+		}, querySlotIndexes()...),
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) { // in use: another process creates it
@@ -297,6 +310,86 @@ func (s *Store) waitActive(ctx context.Context) error {
 		return wrapErr("wait for table "+s.table, err)
 	}
 	return nil
+}
+
+// querySlotIndexes are the declared-index GSIs qx0…: keyed by xpN and
+// xsN, projecting every attribute.
+func querySlotIndexes() []types.GlobalSecondaryIndex {
+	var out []types.GlobalSecondaryIndex
+	for i := range querySlots {
+		out = append(out, types.GlobalSecondaryIndex{
+			IndexName: aws.String(slotIndex(i)),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(slotPK(i)), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(slotSK(i)), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		})
+	}
+	return out
+}
+
+func querySlotAttrs() []types.AttributeDefinition {
+	var out []types.AttributeDefinition
+	for i := range querySlots {
+		out = append(out,
+			types.AttributeDefinition{AttributeName: aws.String(slotPK(i)), AttributeType: types.ScalarAttributeTypeS},
+			types.AttributeDefinition{AttributeName: aws.String(slotSK(i)), AttributeType: types.ScalarAttributeTypeS})
+	}
+	return out
+}
+
+// addQueryIndexes adds the declared-index GSIs a table made by an earlier
+// flowkv lacks, one at a time (DynamoDB builds one per UpdateTable),
+// waiting for each to become active.
+func (s *Store) addQueryIndexes(ctx context.Context, t *types.TableDescription) error {
+	have := map[string]bool{}
+	for _, g := range t.GlobalSecondaryIndexes {
+		have[aws.ToString(g.IndexName)] = true
+	}
+	attrs := querySlotAttrs()
+	for i, g := range querySlotIndexes() {
+		if have[aws.ToString(g.IndexName)] {
+			continue
+		}
+		_, err := s.db.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+			TableName:            &s.table,
+			AttributeDefinitions: attrs[2*i : 2*i+2],
+			GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+				IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+			}}},
+		})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return wrapErr("add index "+aws.ToString(g.IndexName)+" to "+s.table, err)
+		}
+		if err := s.waitIndexes(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitIndexes waits until the table and every index are active.
+func (s *Store) waitIndexes(ctx context.Context) error {
+	for {
+		out, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+		if err != nil {
+			return wrapErr("describe table "+s.table, err)
+		}
+		ready := out.Table.TableStatus == types.TableStatusActive
+		for _, g := range out.Table.GlobalSecondaryIndexes {
+			ready = ready && g.IndexStatus == types.IndexStatusActive
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dynamostore: wait for the indexes of %s: %w", s.table, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func checkIndexes(t *types.TableDescription) error {

@@ -31,6 +31,7 @@ func open(t testing.TB, l store.Limits, extra ...func(*dynamodb.Options)) *dynam
 	defer cancel()
 	s, err := dynamostore.Open(ctx, dynamostore.Config{
 		Endpoint: ep, Table: testenv.UniqueName("flowkv_t_"), Limits: l, ClientOptions: extra,
+		IndexCacheTTL: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -234,6 +235,51 @@ func TestSearchesQueryNeverScan(t *testing.T) {
 	}
 }
 
+// Queries are Query requests (never Scan): one for an indexed page, one
+// per page of examined items otherwise; an index adds no request to a
+// write.
+func TestQueryRequests(t *testing.T) {
+	c := &countOps{ops: map[string]int{}}
+	s := open(t, store.Limits{}, c.option)
+	ctx := context.Background()
+	for i := range 40 {
+		if _, err := s.Insert(ctx, "orders", fmt.Sprintf("o-%02d", i), raw(fmt.Sprintf(`{"status":%q,"total":%d}`, []string{"paid", "open"}[i%2], i)), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateIndex(ctx, "orders", "status"); err != nil {
+		t.Fatal(err)
+	}
+	paid := []store.Condition{{Field: "status", Op: store.OpEq, Value: raw(`"paid"`)}, {Field: "total", Op: store.OpGte, Value: raw(`10`)}}
+	count := func(what string, q store.Query, wantItems, wantQueries int) {
+		t.Helper()
+		c.reset()
+		p, err := s.Query(ctx, q)
+		if err != nil || len(p.Entries) != wantItems {
+			t.Fatalf("%s: %d entries, %v; want %d", what, len(p.Entries), err, wantItems)
+		}
+		if n := c.get("Query"); n != wantQueries {
+			t.Fatalf("%s: %d Query requests, want %d", what, n, wantQueries)
+		}
+		if n := c.get("Scan") + c.get("BatchGetItem"); n != 0 {
+			t.Fatalf("%s: %d Scan or BatchGetItem requests", what, n)
+		}
+		if n := c.get("GetItem"); n > 1 { // the declarations, when the cache expired
+			t.Fatalf("%s: %d GetItem requests", what, n)
+		}
+	}
+	count("indexed", store.Query{Name: "orders", Where: paid, Limit: 10}, 10, 1)
+	count("indexed, sorted", store.Query{Name: "orders", Where: paid[:1], OrderBy: []store.Order{{Field: "status", Desc: true}}, Limit: 5}, 5, 1)
+	count("unindexed", store.Query{Name: "orders", Where: paid[1:], Limit: 50}, 30, 1)
+	c.reset()
+	if _, err := s.Upsert(ctx, "orders", "o-00", raw(`{"status":"void"}`), store.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.get("UpdateItem"); n != 1 || c.get("TransactWriteItems") != 0 || c.get("PutItem") != 0 {
+		t.Fatalf("a write to an indexed namespace: %d UpdateItem, %v", n, c.ops)
+	}
+}
+
 func TestCursorPages(t *testing.T) {
 	s := open(t, store.Limits{})
 	ctx := context.Background()
@@ -275,8 +321,10 @@ func TestCursorPages(t *testing.T) {
 // versions are removed.
 func TestLargeValues(t *testing.T) {
 	s := open(t, store.Limits{})
-	if got := s.Limits(); got != store.DefaultLimits() {
-		t.Fatalf("Limits() = %+v, want the defaults", got)
+	want := store.DefaultLimits()
+	want.MaxIndexesPerName = 5 // a namespace's index slots (GSIs qx0…qx4)
+	if got := s.Limits(); got != want {
+		t.Fatalf("Limits() = %+v, want the defaults (5 indexes per namespace)", got)
 	}
 	ctx := context.Background()
 	name := strings.Repeat("n", store.DefaultMaxNameBytes)

@@ -223,6 +223,9 @@ type dataWrite struct {
 	created   string // ":now" or "if_not_exists(#c, :now)" or ":c"
 	createdAt time.Time
 	updatedAt time.Time // zero: now
+	// decls are the namespace's declared indexes, whose attributes the
+	// write sets from data.
+	decls *declSet
 }
 
 // update returns the update expression and its values.
@@ -275,6 +278,8 @@ func (w dataWrite) update(vals item) string {
 	} else {
 		remove = append(remove, "#e", "#ttl")
 	}
+	iset, iremove := indexAttrs(w.decls, w.name, w.key, w.data, vals)
+	set, remove = append(set, iset...), append(remove, iremove...)
 	expr := "SET " + strings.Join(set, ", ")
 	if w.data == nil {
 		expr += " ADD #n :delta"
@@ -296,7 +301,7 @@ func tombstoneUpdate(vals item, now time.Time, ver int64) string {
 	vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
 	vals[":ttl"] = avN(now.Add(tombstoneTTL).Unix())
 	vals[":v"] = avN(ver)
-	return "SET #del = :true, #ttl = :ttl, #v = if_not_exists(#v, :v) REMOVE #d, #n, #h, #p, #nk, #f, #e, #c, #u, #w"
+	return "SET #del = :true, #ttl = :ttl, #v = if_not_exists(#v, :v) REMOVE #d, #n, #h, #p, #nk, #f, #e, #c, #u, #w" + allSlotAttrs()
 }
 
 // itemSize estimates the stored size of a data write (DynamoDB counts
@@ -313,6 +318,11 @@ func (w dataWrite) itemSize() int {
 		n += 1 + 21
 	default:
 		n += len(aData) + len(w.data) + len(aHash) + 64
+	}
+	if w.decls != nil {
+		for _, d := range w.decls.decls {
+			n += 6 + len(w.name) + 1 + len(d.Field) + maxIndexedValue + 3 + len(w.key)
+		}
 	}
 	return n
 }

@@ -194,10 +194,15 @@ func (s *Store) write(ctx context.Context, kind writeKind, name, key string, dat
 	if imp != nil {
 		atLeast = imp.Version
 	}
+	ds, err := s.decls(ctx, name)
+	if err != nil {
+		return store.Entry{}, record{}, err
+	}
 	var tokens []string // of attempts that failed ambiguously and did not apply
 	for range maxVersionRetries {
 		t := now()
 		w := s.newWrite(kind, name, key, data, opts, imp, t, atLeast)
+		w.decls = ds
 		vals := item{}
 		var cond string
 		switch kind {

@@ -20,7 +20,7 @@ const notReserved = "NOT (name >= '_flowkv.' AND name < '_flowkv/')"
 // prepared on the read pool, writer statements on the writer (used inside
 // write transactions through Tx.StmtContext).
 type stmts struct {
-	get, findName, names                         *sql.Stmt
+	get, findName, names, readyIndexes           *sql.Stmt
 	listFrom, listAfter, listFromTo, listAfterTo *sql.Stmt
 
 	// Single-statement writes (no MaxEntriesPerName cap).
@@ -87,6 +87,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	r, w := s.r, s.w
 	s.st.text = map[*sql.Stmt]string{}
 	s.st.get = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key = ? AND "+live)
+	s.st.readyIndexes = prep(r, "SELECT field FROM query_indexes WHERE name = ? AND state = 'ready' ORDER BY field")
 	s.st.findName = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND "+live+" ORDER BY key LIMIT ? OFFSET ?")
 	// One lower bound per query (key >= prefix, or key > cursor): SQLite
 	// cannot tell which of two bound parameters is tighter and would scan

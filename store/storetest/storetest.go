@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentSum", func(t *testing.T) { t.Parallel(); testConcurrentSum(t, open) })
 	t.Run("ConcurrentInsert", func(t *testing.T) { t.Parallel(); testConcurrentInsert(t, open) })
 	t.Run("Import", func(t *testing.T) { t.Parallel(); testImport(t, open) })
+	RunQuery(t, open)
 }
 
 // ---- helpers ----
