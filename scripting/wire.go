@@ -82,6 +82,8 @@ type wireCall struct {
 	Fetch  *store.FetchQuery
 	Checks []store.Check
 	Muts   []store.Mutation
+	Query  *store.Query
+	Field  string
 }
 
 // wireReply answers a wireCall.
@@ -93,6 +95,9 @@ type wireReply struct {
 	OK      bool
 	Atomic  *store.AtomicResult
 	Names   []store.NameCount
+	Query   *store.QueryPage
+	Index   *store.Index
+	Indexes []store.Index
 	Code    store.Code
 	Msg     string
 }
@@ -109,6 +114,10 @@ const (
 	opAtomic      = "atomic"
 	opList        = "list"
 	opNames       = "names"
+	opQuery       = "query"
+	opCreateIndex = "createIndex"
+	opDropIndex   = "dropIndex"
+	opIndexes     = "indexes"
 )
 
 // codeMsg splits err into the code and bare message that cross the pipe.
@@ -175,12 +184,29 @@ func serveCall(ctx context.Context, st store.Store, c *wireCall) *wireReply {
 		rep.Page = &p
 	case opNames:
 		rep.Names, err = st.Names(ctx)
+	case opQuery:
+		if c.Query == nil {
+			err = store.Errorf(store.CodeInvalidArgument, "query without a query")
+			break
+		}
+		var p store.QueryPage
+		p, err = st.Query(ctx, *c.Query)
+		rep.Query = &p
+	case opCreateIndex:
+		var ix store.Index
+		ix, err = st.CreateIndex(ctx, c.Name, c.Field)
+		rep.Index = &ix
+	case opDropIndex:
+		rep.OK, err = st.DropIndex(ctx, c.Name, c.Field)
+	case opIndexes:
+		rep.Indexes, err = st.Indexes(ctx, c.Name)
 	default:
 		err = store.Errorf(store.CodeInvalidArgument, "unknown store operation %q", c.Op)
 	}
 	if err != nil {
 		rep.Code, rep.Msg = codeMsg(err)
 		rep.Entry, rep.Entries, rep.Page, rep.Atomic, rep.Names = nil, nil, nil, nil, nil
+		rep.Query, rep.Index, rep.Indexes = nil, nil, nil
 	}
 	return rep
 }

@@ -273,6 +273,44 @@ func (s *remoteStore) Names(ctx context.Context) ([]store.NameCount, error) {
 	return rep.Names, nil
 }
 
+func (s *remoteStore) Query(ctx context.Context, q store.Query) (store.QueryPage, error) {
+	rep, err := s.do(ctx, wireCall{Op: opQuery, Query: &q})
+	if err != nil {
+		return store.QueryPage{}, err
+	}
+	if rep.Query == nil {
+		return store.QueryPage{}, store.Errorf(store.CodeUnavailable, "sandbox: empty answer from the parent")
+	}
+	return *rep.Query, nil
+}
+
+func (s *remoteStore) CreateIndex(ctx context.Context, name, field string) (store.Index, error) {
+	rep, err := s.do(ctx, wireCall{Op: opCreateIndex, Name: name, Field: field})
+	if err != nil {
+		return store.Index{}, err
+	}
+	if rep.Index == nil {
+		return store.Index{}, store.Errorf(store.CodeUnavailable, "sandbox: empty answer from the parent")
+	}
+	return *rep.Index, nil
+}
+
+func (s *remoteStore) DropIndex(ctx context.Context, name, field string) (bool, error) {
+	rep, err := s.do(ctx, wireCall{Op: opDropIndex, Name: name, Field: field})
+	if err != nil {
+		return false, err
+	}
+	return rep.OK, nil
+}
+
+func (s *remoteStore) Indexes(ctx context.Context, name string) ([]store.Index, error) {
+	rep, err := s.do(ctx, wireCall{Op: opIndexes, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	return rep.Indexes, nil
+}
+
 func (s *remoteStore) Limits() store.Limits           { return s.limits }
 func (s *remoteStore) Ping(ctx context.Context) error { return nil }
 func (s *remoteStore) Close() error                   { return nil }

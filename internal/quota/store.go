@@ -92,6 +92,35 @@ func (q *quotaStore) Names(ctx context.Context) ([]store.NameCount, error) {
 	return q.Store.Names(ctx)
 }
 
+// Query counts as one operation per page.
+func (q *quotaStore) Query(ctx context.Context, qq store.Query) (store.QueryPage, error) {
+	if err := q.count(ctx); err != nil {
+		return store.QueryPage{}, err
+	}
+	return q.Store.Query(ctx, qq)
+}
+
+func (q *quotaStore) CreateIndex(ctx context.Context, name, field string) (store.Index, error) {
+	if err := q.count(ctx); err != nil {
+		return store.Index{}, err
+	}
+	return q.Store.CreateIndex(ctx, name, field)
+}
+
+func (q *quotaStore) DropIndex(ctx context.Context, name, field string) (bool, error) {
+	if err := q.count(ctx); err != nil {
+		return false, err
+	}
+	return q.Store.DropIndex(ctx, name, field)
+}
+
+func (q *quotaStore) Indexes(ctx context.Context, name string) ([]store.Index, error) {
+	if err := q.count(ctx); err != nil {
+		return nil, err
+	}
+	return q.Store.Indexes(ctx, name)
+}
+
 // size is the bytes an entry (key, data) takes against a quota, or -1
 // when data is not valid (the store's own validation then answers).
 func (q *quotaStore) size(key string, data json.RawMessage) int64 {
