@@ -420,7 +420,7 @@ func (l Limits) PrepareQuery(q Query) (*PreparedQuery, error) {
 	for i, c := range q.Where {
 		pc, err := l.prepareCond(c)
 		if err != nil {
-			return nil, Errorf(CodeOf(err), "where[%d]: %s", i, stripCode(err))
+			return nil, Errorf(CodeOf(err), "where[%d]: %s", i, Text(err))
 		}
 		pq.Where = append(pq.Where, pc)
 	}
@@ -431,7 +431,7 @@ func (l Limits) PrepareQuery(q Query) (*PreparedQuery, error) {
 	for i, o := range q.OrderBy {
 		f, err := ParseField(o.Field)
 		if err != nil {
-			return nil, Errorf(CodeOf(err), "orderBy[%d]: %s", i, stripCode(err))
+			return nil, Errorf(CodeOf(err), "orderBy[%d]: %s", i, Text(err))
 		}
 		if seen[f.String()] {
 			return nil, Errorf(CodeInvalidArgument, "orderBy[%d]: %s is already a sort key", i, f)
