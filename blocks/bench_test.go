@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/blocks/javascript"
+	"github.com/flowkv/flowkv/scripting"
 	"github.com/flowkv/flowkv/store"
 )
 
@@ -256,4 +258,48 @@ func BenchmarkInterleaved(b *testing.B) {
 	b.ReportMetric(us(direct.wall), "direct-upsert-wall-us")
 	b.ReportMetric(us(ten.wall)/10, "flow10-wall-us/block")
 	b.ReportMetric(us(two.wall), "two-block-wall-us")
+}
+
+// BenchmarkJSBlockIsolation: runs/s of the two-block flow (Data Store upsert
+// + JavaScript read, recorded) with the JavaScript block in a sandbox worker
+// and in-process (scripting.Options.InProcess, for measuring only),
+// alternating rounds of 20 runs so the machine's load hits both alike.
+func BenchmarkJSBlockIsolation(b *testing.B) {
+	e, _ := benchEngine(b, true)
+	worker := scripting.New(scripting.Options{})
+	defer worker.Close()
+	inproc := scripting.New(scripting.Options{InProcess: true})
+	defer inproc.Close()
+	defer javascript.SetEngine(nil)
+	mustPut(b, e, twoBlockFlow)
+	ctx := context.Background()
+	const round = 20
+	var tw, ti time.Duration
+	var nw, ni int
+	b.ResetTimer()
+	for i := 0; i < b.N; i += round {
+		for side, eng := range []*scripting.Engine{worker, inproc} {
+			javascript.SetEngine(eng)
+			t0 := time.Now()
+			for j := 0; j < round; j++ {
+				in := json.RawMessage(fmt.Sprintf(`{"i":%d}`, (i+j)%1000))
+				r, err := e.RunFlow(ctx, "bench-two", blocks.RunRequest{Input: in})
+				if err != nil || r.Status != blocks.StatusSucceeded {
+					b.Fatalf("%v %+v", err, r.Error)
+				}
+			}
+			if side == 0 {
+				tw += time.Since(t0)
+				nw += round
+			} else {
+				ti += time.Since(t0)
+				ni += round
+			}
+		}
+	}
+	b.StopTimer()
+	rw, ri := float64(nw)/tw.Seconds(), float64(ni)/ti.Seconds()
+	b.ReportMetric(rw, "worker-runs/s")
+	b.ReportMetric(ri, "inproc-runs/s")
+	b.ReportMetric(100*rw/ri, "worker-%-of-inproc")
 }

@@ -90,7 +90,7 @@ func BenchmarkGojaNew(b *testing.B) {
 	}
 }
 
-func seedKeys(b *testing.B, st store.Store, n int) {
+func seedKeys(b testing.TB, st store.Store, n int) {
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
 		if _, err := st.Upsert(ctx, "bench", fmt.Sprintf("k%04d", i), json.RawMessage(fmt.Sprintf(`{"n":%d,"tag":"item"}`, i)), store.WriteOptions{}); err != nil {
