@@ -32,15 +32,27 @@ blocks:
   - {id: copy, type: dataStore, operation: upsert, name: out, key: o-1, data: "{{ steps.get.data }}"}
 `)
 	succeeded(t, mustRun(t, e, "reader", "null"))
+	// Writes to a literal read-only namespace are refused when saved…
 	for _, w := range []string{
 		"{id: w, type: dataStore, operation: upsert, name: orders, key: o-2, data: 1}",
 		"{id: w, type: dataStore, operation: deleteOneNameKey, name: orders, key: o-1}",
 		"{id: w, type: dataStore, operation: atomicIncrement, name: orders, key: n}",
 		`{id: w, type: javascript, code: "await dataStore.upsert('orders', 'o-2', 1)"}`,
-		`{id: w, type: javascript, code: "await kv.set(['orders', 'o-2'], 1)"}`,
+	} {
+		_, err := e.PutFlow(ctx, []byte("id: writer\ndataStores: [orders:read]\nblocks:\n  - "+w+"\n"))
+		if store.CodeOf(err) != store.CodeInvalidArgument || !strings.Contains(err.Error(), "read-only") {
+			t.Fatalf("%s saved on a read-only namespace: %v", w, err)
+		}
+	}
+	// …and computed ones fail the run with access_denied.
+	for _, w := range []string{
+		`{id: w, type: dataStore, operation: upsert, name: "{{ input.ns }}", key: o-2, data: 1}`,
+		`{id: w, type: dataStore, operation: deleteOneNameKey, name: "{{ input.ns }}", key: o-1}`,
+		`{id: w, type: javascript, code: "await dataStore.upsert(input.ns, 'o-2', 1)"}`,
+		`{id: w, type: javascript, code: "await kv.set([input.ns, 'o-2'], 1)"}`,
 	} {
 		mustPut(t, e, "id: writer\ndataStores: [orders:read]\nblocks:\n  - "+w+"\n")
-		r := mustRun(t, e, "writer", "null")
+		r := mustRun(t, e, "writer", `{"ns":"orders"}`)
 		if r.Status != blocks.StatusFailed || r.Error == nil || r.Error.Code != store.CodeAccessDenied {
 			b, _ := json.Marshal(r)
 			t.Fatalf("%s on a read-only namespace: %s", w, b)

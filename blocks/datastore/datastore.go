@@ -10,7 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/flowkv/flowkv/blocks"
@@ -118,9 +121,20 @@ var Spec = blocks.Spec{
 func init() { blocks.Register(Spec, New) }
 
 // New is the block's factory. The generic spec checks (required fields,
-// enum values, namespaces within dataStores) already ran; nothing else can
-// be checked before the run.
-func New(blocks.Config) (blocks.Block, error) { return block{}, nil }
+// enum values, namespaces within dataStores) already ran; it adds one: a
+// write operation on a literal namespace the flow declares read-only
+// (orders:read) is refused when the flow is saved. Namespaces computed at
+// run time are checked by the grants.
+func New(cfg blocks.Config) (blocks.Block, error) {
+	op, _ := cfg.Fields["operation"].(string)
+	name, _ := cfg.Fields["name"].(string)
+	if (slices.Contains(writeOps, op) || op == OpDeleteOneNameKey) && name != "" && !strings.Contains(name, "{{") &&
+		cfg.Grants != nil && cfg.Grants.Level(name) == store.Read {
+		return nil, &blocks.ValidationError{Problems: []blocks.Problem{{Field: "name",
+			Message: fmt.Sprintf("%s writes namespace %q, which the flow declares read-only (%s:read)", op, name, name)}}}
+	}
+	return block{}, nil
+}
 
 type block struct{}
 

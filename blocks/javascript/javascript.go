@@ -73,10 +73,14 @@ func engine() *scripting.Engine {
 // literalNamespace finds dataStore calls whose namespace is a literal.
 var literalNamespace = regexp.MustCompile(`dataStore\s*\.\s*(findName|findNameKey|insert|upsert|updateOneNameKey|deleteOneNameKey|open)\s*\(\s*(?:'([^'\\]*)'|"([^"\\]*)")`)
 
+// writeMethods are the dataStore methods that write.
+var writeMethods = map[string]bool{"insert": true, "upsert": true, "updateOneNameKey": true, "deleteOneNameKey": true}
+
 // New is the block's factory: it checks the code compiles, so a syntax
 // error refuses the flow when it is saved, and that dataStore calls with a
 // literal namespace (dataStore.upsert('orders', …)) name one of the flow's
-// dataStores. Namespaces computed at run time are checked by the grants.
+// dataStores, and do not write one it declares read-only. Namespaces
+// computed at run time are checked by the grants.
 func New(cfg blocks.Config) (blocks.Block, error) {
 	code, _ := cfg.Fields["code"].(string)
 	if code == "" {
@@ -95,7 +99,14 @@ func New(cfg blocks.Config) (blocks.Block, error) {
 	seen := map[string]bool{}
 	for _, m := range literalNamespace.FindAllStringSubmatch(code, -1) {
 		ns := m[2] + m[3]
-		if declared[ns] || declared[store.Wildcard] || seen[ns] {
+		if seen[ns] {
+			continue
+		}
+		if declared[ns] || declared[store.Wildcard] {
+			if writeMethods[m[1]] && cfg.Grants != nil && cfg.Grants.Level(ns) == store.Read {
+				seen[ns] = true
+				ps = append(ps, blocks.Problem{Field: "code", Message: fmt.Sprintf("dataStore.%s writes namespace %q, which the flow declares read-only (%s:read)", m[1], ns, ns)})
+			}
 			continue
 		}
 		seen[ns] = true
