@@ -31,13 +31,16 @@ soak:
 fuzz:
 	bash scripts/fuzz.sh
 
-# lint: formatting, vet, a tidy go.mod/go.sum, and staticcheck (a tool in
-# go.mod, so its version is pinned with the module). make test runs it first.
+# lint: formatting, vet, a tidy go.mod/go.sum, staticcheck (a tool in go.mod,
+# so its version is pinned with the module) and Redocly's OpenAPI linter on
+# the served /v1/openapi.json (installed from npm on first use). make test
+# runs it first.
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) mod tidy -diff
 	$(GO) tool staticcheck $(PKGS)
+	bash scripts/lint-openapi.sh
 
 # generate: the templ command is a tool in go.mod (`go tool templ`).
 generate:

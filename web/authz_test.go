@@ -44,7 +44,7 @@ var samples = map[string]sample{
 	"DELETE /v1/store/:name/:key": {path: "/v1/store/orders/o-1", kind: "write", ns: "orders", mutates: true},
 	"POST /v1/atomic":             {path: "/v1/atomic", body: map[string]any{"mutations": []any{map[string]any{"op": "set", "name": "orders", "key": "o-1", "data": 4}}}, kind: "write", ns: "orders", mutates: true},
 	"GET /v1/names":               {path: "/v1/names", kind: "global"},
-	"GET /v1/openapi.json":        {path: "/v1/openapi.json", kind: "any"},
+	"GET /v1/openapi.json":        {path: "/v1/openapi.json", kind: "public"}, // holds no data
 	"POST /v1/operations/data":    {path: "/v1/operations/data", body: map[string]any{"key": "k", "value": 5}, kind: "write", ns: "default", mutates: true},
 	"GET /v1/operations/data":     {path: "/v1/operations/data?key=k", kind: "read", ns: "default"},
 	"DELETE /v1/operations/data":  {path: "/v1/operations/data?key=k", kind: "write", ns: "default", mutates: true},

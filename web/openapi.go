@@ -44,6 +44,9 @@ type RouteDoc struct {
 	Status int
 	// ContentType of the success answer; "" means application/json.
 	ContentType string
+	// Public serves a /v1/ route without a token (the document itself,
+	// which holds no data). Routes outside /v1/ are always public.
+	Public bool
 }
 
 // Schema helpers, to keep RouteDocs short.
@@ -148,7 +151,6 @@ func (s *Server) OpenAPI() Schema {
 	docs := s.Routes()
 	sort.SliceStable(docs, func(i, j int) bool { return docs[i].Path < docs[j].Path })
 	paths := Schema{}
-	errResp := Schema{"description": "error", "content": Schema{"application/json": Schema{"schema": Ref("Error")}}}
 	for _, d := range docs {
 		op := Schema{
 			"summary":     d.Summary,
@@ -190,8 +192,14 @@ func (s *Server) OpenAPI() Schema {
 		if d.Response != nil {
 			ok["content"] = Schema{ct: Schema{"schema": d.Response}}
 		}
-		op["responses"] = Schema{strconv.Itoa(status): ok, "default": errResp}
-		if strings.HasPrefix(d.Path, "/v1/") {
+		secured := strings.HasPrefix(d.Path, "/v1/") && !d.Public
+		responses := errorResponses(secured || strings.HasPrefix(d.Path, "/hooks/"))
+		responses[strconv.Itoa(status)] = ok
+		op["responses"] = responses
+		// Public routes say so with an empty list (they check a webhook's
+		// secret themselves, or nothing).
+		op["security"] = []Schema{}
+		if secured {
 			op["security"] = []Schema{{"bearer": []string{}}}
 		}
 		p := OpenAPIPath(d.Path)
@@ -213,9 +221,33 @@ func (s *Server) OpenAPI() Schema {
 			"version":     version,
 			"description": "The flowkv key/value store's HTTP API. Errors are {\"error\": {\"code\", \"message\"}}.",
 		},
+		// Relative: the document describes the server that serves it.
+		"servers":    []Schema{{"url": "/", "description": "the flowkv serve answering this document"}},
 		"paths":      paths,
 		"components": components(),
 	}
+}
+
+// errorResponses are an operation's error answers, one per status of the
+// error codes (docs/design.md, Errors), each the one Error schema; 401
+// only where a token or secret is checked.
+func errorResponses(authenticated bool) Schema {
+	codes := map[int][]string{}
+	for _, c := range store.Codes {
+		if c == store.CodeUnauthenticated && !authenticated {
+			continue
+		}
+		st := StatusOf(c)
+		codes[st] = append(codes[st], string(c))
+	}
+	out := Schema{}
+	for st, cs := range codes {
+		out[strconv.Itoa(st)] = Schema{
+			"description": strings.Join(cs, " or "),
+			"content":     Schema{"application/json": Schema{"schema": Ref("Error")}},
+		}
+	}
+	return out
 }
 
 func param(p Param, in string) Schema {

@@ -152,9 +152,22 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 					}
 				}
 			}
-			_, secured := op["security"]
-			if secured != strings.HasPrefix(p, "/v1/") {
-				t.Errorf("%s %s: security declared %v", m, p, secured)
+			// Every operation declares security: bearer under /v1/, none
+			// ([]) for the public routes and the document itself.
+			sec, declared := op["security"].([]any)
+			public := !strings.HasPrefix(p, "/v1/") || p == "/v1/openapi.json"
+			if !declared || (len(sec) == 0) != public {
+				t.Errorf("%s %s: security %v", m, p, op["security"])
+			}
+			// Error answers use the one Error schema.
+			for st, resp := range op["responses"].(map[string]any) {
+				if st[0] != '4' && st[0] != '5' {
+					continue
+				}
+				ref, _ := resp.(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["$ref"]
+				if ref != "#/components/schemas/Error" {
+					t.Errorf("%s %s: %s answers %v", m, p, st, ref)
+				}
 			}
 		}
 	}

@@ -29,8 +29,8 @@ func (s *Server) addOpsRoutes() {
 		Tag:     "operations", ContentType: "text/plain; version=0.0.4", Response: Str("Prometheus text format (OpenMetrics when the scraper asks for it)"),
 	})
 	s.Handle(http.MethodGet, "/v1/openapi.json", s.openapiHandler, RouteDoc{
-		Summary: "This OpenAPI 3 document", Tag: "operations",
-		Response: Schema{"type": "object"},
+		Summary: "This OpenAPI 3 document (no token needed: it holds no data)", Tag: "operations",
+		Response: Schema{"type": "object"}, Public: true,
 	})
 }
 

@@ -38,7 +38,7 @@ func registerQuotaRoutes(s *Server) error {
 	})
 	nsUsage := Obj(map[string]Schema{
 		"name":      Str("namespace"),
-		"quota":     Schema{"allOf": []Schema{nsQuota}, "nullable": true, "description": "null when the namespace has no quota"},
+		"quota":     Schema{"type": "object", "allOf": []Schema{nsQuota}, "nullable": true, "description": "null when the namespace has no quota"},
 		"entries":   Int("live entries (counted when the namespace has a quota)"),
 		"bytes":     Int("bytes stored (counted when the namespace has a quota)"),
 		"countedAt": Schema{"type": "string", "format": "date-time", "nullable": true, "description": "when it was last counted from the store"},

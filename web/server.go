@@ -277,8 +277,8 @@ func (s *Server) Handler() http.Handler { return s.e }
 // Handle adds an API route and its documentation. path uses echo's syntax
 // (":name" segments, matched on the escaped path: read them with
 // PathParam). Paths under /v1/ require a bearer token (the group's
-// middleware); others (/hooks/…) are public and must authenticate
-// themselves. Every API route must be added here so /v1/openapi.json lists
+// middleware) unless doc.Public; others (/hooks/…) are public and must
+// authenticate themselves. Every API route must be added here so /v1/openapi.json lists
 // exactly the served routes (a test compares the two).
 func (s *Server) Handle(method, path string, h echo.HandlerFunc, doc RouteDoc, mw ...echo.MiddlewareFunc) {
 	doc.Method, doc.Path = method, path
@@ -290,7 +290,7 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, doc RouteDoc, m
 	s.mu.Unlock()
 	// The body limit is per API route: the web UI's uploads have their own.
 	mw = append([]echo.MiddlewareFunc{s.bodyLimit}, mw...)
-	if rest, ok := strings.CutPrefix(path, "/v1/"); ok {
+	if rest, ok := strings.CutPrefix(path, "/v1/"); ok && !doc.Public {
 		s.v1.Add(method, "/"+rest, h, mw...)
 		return
 	}
