@@ -302,13 +302,18 @@ func TestAttackReadOnlySavesFlowWithNoDataStores(t *testing.T) {
 		t.Fatalf("the attacker's flow was stored: %s", r.Body)
 	}
 	want(t, h.do("GET", "/v1/flows/spin", h.admin, nil), 404, "not_found")
-	// A token with scope flows but only read access cannot save it either
-	// when it declares orders (write on every declared namespace is needed,
-	// read-only declarations included).
+	// A token with scope flows and read access to orders may save (and
+	// run) a flow declaring orders read-only, never one that writes it: a
+	// flow gets no more than its saver has.
 	flowsRO := h.flowsToken("orders:read")
-	want(t, h.do("PUT", "/v1/flows/ro-flow", flowsRO, "id: ro-flow\ndataStores: [orders:read]\nblocks:\n  - {id: a, type: dataStore, operation: findName, name: orders}\n"), 403, "access_denied")
-	// but may run it: it declares orders read-only.
+	want(t, h.do("PUT", "/v1/flows/ro-flow", flowsRO, "id: ro-flow\ndataStores: [orders]\nblocks:\n  - {id: a, type: dataStore, operation: findName, name: orders}\n"), 403, "access_denied")
+	want(t, h.do("PUT", "/v1/flows/ro-flow", flowsRO, "id: ro-flow\ndataStores: [orders:write]\nblocks:\n  - {id: a, type: dataStore, operation: findName, name: orders}\n"), 403, "access_denied")
+	want(t, h.do("PUT", "/v1/flows/ro-flow", flowsRO, "id: ro-flow\ndataStores: [orders:read]\nblocks:\n  - {id: a, type: dataStore, operation: findName, name: orders}\n"), 200, "")
 	want(t, h.do("POST", "/v1/flows/ro-flow/runs", flowsRO, nil), 200, "")
+	// Nor may it take over a flow that writes orders by replacing it.
+	want(t, h.do("PUT", "/v1/flows/rw-flow", h.admin, "id: rw-flow\ndataStores: [orders]\nblocks:\n  - {id: a, type: dataStore, operation: findName, name: orders}\n"), 200, "")
+	want(t, h.do("PUT", "/v1/flows/rw-flow", flowsRO, "id: rw-flow\ndataStores: [orders:read]\nblocks:\n  - {id: a, type: dataStore, operation: findName, name: orders}\n"), 403, "access_denied")
+	want(t, h.do("DELETE", "/v1/flows/rw-flow", flowsRO, nil), 403, "access_denied")
 	// The server still serves others.
 	want(t, h.do("GET", "/v1/flows/ro-flow", ro, nil), 200, "")
 }

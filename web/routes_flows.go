@@ -17,9 +17,10 @@ import (
 
 // The flow routes: store flows, run them, read their runs, and the public
 // webhook of webhook-triggered flows. Putting, deleting and running a flow
-// need a token with scope flows; putting and deleting also write on every
-// namespace the flow declares (read-only declarations included), running
-// the declared access on each. Seeing a flow needs read on every namespace
+// need a token with scope flows and, on every namespace the flow declares
+// (for a put, also the stored flow it replaces), the access it declares:
+// write for orders, read for orders:read. A flow never gets more than the
+// token that saved it had. Seeing a flow needs read on every namespace
 // it declares; seeing a run needs read on every namespace its flow declared
 // when it ran. Webhook secrets are never returned.
 //
@@ -70,8 +71,8 @@ func registerFlowRoutes(s *Server) error {
 	s.Handle(http.MethodPut, "/v1/flows/:id", h.put, RouteDoc{
 		Summary: "validate and store a flow (YAML or JSON body)", Tag: "flows",
 		Description: "The body is the flow document; its id must be the path's. A flow that fails validation is refused " +
-			"with 400 invalid_argument listing every problem by block id and field. The token needs scope flows and write " +
-			"access to every namespace in the flow's dataStores (read-only ones included), and in the stored flow's it replaces. " +
+			"with 400 invalid_argument listing every problem by block id and field. The token needs scope flows and, on every " +
+			"namespace in the flow's dataStores and in the stored flow's it replaces, the access declared: write for orders, read for orders:read. " +
 			"A webhook trigger without secret keeps the stored secret; secret: \"\" removes it.",
 		Body:     AnyJSON("the flow document (application/yaml or application/json)"),
 		Response: Obj(map[string]Schema{"id": Str(""), "uuid": Str("the flow's UUID, kept across puts"), "version": Int("")}),
@@ -84,7 +85,7 @@ func registerFlowRoutes(s *Server) error {
 	})
 	s.Handle(http.MethodDelete, "/v1/flows/:id", h.delete, RouteDoc{
 		Summary: "delete a stored flow, cancel its runs going on and delete its run records", Tag: "flows",
-		Description: "Needs scope flows and write on every namespace the flow declares.",
+		Description: "Needs scope flows and the access the flow declares on each of its namespaces.",
 		Response:    Obj(map[string]Schema{"deleted": Bool("")}),
 	})
 	s.Handle(http.MethodPost, "/v1/flows/:id/runs", h.run, RouteDoc{
@@ -208,12 +209,12 @@ func (h flowRoutes) put(c echo.Context) error {
 		return store.Errorf(store.CodeInvalidArgument, "id: the document's id %q differs from the path's %q", f.ID, id)
 	}
 	g := Grants(c)
-	if err := allowFlow(g, f, store.Write); err != nil {
+	if err := allowFlow(g, f, declaredAccess); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	if old, err := h.e.GetFlow(ctx, id); err == nil {
-		if err := allowFlow(g, old.Flow, store.Write); err != nil {
+		if err := allowFlow(g, old.Flow, declaredAccess); err != nil {
 			return err
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -238,7 +239,7 @@ func (h flowRoutes) delete(c echo.Context) error {
 	if err := RequireScope(c, tokens.ScopeFlows, "deleting a flow"); err != nil {
 		return err
 	}
-	sf, err := h.storedFlow(c, store.Write)
+	sf, err := h.storedFlow(c, declaredAccess)
 	if errors.Is(err, store.ErrNotFound) {
 		return c.JSON(http.StatusOK, map[string]bool{"deleted": false})
 	}

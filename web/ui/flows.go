@@ -182,7 +182,7 @@ func (u *UI) flowView(c echo.Context, f *blocks.Flow) templates.FlowView {
 	v := templates.FlowView{
 		ID: f.ID, DataStores: strings.Join(f.DataStores, ", "), Trigger: f.Trigger.Type,
 		TriggerEvery: f.Trigger.Every, Palette: u.palette(), CSRF: s.sess.csrf,
-		CanWrite: canManageFlows(s) && flowAccess(s.grants, f.DataStores, store.Write), RunInput: "{}",
+		CanWrite: canManageFlows(s) && flowAccess(s.grants, f.DataStores, store.NoAccess), RunInput: "{}",
 		SecretSet: f.Trigger.HasSecret(),
 	}
 	if v.Trigger == "" {
@@ -494,8 +494,8 @@ func (u *UI) saveFlow(c echo.Context) error {
 			return u.fail(c, err)
 		}
 		if err == nil {
-			if !flowAccess(s.grants, sf.Flow.DataStores, store.Write) {
-				return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot write"))
+			if !flowAccess(s.grants, sf.Flow.DataStores, store.NoAccess) {
+				return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
 			}
 			base, baseUUID = sf.Flow, sf.UUID
 		}
@@ -520,8 +520,8 @@ func (u *UI) saveFlow(c echo.Context) error {
 		}
 		return render(c, status, templates.FlowPage(u.page(c, "Flow", "flows"), v))
 	}
-	if !flowAccess(s.grants, f.DataStores, store.Write) {
-		return again(http.StatusForbidden, nil, "Your token cannot write every namespace in dataStores, so it cannot save this flow.")
+	if !flowAccess(s.grants, f.DataStores, store.NoAccess) {
+		return again(http.StatusForbidden, nil, "Your token lacks the access dataStores declares on a namespace (write, or read for ns:read), so it cannot save this flow.")
 	}
 	if orig != "" && f.ID != orig {
 		if _, err := u.cfg.Flows.GetFlow(ctx, f.ID); err == nil {
