@@ -32,7 +32,7 @@ const (
 	// KillGrace is how long a run may overstay its time limit before its
 	// worker is killed: the worker stops the script itself at the limit,
 	// and the parent kills it if it has not answered by then.
-	KillGrace = 100 * time.Millisecond
+	KillGrace = 50 * time.Millisecond
 	// maxWorkerRuns recycles a worker after this many runs.
 	maxWorkerRuns = 10000
 )
@@ -236,8 +236,9 @@ func (e *Engine) dispatch(ctx context.Context, wr *wireRun, st store.Store, time
 		case <-grace:
 			hard.Reset(0)
 		case <-hard.C:
+			// Answer now: a process holding much memory can take a while
+			// to be torn down, and release reaps it in the background.
 			w.kill()
-			<-w.dead
 			e.release(w, false)
 			return Result{}, timeoutError(name, timeout, ctx)
 		}

@@ -12,7 +12,10 @@ import (
 	"github.com/flowkv/flowkv/store"
 )
 
-// Vector is one attack.
+// Vector is one attack. An attack that makes its worker run out of memory
+// usually fails with too_large; on a loaded machine the worker may still be
+// allocating at the time limit, and the run fails with timeout instead:
+// both are contained.
 type Vector struct {
 	// Name says what the attack tries.
 	Name string
@@ -39,9 +42,9 @@ var (
 // sandbox ran scripts in worker processes.
 var Corpus = []Vector{
 	// Reported: each was a Go fatal error in the serving process.
-	{"array map allocating 2^32-1 elements", "memory", `return new Array(2**32 - 1).map(x => x).length;`, codes(tooLarge)},
-	{"generator method constructor compiling a deep source", "parser", `return ({*'m'(){}}).m.constructor('['.repeat(300000))`, codes(tooLarge, invalid)},
-	{"repeat length x count wrapping int64", "memory", `return 'x'.repeat(2**20).repeat(2**44+1).length`, codes(tooLarge)},
+	{"array map allocating 2^32-1 elements", "memory", `return new Array(2**32 - 1).map(x => x).length;`, codes(tooLarge, timeout)},
+	{"generator method constructor compiling a deep source", "parser", `return ({*'m'(){}}).m.constructor('['.repeat(300000))`, codes(tooLarge, invalid, timeout)},
+	{"repeat length x count wrapping int64", "memory", `return 'x'.repeat(2**20).repeat(2**44+1).length`, codes(tooLarge, timeout)},
 	{"join reading length twice (TOCTOU getter)", "getter", `let n = 0; return Array.prototype.join.call({get length(){ return n++ ? 2**32-1 : 0 }}, 'y'.repeat(1000)).length`, codes(tooLarge, timeout)},
 	{"one join building 600 MB", "memory", `const a = new Array(600000).fill('x'.repeat(1000)); return a.join('').length`, codes(tooLarge, timeout)},
 	{"240 KB of 1+1+...+1 (quadratic compile)", "compile-time", "return 1" + strings.Repeat("+1", 120000), codes(timeout, tooLarge, invalid)},

@@ -22,7 +22,7 @@ import (
 )
 
 // scriptTimeout is the server's script time limit in these tests.
-const scriptTimeout = time.Second
+const scriptTimeout = 2 * time.Second
 
 // grace is how far past its time limit a hostile run may answer.
 const grace = 250 * time.Millisecond
