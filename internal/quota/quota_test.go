@@ -533,3 +533,50 @@ func TestSetQuotaRefusesBadInput(t *testing.T) {
 		t.Errorf("negative ops: %v", err)
 	}
 }
+
+// BenchmarkCount is the quota layer's own cost per store call, without a
+// database: a call that the grants refuse before touching the store,
+// through store.WithGrants alone ("grants") and through a token's quota
+// view over it ("quota": the call is counted against a monthly quota).
+//
+//	go test -run '^$' -bench Count -count 6 ./internal/quota/
+func BenchmarkCount(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, testenv.SQLiteDSN(b), sqlstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	m, err := quota.Open(ctx, st, quota.Options{NoBackground: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.SetTokenQuota(ctx, "t", quota.TokenQuota{OpsPerMonth: 1 << 60}); err != nil {
+		b.Fatal(err)
+	}
+	guarded := store.WithGrants(st, store.Grants{"mine": store.Read})
+	call := func(b *testing.B, s store.Store) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.FindNameKey(ctx, "other", "k"); !errors.Is(err, store.ErrAccessDenied) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("grants", func(b *testing.B) { call(b, guarded) })
+	b.Run("quota", func(b *testing.B) { call(b, m.ForToken(guarded, "t")) })
+	b.Run("quota-per-request", func(b *testing.B) {
+		// What a request pays: a fresh view (StoreFor) and one call.
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := m.ForToken(guarded, "t").FindNameKey(ctx, "other", "k"); !errors.Is(err, store.ErrAccessDenied) {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
