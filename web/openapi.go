@@ -101,11 +101,11 @@ func components() Schema {
 				"expiresAt": nullableTime,
 				"createdAt": Schema{"type": "string", "format": "date-time"},
 				"updatedAt": Schema{"type": "string", "format": "date-time"},
-			}),
+			}, "name", "key", "data", "version", "flowUuid", "expiresAt", "createdAt", "updatedAt"),
 			"Page": Obj(map[string]Schema{
 				"items":      Arr(Ref("Entry")),
 				"nextCursor": Str("continues the listing; empty when there is no more"),
-			}),
+			}, "items", "nextCursor"),
 			"Error": Obj(map[string]Schema{
 				"error": Obj(map[string]Schema{
 					"code":    Schema{"type": "string", "enum": store.Codes},
@@ -118,7 +118,7 @@ func components() Schema {
 				"version":   Int("entry version"),
 				"expiresAt": nullableTime,
 				"updatedAt": Schema{"type": "string", "format": "date-time"},
-			}),
+			}, "key", "value", "version", "expiresAt", "updatedAt"),
 		},
 	}
 }
