@@ -66,6 +66,8 @@ type Engine struct {
 	nextID atomic.Uint64
 
 	inproc *local // Options.InProcess
+
+	workers sync.Map // *worker -> struct{}: every live worker
 }
 
 // New returns an Engine with opts (zero fields take their defaults).
@@ -399,6 +401,7 @@ func (e *Engine) start() (*worker, error) {
 		out.Close()
 		return nil, store.Errorf(store.CodeUnavailable, "sandbox: cannot start a worker: %v", err)
 	}
+	e.workers.Store(w, struct{}{})
 	ready := make(chan *wireReady, 1)
 	go w.read(out, ready)
 	go w.write()
@@ -459,6 +462,7 @@ func (w *worker) read(f *os.File, ready chan<- *wireReady) {
 	}
 	w.in.Close()
 	w.waitErr = w.cmd.Wait()
+	w.e.workers.Delete(w)
 	close(w.dead)
 }
 
