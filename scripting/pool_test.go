@@ -57,7 +57,7 @@ func runningPID(e *Engine) int {
 
 func wantAnswer(t *testing.T, e *Engine) {
 	t.Helper()
-	res, err := e.Run(context.Background(), Run{Source: "return 6 * 7", Name: "after"})
+	res, err := e.Run(context.Background(), Run{Source: "return 6 * 7", Name: "after", Timeout: 20 * time.Second})
 	if err != nil || string(res.Value) != "42" {
 		t.Fatalf("the engine does not run the next script: %s %v", res.Value, err)
 	}
