@@ -166,7 +166,7 @@ func FuzzSandbox(f *testing.F) {
 		} else if !json.Valid(res.Value) {
 			t.Fatalf("source %q returned invalid JSON %q", src, res.Value)
 		}
-		if res, err := e.Run(context.Background(), Run{Source: "return 6 * 7", Name: "after"}); err != nil || string(res.Value) != "42" {
+		if res, err := e.Run(context.Background(), Run{Source: "return 6 * 7", Name: "after", Timeout: 20 * time.Second}); err != nil || string(res.Value) != "42" {
 			t.Fatalf("after source %q the engine answers %s %v", src, res.Value, err)
 		}
 	})
