@@ -46,6 +46,10 @@ var samples = map[string]sample{
 	"GET /v1/names":               {path: "/v1/names", kind: "global"},
 	"GET /v1/openapi.json":        {path: "/v1/openapi.json", kind: "public"}, // holds no data
 	"POST /v1/operations/data":    {path: "/v1/operations/data", body: map[string]any{"key": "k", "value": 5}, kind: "write", ns: "default", mutates: true},
+	"POST /v1/query":              {path: "/v1/query", body: map[string]any{"name": "orders", "where": []any{map[string]any{"field": "total", "op": "gte", "value": 0}}}, kind: "read", ns: "orders"},
+	"GET /v1/indexes":             {path: "/v1/indexes?name=orders", kind: "read", ns: "orders"},
+	"POST /v1/indexes":            {path: "/v1/indexes", body: map[string]any{"name": "orders", "field": "total"}, kind: "write", ns: "orders", mutates: true},
+	"DELETE /v1/indexes":          {path: "/v1/indexes?name=orders&field=status", kind: "write", ns: "orders", mutates: true},
 	"GET /v1/operations/data":     {path: "/v1/operations/data?key=k", kind: "read", ns: "default"},
 	"DELETE /v1/operations/data":  {path: "/v1/operations/data?key=k", kind: "write", ns: "default", mutates: true},
 	"GET /healthz":                {path: "/healthz", kind: "public"},

@@ -59,4 +59,5 @@ func smoke(t *testing.T, h *harness) {
 	want(t, h.do("GET", "/v1/operations/data?key=session:1", ro, nil), 403, "access_denied")
 	want(t, h.do("GET", "/v1/store/orders/o-1", "", nil), 401, "unauthenticated")
 	want(t, h.do("GET", "/readyz", "", nil), 200, "")
+	querySmoke(t, h)
 }

@@ -106,6 +106,18 @@ func components() Schema {
 				"items":      Arr(Ref("Entry")),
 				"nextCursor": Str("continues the listing; empty when there is no more"),
 			}, "items", "nextCursor"),
+			"QueryPage": Obj(map[string]Schema{
+				"items":      Arr(Ref("Entry")),
+				"nextCursor": Str("continues the query; empty when there is no more (a page may hold fewer entries than limit while it is set)"),
+				"count":      Int("the number of matching entries, when count was asked"),
+				"index":      Str("the declared index that served the query; empty when the namespace was read in key order"),
+			}, "items", "nextCursor", "index"),
+			"Index": Obj(map[string]Schema{
+				"name":      Str("namespace"),
+				"field":     Str("the indexed field, in canonical spelling"),
+				"state":     Schema{"type": "string", "enum": []string{"building", "ready"}},
+				"createdAt": Schema{"type": "string", "format": "date-time"},
+			}, "name", "field", "state", "createdAt"),
 			"Error": Obj(map[string]Schema{
 				"error": Obj(map[string]Schema{
 					"code":    Schema{"type": "string", "enum": store.Codes},

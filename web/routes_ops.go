@@ -12,6 +12,7 @@ import (
 func (s *Server) addBuiltinRoutes() {
 	s.addOpsRoutes()
 	s.addStoreRoutes()
+	s.addQueryRoutes()
 	s.addDataRoutes()
 }
 

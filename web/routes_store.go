@@ -145,7 +145,7 @@ func (s *Server) addStoreRoutes() {
 	})
 	s.Handle(http.MethodGet, "/v1/names", s.names, RouteDoc{
 		Summary: "namespaces the token can read, with entry counts", Tag: "entries",
-		Response: Obj(map[string]Schema{"items": Arr(Obj(map[string]Schema{"name": Str(""), "count": Int("")}))}),
+		Response: Obj(map[string]Schema{"items": Arr(Obj(map[string]Schema{"name": Str(""), "count": Int(""), "indexes": Arr(Str("a declared index's field"))}))}),
 	})
 }
 
@@ -351,8 +351,21 @@ func (s *Server) names(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ns == nil {
-		ns = []store.NameCount{}
+	ix, err := s.StoreFor(c).Indexes(c.Request().Context(), "")
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": ns})
+	fields := map[string][]string{}
+	for _, i := range ix {
+		fields[i.Name] = append(fields[i.Name], i.Field)
+	}
+	type item struct {
+		store.NameCount
+		Indexes []string `json:"indexes,omitempty"`
+	}
+	items := make([]item, len(ns))
+	for i, n := range ns {
+		items[i] = item{NameCount: n, Indexes: fields[n.Name]}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
 }
