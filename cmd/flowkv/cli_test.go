@@ -65,7 +65,7 @@ func (c cli) args(args []string) []string {
 		return args
 	}
 	at := min(1, len(args))
-	if len(args) > 1 && args[0] == "store" {
+	if len(args) > 1 && (args[0] == "store" || args[0] == "index") {
 		at = 2
 	}
 	return slices.Concat(args[:at], flags, args[at:])
@@ -225,6 +225,7 @@ func TestCLIPostgres(t *testing.T) {
 	doneWhen(t, c)
 	ttlExpiry(t, c)
 	listPaging(t, c)
+	queryCLI(t, c)
 	// An SQLite export imports into PostgreSQL and back out unchanged.
 	src := cli{t: t, dsn: testenv.SQLiteDSN(t)}
 	fillForExport(t, src)
@@ -248,6 +249,7 @@ func TestCLIDynamoDB(t *testing.T) {
 	doneWhen(t, c)
 	ttlExpiry(t, c)
 	listPaging(t, c)
+	queryCLI(t, c)
 	src := cli{t: t, dsn: testenv.SQLiteDSN(t)}
 	fillForExport(t, src)
 	roundTrip(t, src, c, false)

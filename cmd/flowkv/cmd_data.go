@@ -135,6 +135,9 @@ func runImport(ctx context.Context, args []string) error {
 				return err
 			}
 			out := map[string]any{"new": sum.New, "changed": sum.Changed, "unchanged": sum.Unchanged, "expired": sum.Expired, "invalid": sum.Invalid}
+			if sum.Indexes > 0 {
+				out["indexes"] = sum.Indexes
+			}
 			if len(sum.Problems) > 0 {
 				msgs := make([]string, len(sum.Problems))
 				for i, p := range sum.Problems {
@@ -164,6 +167,10 @@ func runImport(ctx context.Context, args []string) error {
 		if sum.Expired > 0 {
 			fmt.Fprintf(stderr, "%d expired %s skipped\n", sum.Expired, plural(sum.Expired, "entry was", "entries were"))
 		}
-		return printJSON(stdout, map[string]int{"imported": sum.Written})
+		out := map[string]int{"imported": sum.Written}
+		if sum.Indexes > 0 {
+			out["indexes"] = sum.Indexes
+		}
+		return printJSON(stdout, out)
 	})
 }

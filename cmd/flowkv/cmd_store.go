@@ -36,7 +36,8 @@ var storeSubs = map[string]storeSub{
 	"delete": {"NAME KEY [--if-version V]", `delete an entry; prints {"deleted":true|false}`, runStoreDelete},
 	"fetch":  {"[--name N] [--key K] [--key-prefix P] [--data JSON] [--flow-uuid U] [--limit N] [--offset N | --cursor C]", "filtered listing across namespaces (JSONL)", runStoreFetch},
 	"list":   {"NAME [--prefix P] [--cursor C] [--limit N]", "key-prefix scan of one namespace (JSONL; next cursor on stderr)", runStoreList},
-	"names":  {"", "namespaces with their entry counts (JSONL)", runStoreNames},
+	"names":  {"", "namespaces with their entry counts and declared indexes (JSONL)", runStoreNames},
+	"query":  {"NAME [--where 'status=paid']… [--any] [--order -total]… [--limit N] [--cursor C] [--count]", "search one namespace by fields of data (JSONL; next cursor and count on stderr)", runStoreQuery},
 	"quota":  {"[NAME] [--entries N] [--bytes B]", "set a namespace's quota (0 = no limit); print quotas and usage (JSONL)", runStoreQuota},
 }
 
@@ -44,7 +45,7 @@ func runStore(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		storeUsage(stdout)
 		if len(args) == 0 {
-			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (insert, upsert, update, get, delete, fetch, list, names, quota)")
+			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (insert, upsert, update, get, delete, fetch, list, names, query, quota)")
 		}
 		return flag.ErrHelp
 	}
@@ -336,8 +337,20 @@ func runStoreNames(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		ixs, err := st.Indexes(ctx, "")
+		if err != nil {
+			return err
+		}
+		fields := map[string][]string{}
+		for _, ix := range ixs {
+			fields[ix.Name] = append(fields[ix.Name], ix.Field)
+		}
 		for _, n := range names {
-			if err := printJSON(stdout, n); err != nil {
+			line := struct {
+				store.NameCount
+				Indexes []string `json:"indexes,omitempty"`
+			}{n, fields[n.Name]}
+			if err := printJSON(stdout, line); err != nil {
 				return err
 			}
 		}

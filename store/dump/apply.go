@@ -42,6 +42,9 @@ type Summary struct {
 	Problems []*LineError
 	// Namespaces holds the namespaces of new and changed entries, sorted.
 	Namespaces []string
+	// Indexes counts the index lines: declared by Apply after the entries
+	// (declaring one again is a no-op).
+	Indexes int
 }
 
 func (s *Summary) count(c Change, name string, names map[string]bool) {
@@ -135,6 +138,7 @@ func DryRun(ctx context.Context, st store.Store, r io.Reader, o Options) (Summar
 		}
 		sum.count(c, e.Name, names)
 	}
+	sum.Indexes = len(rd.Indexes)
 	sum.finish(names)
 	return sum, nil
 }
@@ -207,6 +211,12 @@ func Apply(ctx context.Context, st store.Store, src io.ReaderAt, size int64, o O
 			sum.Written++
 		}
 		sum.count(c, e.Name, names)
+	}
+	for _, ix := range rd.Indexes {
+		if _, err := st.CreateIndex(ctx, ix.Name, ix.Field); err != nil {
+			return sum, wrap(fmt.Sprintf("the index on %s of %s (after the %d entries)", ix.Field, ix.Name, sum.Written), err)
+		}
+		sum.Indexes++
 	}
 	sum.finish(names)
 	return sum, nil

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/flowkv/flowkv/store"
@@ -44,6 +45,13 @@ func (w *Writer) Write(e store.Entry) error {
 	}
 	w.n++
 	return nil
+}
+
+// WriteIndex writes a declared index of a namespace: a line
+// {"index":{"name":…,"field":…}}, which an import declares again after the
+// entries.
+func (w *Writer) WriteIndex(ix store.Index) error {
+	return w.enc.Encode(map[string]indexLine{"index": {Name: &ix.Name, Field: &ix.Field}})
 }
 
 // Count is how many entries were written.
@@ -95,6 +103,15 @@ func Export(ctx context.Context, st store.Store, w *Writer, names ...string) err
 		if err != nil {
 			return fmt.Errorf("export %s after %d entries: %w", ns, w.Count()-before, err)
 		}
+		ixs, err := st.Indexes(ctx, ns)
+		if err != nil {
+			return fmt.Errorf("export the indexes of %s: %w", ns, err)
+		}
+		for _, ix := range ixs {
+			if err := w.WriteIndex(ix); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -124,6 +141,47 @@ func (o Options) now() time.Time {
 		return o.Now()
 	}
 	return time.Now()
+}
+
+// indexLine is the "index" object of a dump line that declares an index.
+type indexLine struct {
+	Name  *string `json:"name"`
+	Field *string `json:"field"`
+}
+
+// parseIndexLine reads an index line ({"index":{"name":…,"field":…}});
+// ok is false for any other line.
+func parseIndexLine(b []byte, o Options) (ix store.Index, ok bool, err error) {
+	if !bytes.Contains(b, []byte(`"index"`)) {
+		return store.Index{}, false, nil
+	}
+	var l struct {
+		Index *indexLine `json:"index"`
+	}
+	if json.Unmarshal(b, &l) != nil || l.Index == nil {
+		return store.Index{}, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil || l.Index.Name == nil || l.Index.Field == nil {
+		return store.Index{}, true, store.Errorf(store.CodeInvalidArgument, "an index line is {\"index\":{\"name\":…,\"field\":…}} and nothing else")
+	}
+	ix = store.Index{Name: *l.Index.Name, Field: *l.Index.Field}
+	if o.Name != "" {
+		ix.Name = o.Name
+	}
+	if err := o.Limits.Normalize().ValidateName(ix.Name); err != nil {
+		return store.Index{}, true, err
+	}
+	if ix.Field, err = store.ValidateIndexField(ix.Field); err != nil {
+		return store.Index{}, true, err
+	}
+	if o.Allow != nil {
+		if err := o.Allow(ix.Name); err != nil {
+			return store.Index{}, true, err
+		}
+	}
+	return ix, true, nil
 }
 
 // line is the JSON of one dump line: store.Entry's. Name, key and data
@@ -199,6 +257,8 @@ type Reader struct {
 	seen   map[[2]string]int
 	lineNo int
 	off    int64 // offset of the next line
+	// Indexes are the index lines read so far (Next skips them).
+	Indexes []store.Index
 }
 
 // NewReader reads a dump from r under o.
@@ -229,6 +289,18 @@ func (r *Reader) Next() (e store.Entry, lineNo int, off int64, n int, err error)
 			return store.Entry{}, lineNo, off, n, &LineError{lineNo, store.Errorf(store.CodeTooLarge, "the line is longer than %d bytes", r.max)}
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
+			if rerr == io.EOF {
+				return store.Entry{}, lineNo, off, n, io.EOF
+			}
+			continue
+		}
+		if ix, ok, err := parseIndexLine(b, r.o); ok {
+			if err != nil {
+				return store.Entry{}, lineNo, off, n, &LineError{lineNo, err}
+			}
+			if !slices.Contains(r.Indexes, ix) {
+				r.Indexes = append(r.Indexes, ix)
+			}
 			if rerr == io.EOF {
 				return store.Entry{}, lineNo, off, n, io.EOF
 			}

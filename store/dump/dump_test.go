@@ -170,3 +170,54 @@ func TestApplyWithoutImporter(t *testing.T) {
 		t.Errorf("plain entry: %+v, %v", plain, err)
 	}
 }
+
+// Declared indexes travel with their namespace: an export lists them after
+// the entries, an import declares them again (and a bad one is refused).
+func TestIndexesRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := open(t)
+	for i, st := range []string{"paid", "open", "paid"} {
+		if _, err := src.Insert(ctx, "orders", string(rune('a'+i)), []byte(`{"status":"`+st+`"}`), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.CreateIndex(ctx, "orders", `["status"]`); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	w := dump.NewWriter(&b)
+	if err := dump.Export(ctx, src, w); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if !strings.HasSuffix(b.String(), `{"index":{"name":"orders","field":"status"}}`+"\n") || w.Count() != 3 {
+		t.Fatalf("export:\n%s", b.String())
+	}
+	dst := open(t)
+	dry, err := dump.DryRun(ctx, dst, strings.NewReader(b.String()), dump.Options{Limits: dst.Limits()})
+	if err != nil || dry.Indexes != 1 || dry.New != 3 {
+		t.Fatalf("dry run: %+v, %v", dry, err)
+	}
+	sum, err := apply(t, dst, b.String(), dump.Options{})
+	if err != nil || sum.Indexes != 1 || sum.Written != 3 {
+		t.Fatalf("import: %+v, %v", sum, err)
+	}
+	p, err := dst.Query(ctx, store.Query{Name: "orders", Where: []store.Condition{{Field: "status", Op: store.OpEq, Value: []byte(`"paid"`)}}})
+	if err != nil || p.Index != "status" || len(p.Entries) != 2 {
+		t.Fatalf("query after import: %+v, %v", p, err)
+	}
+	for _, bad := range []string{
+		`{"index":{"name":"orders","field":"a..b"}}`,
+		`{"index":{"name":"orders"}}`,
+		`{"index":{"name":"orders","field":"$key"}}`,
+		`{"index":{"name":"orders","field":"x"},"name":"orders"}`,
+	} {
+		if _, err := apply(t, dst, bad, dump.Options{}); store.CodeOf(err) != store.CodeInvalidArgument {
+			t.Errorf("%s: %v, want invalid_argument", bad, err)
+		}
+	}
+	if _, err := apply(t, dst, `{"index":{"name":"orders","field":"x"}}`, dump.Options{Allow: func(string) error { return store.ErrAccessDenied }}); store.CodeOf(err) != store.CodeAccessDenied {
+		t.Errorf("an index outside the grants: %v", err)
+	}
+}
