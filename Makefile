@@ -37,6 +37,7 @@ fuzz:
 # runs it first.
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	@! git grep -n 'DESIGN\.md' || (echo "cite docs/design.md: the design lives in the repository"; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) mod tidy -diff
 	$(GO) tool staticcheck $(PKGS)

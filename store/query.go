@@ -15,7 +15,7 @@ import (
 // Operator is the comparison of one Query condition.
 type Operator string
 
-// The condition operators (DESIGN.md "Search by field").
+// The condition operators (docs/design.md "Search by field").
 const (
 	OpEq  Operator = "eq"
 	OpNe  Operator = "ne"

@@ -169,7 +169,7 @@ type Store interface {
 	// Names lists namespaces with their live entry counts, by name,
 	// reserved namespaces excluded.
 	Names(ctx context.Context) ([]NameCount, error)
-	// Query searches namespace q.Name by fields of data (DESIGN.md "Search
+	// Query searches namespace q.Name by fields of data (docs/design.md "Search
 	// by field"); every backend answers it through RunQuery.
 	//
 	// Conditions (q.Where, combined by q.Match: all, the default, or any)

@@ -10,7 +10,7 @@ import (
 	"github.com/flowkv/flowkv/store"
 )
 
-// Quotas and usage (DESIGN.md "Access", docs/http.md "Quotas"): every
+// Quotas and usage (docs/design.md "Access", docs/http.md "Quotas"): every
 // token reads its own usage; setting quotas, and reading another token's,
 // is for admin tokens (scope admin).
 

@@ -1,4 +1,4 @@
-// Package quota enforces flowkv's optional quotas (DESIGN.md, "Access"):
+// Package quota enforces flowkv's optional quotas (docs/design.md, "Access"):
 // per token, store operations per calendar month (UTC) and concurrent
 // script runs; per namespace, live entries and bytes stored. A call past a
 // quota fails with resource_exhausted naming the quota and writes nothing.
