@@ -264,6 +264,16 @@ func TestNamespaceAtEntryQuota(t *testing.T) {
 	if _, err := st.FindNameKey(ctx, "orders", "o-3"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused write wrote: %v", err)
 	}
+	// A write that fails on its own gets its own answer, not the quota's.
+	if _, err := s.Insert(ctx, "orders", "o-1", raw(`1`), store.WriteOptions{}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("insert of a present key at the quota: %v, want already_exists", err)
+	}
+	if _, err := s.Update(ctx, "orders", "o-9", raw(`1`), store.WriteOptions{}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update of an absent key at the quota: %v, want not_found", err)
+	}
+	if _, err := s.Upsert(ctx, "orders", "o-9", raw(`1`), store.WriteOptions{IfVersion: 3}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("conditional upsert of an absent key at the quota: %v, want conflict", err)
+	}
 	if _, err := s.Update(ctx, "orders", "o-1", raw(`{"total":2}`), store.WriteOptions{}); err != nil {
 		t.Fatalf("update at the quota: %v", err)
 	}

@@ -40,7 +40,7 @@ func (q *quotaImporter) Import(ctx context.Context, e store.Entry) (store.Entry,
 	if err := q.count(ctx); err != nil {
 		return store.Entry{}, err
 	}
-	return q.write(ctx, e.Name, e.Key, e.Data, true, func() (store.Entry, error) { return q.Store.(store.Importer).Import(ctx, e) })
+	return q.write(ctx, e.Name, e.Key, e.Data, upsertKind, func() (store.Entry, error) { return q.Store.(store.Importer).Import(ctx, e) })
 }
 
 // quotaStore is the Store a Manager hands out.
@@ -147,26 +147,41 @@ func (q *quotaStore) Insert(ctx context.Context, name, key string, data json.Raw
 	if err := q.count(ctx); err != nil {
 		return store.Entry{}, err
 	}
-	return q.write(ctx, name, key, data, false, func() (store.Entry, error) { return q.Store.Insert(ctx, name, key, data, o) })
+	return q.write(ctx, name, key, data, insertKind, func() (store.Entry, error) { return q.Store.Insert(ctx, name, key, data, o) })
 }
 
 func (q *quotaStore) Upsert(ctx context.Context, name, key string, data json.RawMessage, o store.WriteOptions) (store.Entry, error) {
 	if err := q.count(ctx); err != nil {
 		return store.Entry{}, err
 	}
-	return q.write(ctx, name, key, data, true, func() (store.Entry, error) { return q.Store.Upsert(ctx, name, key, data, o) })
+	kind := upsertKind
+	if o.IfVersion > 0 {
+		kind = updateKind // conditional: it never creates
+	}
+	return q.write(ctx, name, key, data, kind, func() (store.Entry, error) { return q.Store.Upsert(ctx, name, key, data, o) })
 }
 
 func (q *quotaStore) Update(ctx context.Context, name, key string, data json.RawMessage, o store.WriteOptions) (store.Entry, error) {
 	if err := q.count(ctx); err != nil {
 		return store.Entry{}, err
 	}
-	return q.write(ctx, name, key, data, true, func() (store.Entry, error) { return q.Store.Update(ctx, name, key, data, o) })
+	return q.write(ctx, name, key, data, updateKind, func() (store.Entry, error) { return q.Store.Update(ctx, name, key, data, o) })
 }
 
-// write runs an insert, upsert or update within ns's quota. lookup says
-// whether the entry may exist (insert: it must not, so no read).
-func (q *quotaStore) write(ctx context.Context, name, key string, data json.RawMessage, lookup bool, op func() (store.Entry, error)) (store.Entry, error) {
+// writeKind is what a write does with an absent or present entry.
+type writeKind int
+
+const (
+	insertKind writeKind = iota // creates; already_exists when present
+	upsertKind                  // creates or overwrites
+	updateKind                  // overwrites; not_found (or conflict) when absent
+)
+
+// write runs an insert, upsert or update within ns's quota. A write whose
+// own answer is an error regardless of the quota (an insert of a present
+// key, an update of an absent one) gets that answer, not
+// resource_exhausted.
+func (q *quotaStore) write(ctx context.Context, name, key string, data json.RawMessage, kind writeKind, op func() (store.Entry, error)) (store.Entry, error) {
 	ns := q.m.ns(name)
 	if ns == nil {
 		return op()
@@ -176,10 +191,13 @@ func (q *quotaStore) write(ctx context.Context, name, key string, data json.RawM
 		return op()
 	}
 	old := int64(-1)
-	if lookup {
+	if kind != insertKind {
 		var err error
 		if old, err = q.old(ctx, name, key); err != nil {
 			return store.Entry{}, err
+		}
+		if old < 0 && kind == updateKind {
+			return op() // not_found (or conflict): it writes nothing
 		}
 	}
 	var dEntries, dBytes int64 = 1, size
@@ -187,6 +205,13 @@ func (q *quotaStore) write(ctx context.Context, name, key string, data json.RawM
 		dEntries, dBytes = 0, size-old
 	}
 	if err := q.m.reserve(ctx, ns, dEntries, dBytes); err != nil {
+		if kind == insertKind {
+			// An insert reads only when refused: a present key is
+			// already_exists, whatever the quota.
+			if o, rerr := q.old(ctx, name, key); rerr == nil && o >= 0 {
+				return op()
+			}
+		}
 		return store.Entry{}, err
 	}
 	e, err := op()
