@@ -43,9 +43,12 @@ lint:
 	$(GO) tool staticcheck $(PKGS)
 	bash scripts/lint-openapi.sh
 
-# generate: the templ command is a tool in go.mod (`go tool templ`).
+# generate: templ components (templ is a tool in go.mod, `go tool templ`),
+# and the KV Connect protobuf code (Debian's protobuf-compiler + protoc-gen-go,
+# a go.mod tool; apt-get install protobuf-compiler when protoc is missing).
 generate:
 	$(GO) tool templ generate -path templates
+	protoc --plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" --go_out=. --go_opt=paths=source_relative kvconnect/pb/datapath.proto
 
 clean:
 	rm -rf bin .cache/dynamodb

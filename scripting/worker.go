@@ -265,6 +265,11 @@ func (s *remoteStore) List(ctx context.Context, name, prefix, cursor string, lim
 	return pageOf(s.do(ctx, wireCall{Op: opList, Name: name, Prefix: prefix, Cursor: cursor, Limit: limit}))
 }
 
+// ReadRanges is not part of the worker protocol: scripts list by prefix.
+func (s *remoteStore) ReadRanges(context.Context, string, []store.KeyRange) ([][]store.Entry, error) {
+	return nil, store.Errorf(store.CodeUnavailable, "key range reads are not available inside the script sandbox")
+}
+
 func (s *remoteStore) Names(ctx context.Context) ([]store.NameCount, error) {
 	rep, err := s.do(ctx, wireCall{Op: opNames})
 	if err != nil {

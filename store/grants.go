@@ -251,6 +251,13 @@ func (s *guarded) List(ctx context.Context, name, prefix, cursor string, limit i
 	return s.Store.List(ctx, name, prefix, cursor, limit)
 }
 
+func (s *guarded) ReadRanges(ctx context.Context, name string, r []KeyRange) ([][]Entry, error) {
+	if err := s.g.Allow(name, Read); err != nil {
+		return nil, err
+	}
+	return s.Store.ReadRanges(ctx, name, r)
+}
+
 func (s *guarded) Names(ctx context.Context) ([]NameCount, error) {
 	all, err := s.Store.Names(ctx)
 	if err != nil {

@@ -156,6 +156,9 @@ func (r *recorder) List(context.Context, string, string, string, int) (store.Pag
 	r.calls = append(r.calls, "List")
 	return store.Page{}, nil
 }
+func (r *recorder) ReadRanges(context.Context, string, []store.KeyRange) ([][]store.Entry, error) {
+	return nil, nil
+}
 func (r *recorder) Names(context.Context) ([]store.NameCount, error) {
 	r.calls = append(r.calls, "Names")
 	return r.names, nil

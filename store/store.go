@@ -132,6 +132,18 @@ type AtomicResult struct {
 	Versions []int64 `json:"versions"`
 }
 
+// KeyRange selects the live entries of one namespace whose keys k satisfy
+// Start <= k < End (byte order; End "" means no upper bound), in key
+// order or, with Reverse, from the end, at most Limit of them.
+type KeyRange struct {
+	Start, End string
+	Reverse    bool
+	Limit      int
+}
+
+// MaxRangeBound bounds the length of a KeyRange's Start and End.
+const MaxRangeBound = 8 << 10
+
 // MaxAtomicActions bounds checks + mutations of one Atomic call (DynamoDB's
 // transaction limit, applied everywhere so behaviour is the same).
 const MaxAtomicActions = 100
@@ -166,6 +178,11 @@ type Store interface {
 	// List scans one namespace by key prefix; cursor is the previous page's
 	// NextCursor ("" to start). Pages are stable at any depth.
 	List(ctx context.Context, name, prefix, cursor string, limit int) (Page, error)
+	// ReadRanges reads several key ranges of one namespace, one result per
+	// range in order, from one snapshot where the backend has snapshots
+	// (SQLite, PostgreSQL); Deno KV's snapshot_read. A Limit above
+	// MaxListLimit is invalid_argument.
+	ReadRanges(ctx context.Context, name string, ranges []KeyRange) ([][]Entry, error)
 	// Names lists namespaces with their live entry counts, by name,
 	// reserved namespaces excluded.
 	Names(ctx context.Context) ([]NameCount, error)

@@ -100,13 +100,20 @@ func (l Limits) ValidateName(name string) error {
 }
 
 // ValidateKey checks a key: 1..MaxKeyBytes bytes of UTF-8 without control
-// characters.
+// characters, or a stored Deno KV key (TupleKey: starts with TupleMarker
+// and decodes to a non-empty tuple).
 func (l Limits) ValidateKey(key string) error {
 	if key == "" {
 		return Errorf(CodeInvalidArgument, "key must not be empty")
 	}
 	if len(key) > l.MaxKeyBytes {
+		if IsTupleKey(key) {
+			return Errorf(CodeTooLarge, "the Deno KV key is %d bytes in flowkv's encoding, flowkv's key limit is %d bytes (FLOWKV_MAX_KEY_BYTES)", len(key), l.MaxKeyBytes)
+		}
 		return Errorf(CodeTooLarge, "key is %d bytes, the limit is %d", len(key), l.MaxKeyBytes)
+	}
+	if IsTupleKey(key) {
+		return validTupleKey(key)
 	}
 	return checkText("key", key)
 }
@@ -117,6 +124,12 @@ func (l Limits) ValidatePrefix(prefix string) error {
 		return Errorf(CodeTooLarge, "prefix is %d bytes, the limit is %d", len(prefix), l.MaxKeyBytes)
 	}
 	if prefix == "" {
+		return nil
+	}
+	if IsTupleKey(prefix) {
+		if _, ok := TupleBytes(prefix); !ok {
+			return Errorf(CodeInvalidArgument, "prefix starts with the Deno KV key marker but is not a stored Deno KV key prefix")
+		}
 		return nil
 	}
 	return checkText("prefix", prefix)
@@ -313,3 +326,30 @@ func (l Limits) ValidateAtomic(checks []Check, mutations []Mutation) ([]Mutation
 	}
 	return out, nil
 }
+
+// ValidateRanges checks a ReadRanges call: the name, at most 10 ranges
+// (Deno KV's limit), bounds of valid UTF-8 up to MaxRangeBound bytes, and
+// each Limit in 1..MaxListLimit.
+func (l Limits) ValidateRanges(name string, ranges []KeyRange) error {
+	if err := l.ValidateName(name); err != nil {
+		return err
+	}
+	if len(ranges) > MaxReadRanges {
+		return Errorf(CodeInvalidArgument, "%d ranges in one read, the limit is %d", len(ranges), MaxReadRanges)
+	}
+	for i, r := range ranges {
+		if len(r.Start) > MaxRangeBound || len(r.End) > MaxRangeBound {
+			return Errorf(CodeTooLarge, "ranges[%d]: a bound is longer than %d bytes", i, MaxRangeBound)
+		}
+		if !utf8.ValidString(r.Start) || !utf8.ValidString(r.End) {
+			return Errorf(CodeInvalidArgument, "ranges[%d]: bounds must be valid UTF-8", i)
+		}
+		if r.Limit < 1 || r.Limit > l.MaxListLimit {
+			return Errorf(CodeInvalidArgument, "ranges[%d]: limit %d is not in 1..%d", i, r.Limit, l.MaxListLimit)
+		}
+	}
+	return nil
+}
+
+// MaxReadRanges bounds the ranges of one ReadRanges call.
+const MaxReadRanges = 10

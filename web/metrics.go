@@ -186,6 +186,12 @@ func (s countingStore) List(ctx context.Context, name, prefix, cursor string, li
 	return p, err
 }
 
+func (s countingStore) ReadRanges(ctx context.Context, name string, r []store.KeyRange) ([][]store.Entry, error) {
+	es, err := s.Store.ReadRanges(ctx, name, r)
+	s.m.op("readRanges", err)
+	return es, err
+}
+
 func (s countingStore) Names(ctx context.Context) ([]store.NameCount, error) {
 	n, err := s.Store.Names(ctx)
 	s.m.op("names", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/internal/quota"
+	"github.com/flowkv/flowkv/internal/changes"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
@@ -59,6 +60,11 @@ type Options struct {
 	NoQuotas bool
 	// Timeouts and header limit of the HTTP server (Serve); see Limits.
 	Limits Limits
+	// Changes, when set, is the hub that hears every write made through the
+	// server (Deno KV watch streams listen to it); nil makes a new one.
+	// Share one with the rest of the process (changes.Notify) so that
+	// writes by flows and scripts are heard at once too.
+	Changes *changes.Hub
 	// Extra carries optional dependencies for routes added with Register,
 	// by a name the registering file chooses ("scripts", "flows", "ui").
 	// A registrar reads its own entry with a type assertion and skips its
@@ -139,6 +145,9 @@ type Server struct {
 	limit   int64
 	quotas  *quota.Manager // nil when Options.NoQuotas
 	limits  Limits
+	changes *changes.Hub
+	stop    chan struct{}
+	once    sync.Once
 
 	mu      sync.Mutex
 	docs    []RouteDoc
@@ -178,7 +187,12 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.raw = countingStore{Store: opts.Store, m: s.metrics}
+	s.changes = opts.Changes
+	if s.changes == nil {
+		s.changes = changes.NewHub()
+	}
+	s.stop = make(chan struct{})
+	s.raw = countingStore{Store: changes.Notify(opts.Store, s.changes), m: s.metrics}
 	s.tokens = tokens.New(s.raw)
 	s.tokens.SetCacheFor(opts.TokenCache)
 	s.limits = opts.Limits.withDefaults()
@@ -251,6 +265,13 @@ func (s *Server) Quotas() *quota.Manager { return s.quotas }
 // Tokens returns the token manager (the web UI signs in with a token).
 func (s *Server) Tokens() *tokens.Manager { return s.tokens }
 
+// Changes returns the hub that hears every write made through the server.
+func (s *Server) Changes() *changes.Hub { return s.changes }
+
+// Stopping is closed when the server starts shutting down: long-lived
+// responses (watch streams) end then, so in-flight requests can finish.
+func (s *Server) Stopping() <-chan struct{} { return s.stop }
+
 // Logger returns the server's logger.
 func (s *Server) Logger() *slog.Logger { return s.log }
 
@@ -311,7 +332,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	// No http.Server.WriteTimeout: it would count from the request's
 	// headers and cut long computations and streams alike. writeDeadline
 	// sets the connection's write deadline per response instead.
+	// HTTP/1.1, and HTTP/2 without TLS (h2c with prior knowledge): Deno's
+	// KV Connect client speaks HTTP/2 to http:// URLs.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
 	hs := &http.Server{
+		Protocols:         &protos,
 		Handler:           s.e,
 		ReadHeaderTimeout: s.limits.ReadHeaderTimeout,
 		ReadTimeout:       s.limits.ReadTimeout,
@@ -325,6 +352,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
+		s.once.Do(func() { close(s.stop) })
 		sctx, cancel := context.WithTimeout(context.Background(), grace)
 		err = hs.Shutdown(sctx)
 		cancel()
@@ -340,6 +368,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 
 // Close runs the OnClose functions (once).
 func (s *Server) Close() error {
+	s.once.Do(func() { close(s.stop) })
 	s.mu.Lock()
 	cl := s.closers
 	s.closers = nil

@@ -14,6 +14,7 @@ import (
 	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
+	_ "github.com/flowkv/flowkv/kvconnect" // Deno KV clients at /kv
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/web"
 	"github.com/flowkv/flowkv/web/ui"

@@ -85,6 +85,13 @@ func (q *quotaStore) List(ctx context.Context, name, prefix, cursor string, limi
 	return q.Store.List(ctx, name, prefix, cursor, limit)
 }
 
+func (q *quotaStore) ReadRanges(ctx context.Context, name string, r []store.KeyRange) ([][]store.Entry, error) {
+	if err := q.count(ctx); err != nil {
+		return nil, err
+	}
+	return q.Store.ReadRanges(ctx, name, r)
+}
+
 func (q *quotaStore) Names(ctx context.Context) ([]store.NameCount, error) {
 	if err := q.count(ctx); err != nil {
 		return nil, err

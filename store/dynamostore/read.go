@@ -552,3 +552,83 @@ func (s *Store) countLive(ctx context.Context, name string, stopAt int64) (int64
 		esk = res.LastEvaluatedKey
 	}
 }
+
+// ReadRanges queries the namespace's partition once per range (sk >= start,
+// or BETWEEN start AND end with end itself dropped), strongly consistent,
+// forward or backward. Ranges are read one after another: DynamoDB has no
+// snapshot across queries.
+func (s *Store) ReadRanges(ctx context.Context, name string, ranges []store.KeyRange) ([][]store.Entry, error) {
+	if err := s.limits.ValidateRanges(name, ranges); err != nil {
+		return nil, err
+	}
+	out := make([][]store.Entry, len(ranges))
+	t := time.Now()
+	for i, r := range ranges {
+		out[i] = []store.Entry{}
+		if r.End != "" && r.End <= r.Start {
+			continue
+		}
+		vals := item{":hv": avS(name), ":now": avN(t.UnixMicro())}
+		kc := "#" + aPK + " = :hv"
+		switch {
+		case r.Start != "" && r.End != "":
+			kc += " AND #" + aSK + " BETWEEN :s AND :e"
+			vals[":s"], vals[":e"] = avS(r.Start), avS(r.End)
+		case r.Start != "":
+			kc += " AND #" + aSK + " >= :s"
+			vals[":s"] = avS(r.Start)
+		case r.End != "":
+			kc += " AND #" + aSK + " < :e"
+			vals[":e"] = avS(r.End)
+		}
+		filter := "attribute_not_exists(#del) AND " + condNotExpired
+		var esk item
+		for len(out[i]) < r.Limit {
+			in := &dynamodb.QueryInput{
+				TableName:                 &s.table,
+				KeyConditionExpression:    &kc,
+				FilterExpression:          &filter,
+				ExpressionAttributeNames:  exprNames(kc, filter),
+				ExpressionAttributeValues: exprValues(vals, kc, filter),
+				ExclusiveStartKey:         esk,
+				ScanIndexForward:          aws.Bool(!r.Reverse),
+				ConsistentRead:            aws.Bool(true),
+				Limit:                     aws.Int32(int32(min(r.Limit-len(out[i])+2, 1000))),
+			}
+			res, err := s.db.Query(ctx, in)
+			if err != nil {
+				return nil, wrapErr("query namespace "+name, err)
+			}
+			for _, it := range res.Items {
+				rec, err := decode(it)
+				if err != nil {
+					return nil, err
+				}
+				if r.End != "" && rec.entry.Key >= r.End {
+					continue
+				}
+				if rec.parts > 0 && rec.live(t) {
+					if err := s.complete(ctx, &rec); err == errStale {
+						if rec, err = s.get(ctx, rec.entry.Name, rec.entry.Key); err != nil {
+							return nil, err
+						}
+					} else if err != nil {
+						return nil, err
+					}
+				}
+				if !rec.live(t) {
+					continue
+				}
+				out[i] = append(out[i], rec.entry)
+				if len(out[i]) >= r.Limit {
+					break
+				}
+			}
+			if len(res.LastEvaluatedKey) == 0 {
+				break
+			}
+			esk = res.LastEvaluatedKey
+		}
+	}
+	return out, nil
+}

@@ -382,3 +382,60 @@ func (s *Store) Names(ctx context.Context) ([]store.NameCount, error) {
 // jsonText is data as the driver takes it: TEXT on SQLite, cast to JSONB on
 // PostgreSQL.
 func jsonText(d json.RawMessage) string { return string(d) }
+
+// ReadRanges reads each range with one indexed query; several ranges are
+// read in one transaction, so they see one snapshot (SQLite's WAL reader,
+// PostgreSQL's REPEATABLE READ).
+func (s *Store) ReadRanges(ctx context.Context, name string, ranges []store.KeyRange) ([][]store.Entry, error) {
+	if err := s.limits.ValidateRanges(name, ranges); err != nil {
+		return nil, err
+	}
+	out := make([][]store.Entry, len(ranges))
+	n := micros(now())
+	read := func(stmt func(*sql.Stmt) *sql.Stmt) error {
+		for i, r := range ranges {
+			if r.End != "" && r.End <= r.Start {
+				out[i] = []store.Entry{}
+				continue
+			}
+			var rows *sql.Rows
+			var err error
+			switch {
+			case r.End == "" && !r.Reverse:
+				rows, err = stmt(s.st.rangeFrom).QueryContext(ctx, name, r.Start, n, r.Limit)
+			case r.End == "":
+				rows, err = stmt(s.st.rangeFromRev).QueryContext(ctx, name, r.Start, n, r.Limit)
+			case !r.Reverse:
+				rows, err = stmt(s.st.rangeFromTo).QueryContext(ctx, name, r.Start, r.End, n, r.Limit)
+			default:
+				rows, err = stmt(s.st.rangeFromToRev).QueryContext(ctx, name, r.Start, r.End, n, r.Limit)
+			}
+			if err != nil {
+				return err
+			}
+			if out[i], err = s.scanAll(rows, min(r.Limit, 64)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(ranges) <= 1 {
+		if err := read(func(st *sql.Stmt) *sql.Stmt { return st }); err != nil {
+			return nil, dbErr("read ranges of "+name, err)
+		}
+		return out, nil
+	}
+	var opts *sql.TxOptions
+	if s.dialect == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := s.r.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, dbErr("read ranges of "+name, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := read(func(st *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, st) }); err != nil {
+		return nil, dbErr("read ranges of "+name, err)
+	}
+	return out, nil
+}

@@ -22,6 +22,8 @@ const notReserved = "NOT (name >= '_flowkv.' AND name < '_flowkv/')"
 type stmts struct {
 	get, findName, names, readyIndexes           *sql.Stmt
 	listFrom, listAfter, listFromTo, listAfterTo *sql.Stmt
+	// ReadRanges: [start, ∞) and [start, end), forward and reverse.
+	rangeFrom, rangeFromTo, rangeFromRev, rangeFromToRev *sql.Stmt
 
 	// Single-statement writes (no MaxEntriesPerName cap).
 	fastUpsert, fastInsert, fastUpdate *sql.Stmt
@@ -95,6 +97,10 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.st.listFrom = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND "+live+" ORDER BY key LIMIT ?")
 	s.st.listAfter = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key > ? AND "+live+" ORDER BY key LIMIT ?")
 	s.st.listFromTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.rangeFrom = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.rangeFromTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
+	s.st.rangeFromRev = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND "+live+" ORDER BY key DESC LIMIT ?")
+	s.st.rangeFromToRev = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key >= ? AND key < ? AND "+live+" ORDER BY key DESC LIMIT ?")
 	s.st.listAfterTo = prep(r, "SELECT "+cols+" FROM entries WHERE name = ? AND key > ? AND key < ? AND "+live+" ORDER BY key LIMIT ?")
 	if pg {
 		// Trigger-appended counts minus the expired rows not reaped yet.
