@@ -124,18 +124,18 @@ func (h *handler) stream(c echo.Context, name, secret string, keys [][]byte) err
 			h.s.Logger().Warn("kvconnect: watch read failed", "name", name, "err", err)
 			continue // the next poll tries again
 		}
-		out := &pb.WatchOutput{Status: pb.SnapshotReadStatus_SR_SUCCESS}
 		changed := false
 		for i := range now {
-			if sameEntry(last[i], now[i]) {
-				out.Keys = append(out.Keys, &pb.WatchKeyOutput{})
-				continue
-			}
-			changed = true
-			out.Keys = append(out.Keys, &pb.WatchKeyOutput{Changed: true, EntryIfChanged: now[i]})
+			changed = changed || !sameEntry(last[i], now[i])
 		}
 		if !changed {
 			continue
+		}
+		// Every key is sent as changed, with its entry: Deno's own client
+		// yields null for a key reported unchanged.
+		out := &pb.WatchOutput{Status: pb.SnapshotReadStatus_SR_SUCCESS}
+		for _, e := range now {
+			out.Keys = append(out.Keys, &pb.WatchKeyOutput{Changed: true, EntryIfChanged: e})
 		}
 		last = now
 		if !send(out) {

@@ -488,3 +488,18 @@ func LooksLikeJSONKey(s string) bool {
 	s = strings.TrimSpace(s)
 	return len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']'
 }
+
+// ResolveKey reads a key given by a person or a flow (an HTTP path, a
+// form, a block's key): a JSON array of Deno KV parts that parses
+// (LooksLikeJSONKey, ParseJSONKey) names the Deno KV key; anything else is
+// the flat key it is.
+func ResolveKey(s string) string {
+	if !LooksLikeJSONKey(s) {
+		return s
+	}
+	k, err := KeyFromJSON(s)
+	if err != nil {
+		return s
+	}
+	return k
+}

@@ -70,7 +70,8 @@ func nameKey(c echo.Context) (string, string, error) {
 		return "", "", err
 	}
 	key, err := PathParam(c, "key")
-	return name, key, err
+	// A key written as a JSON array (["users","1"]) is a Deno KV key.
+	return name, store.ResolveKey(key), err
 }
 
 var (

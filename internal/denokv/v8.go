@@ -14,7 +14,7 @@ import (
 )
 
 // The V8 ValueSerializer format (v8/src/objects/value-serializer.cc),
-// versions 13 to 15: a header 0xFF <version>, then one tagged value.
+// versions 13 to 16: a header 0xFF <version>, then one tagged value.
 // Reference types get ids in the order they are first met; a repeated
 // reference is '^' <id>.
 
@@ -143,7 +143,8 @@ const (
 	tArrayBufferVw  = 'V'
 	tError          = 'r'
 	tHostObject     = '\\'
-	latestVersion   = 15
+	writeVersion    = 15 // what Node 20 (V8 11) and Deno both read
+	maxVersion      = 16 // Deno 2.9 (V8 15) writes 16, same layout for KV values
 	minVersion      = 13
 	maxDecodeDepth  = 256
 	maxDecodeLength = 1 << 24
@@ -225,7 +226,7 @@ func DecodeV8(b []byte) (Decoded, error) {
 	if err != nil {
 		return Decoded{}, err
 	}
-	if ver < minVersion || ver > latestVersion {
+	if ver < minVersion || ver > maxVersion {
 		return Decoded{}, fmt.Errorf("%w: format version %d", ErrUnsupported, ver)
 	}
 	v, err := d.value()
@@ -707,11 +708,12 @@ func (d *decoder) props(o *Object, end byte) error {
 	}
 }
 
-// EncodeV8 serializes v in V8's format (version 15), as Deno does: typed
-// arrays as ArrayBuffer + view (which Node reads too), repeated
+// EncodeV8 serializes v in V8's format version 15, which both clients
+// read (Deno 2.9 writes 16, which Node 20 cannot read): typed arrays as
+// ArrayBuffer + view, as Deno writes them (Node reads those too), repeated
 // references as references.
 func EncodeV8(v Value) []byte {
-	e := &encoder{b: []byte{tVersion, latestVersion}, ids: map[*Object]uint32{}}
+	e := &encoder{b: []byte{tVersion, writeVersion}, ids: map[*Object]uint32{}}
 	e.value(v)
 	return e.b
 }

@@ -31,7 +31,8 @@ const (
 //     than -0, strings of valid UTF-16, arrays without holes or extra
 //     properties, plain objects of such values, with no object referenced
 //     twice) is stored as that JSON, so every face sees plain JSON;
-//   - any other value is stored exactly, wrapped in an object of one member:
+//   - any other value is stored exactly (re-encoded in V8's version 15
+//     format, which both clients read), wrapped in an object of one member:
 //
 //     {"$denokv": {"type": "Date", "text": "2024-01-01T00:00:00.000Z", "v8": "<base64 V8 bytes>"}}
 //     {"$denokv": {"type": "KvU64", "text": "42", "u64": "42"}}
@@ -86,9 +87,10 @@ func ToData(enc Encoding, raw []byte) (json.RawMessage, error) {
 			return json.Marshal(j)
 		}
 	}
-	if d.Host {
-		raw = EncodeV8(d.Value) // Node's typed arrays, written as Deno writes them
-	}
+	// Stored re-encoded: the same value in the format both clients read
+	// (Node's host-object typed arrays as Deno writes them; Deno 2.9's
+	// version 16 header as version 15, which Node 20 reads).
+	raw = EncodeV8(d.Value)
 	return wrap(Wrapper{Type: TypeName(d.Value), Text: Preview(d.Value, 200), V8: base64.StdEncoding.EncodeToString(raw)})
 }
 
@@ -238,6 +240,17 @@ func str16(s []uint16) (string, bool) {
 	return string(utf16.Decode(s)), true
 }
 
+// jsonString is a JS string as stored JSON: valid UTF-16, and no U+0000
+// (which PostgreSQL's jsonb cannot hold; the value is then kept as V8).
+func jsonString(s []uint16) (string, bool) {
+	for _, c := range s {
+		if c == 0 {
+			return "", false
+		}
+	}
+	return str16(s)
+}
+
 // toJSON returns v's exact JSON form, if it has one.
 func toJSON(v Value, depth int) (any, bool) {
 	if depth > maxDecodeDepth {
@@ -254,7 +267,7 @@ func toJSON(v Value, depth int) (any, bool) {
 		}
 		return v.N, true
 	case String:
-		return str16(v.S)
+		return jsonString(v.S)
 	case Ref:
 	default:
 		return nil, false
@@ -285,7 +298,7 @@ func toJSON(v Value, depth int) (any, bool) {
 				k = strconv.FormatFloat(p.Key.N, 'f', -1, 64)
 			} else {
 				var ok bool
-				if k, ok = str16(p.Key.S); !ok {
+				if k, ok = jsonString(p.Key.S); !ok {
 					return nil, false
 				}
 			}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentSum", func(t *testing.T) { t.Parallel(); testConcurrentSum(t, open) })
 	t.Run("ConcurrentInsert", func(t *testing.T) { t.Parallel(); testConcurrentInsert(t, open) })
 	t.Run("Import", func(t *testing.T) { t.Parallel(); testImport(t, open) })
+	t.Run("ReadRanges", func(t *testing.T) { t.Parallel(); testReadRanges(t, open) })
 	RunQuery(t, open)
 }
 
@@ -1400,4 +1401,72 @@ func testImport(t *testing.T, open Opener) {
 	wantCode(t, err, store.CodeTooLarge, "import of a key over the limit")
 	_, err = imp.Import(c, store.Entry{Name: "imp", Key: "bad", Data: raw(`{`)})
 	wantCode(t, err, store.CodeInvalidArgument, "import of invalid data")
+}
+
+// testReadRanges: key ranges of Deno KV tuple keys (and flat keys beside
+// them), forward and reverse, bounded, limited, expired entries left out.
+func testReadRanges(t *testing.T, open Opener) {
+	s := open(t, store.Limits{})
+	c := ctx(t)
+	key := func(parts ...any) string {
+		b, err := store.PackTuple(parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.TupleKey(b)
+	}
+	bound := func(parts []any, suffix ...byte) string {
+		b, _ := store.PackTuple(parts)
+		return store.TupleKey(append(b, suffix...))
+	}
+	// In Deno KV order.
+	keys := []string{key("a", []byte{0}), key("a", ""), key("a", "x"), key("a", "x", 1.0), key("a", 2.0), key("a", 10.0), key("a", true), key("b")}
+	for i := len(keys) - 1; i >= 0; i-- {
+		must(s.Upsert(c, "rr", keys[i], raw(fmt.Sprint(i)), store.WriteOptions{}))(t)
+	}
+	must(s.Upsert(c, "rr", "flat", raw(`"flat"`), store.WriteOptions{}))(t)
+	must(s.Upsert(c, "rr2", key("a", "x"), raw(`"other namespace"`), store.WriteOptions{}))(t)
+	must(s.Upsert(c, "rr", key("a", "gone"), raw(`1`), store.WriteOptions{TTL: time.Millisecond}))(t)
+	time.Sleep(5 * time.Millisecond)
+	prefixA := []any{"a"}
+	got := must(s.ReadRanges(c, "rr", []store.KeyRange{
+		{Start: bound(prefixA, 0), End: bound(prefixA, 0xff), Limit: 100},
+		{Start: bound(prefixA, 0), End: bound(prefixA, 0xff), Limit: 3, Reverse: true},
+		{Start: key("a", "x"), End: key("a", 10.0), Limit: 100},
+		{Start: key("a", "x"), End: key("a", 10.0), Limit: 2, Reverse: true},
+		{Start: key("a", true), Limit: 100},
+		{Start: key("b"), End: key("a"), Limit: 5},
+		{Start: key("a", 2.0), End: bound([]any{"a", 2.0}, 0), Limit: 1},
+	}))(t)
+	keysOf := func(es []store.Entry) []string {
+		out := []string{}
+		for _, e := range es {
+			if e.Name != "rr" {
+				t.Errorf("an entry of %q in a range of rr", e.Name)
+			}
+			out = append(out, e.Key)
+		}
+		return out
+	}
+	rev := func(ks []string) []string {
+		out := slices.Clone(ks)
+		slices.Reverse(out)
+		return out
+	}
+	want := [][]string{keys[:7], rev(keys[:7])[:3], keys[2:5], rev(keys[2:5])[:2], append(slices.Clone(keys[6:]), "flat"), {}, keys[4:5]}
+	for i := range want {
+		if g := keysOf(got[i]); !slices.Equal(g, want[i]) {
+			t.Errorf("range %d: %q, want %q", i, g, want[i])
+		}
+	}
+	if string(got[6][0].Data) != "4" || got[6][0].Version <= 0 {
+		t.Errorf("point read: %+v", got[6][0])
+	}
+	_, err := s.ReadRanges(c, "rr", []store.KeyRange{{Start: key("a"), Limit: 0}})
+	wantCode(t, err, store.CodeInvalidArgument, "limit 0")
+	_, err = s.ReadRanges(c, "rr", make([]store.KeyRange, 11))
+	wantCode(t, err, store.CodeInvalidArgument, "11 ranges")
+	if out, err := s.ReadRanges(c, "rr", nil); err != nil || len(out) != 0 {
+		t.Errorf("no ranges: %v %v", out, err)
+	}
 }

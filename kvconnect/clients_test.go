@@ -1,0 +1,156 @@
+package kvconnect_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowkv/flowkv/internal/testenv"
+	"github.com/flowkv/flowkv/internal/tokens"
+	_ "github.com/flowkv/flowkv/kvconnect"
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/dynamostore/dynamotest"
+	"github.com/flowkv/flowkv/store/sqlstore"
+	"github.com/flowkv/flowkv/web"
+)
+
+// server is a real flowkv server (the one `flowkv serve` runs) on a
+// loopback port.
+type server struct {
+	srv              *web.Server
+	st               store.Store
+	base             string
+	admin, usersRead string
+}
+
+func serve(t *testing.T, st store.Store) *server {
+	t.Helper()
+	srv, err := web.New(web.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		_ = st.Close()
+	})
+	tm := tokens.New(st)
+	admin, err := tm.EnsureAdmin(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := store.ParseGrants([]string{"users:read"})
+	usersRead, _, err := tm.Create(context.Background(), "users-reader", g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &server{srv: srv, st: st, base: "http://" + ln.Addr().String(), admin: admin, usersRead: usersRead}
+}
+
+func sqliteStore(t *testing.T) store.Store {
+	st, err := sqlstore.Open(context.Background(), testenv.SQLiteDSN(t), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// clients returns the Deno binary and the node_modules holding @deno/kv
+// (scripts/setup-deno.sh), skipping — failing under CI=true — without them.
+func clients(t *testing.T) (deno, nodeModules string) {
+	t.Helper()
+	deno, nodeModules = os.Getenv("FLOWKV_TEST_DENO"), os.Getenv("FLOWKV_TEST_DENO_NODE")
+	if deno == "" || nodeModules == "" {
+		testenv.Missing(t, "FLOWKV_TEST_DENO / FLOWKV_TEST_DENO_NODE are not set (source scripts/setup-deno.sh)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		testenv.Missing(t, "node is not installed")
+	}
+	return deno, nodeModules
+}
+
+// runClient runs the scenarios with one client against s in database ns
+// and reports each scenario's line.
+func runClient(t *testing.T, s *server, client, ns string, quick bool, scenarios ...string) {
+	t.Helper()
+	deno, nodeModules := clients(t)
+	dir, _ := filepath.Abs("testdata")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var cmd *exec.Cmd
+	local := filepath.Join(t.TempDir(), "local.sqlite")
+	if client == "node" {
+		cmd = exec.CommandContext(ctx, "node", append([]string{filepath.Join(dir, "node_runner.mjs")}, scenarios...)...)
+	} else {
+		args := []string{"run", "--quiet", "--unstable-kv", "--no-prompt", "--allow-net=127.0.0.1", "--allow-env",
+			"--allow-read=" + dir + "," + filepath.Dir(local), "--allow-write=" + filepath.Dir(local),
+			filepath.Join(dir, "deno_runner.ts")}
+		cmd = exec.CommandContext(ctx, deno, append(args, scenarios...)...)
+	}
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"FLOWKV_TEST_DENO_NODE="+nodeModules,
+		"KV_BASE="+s.base, "KV_NS="+ns, "KV_TOKEN="+s.admin, "KV_TOKEN_USERS_READ="+s.usersRead,
+		"KV_LOCAL="+local, "KV_QUICK="+map[bool]string{true: "1"}[quick], "DENO_KV_ACCESS_TOKEN="+s.admin,
+		"DENO_DIR="+filepath.Join(t.TempDir(), "deno"), "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1",
+	)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	n := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "ok - "):
+			n++
+			t.Log(line)
+		case strings.HasPrefix(line, "not ok - "):
+			t.Error(line)
+		}
+	}
+	if err != nil || n == 0 {
+		t.Fatalf("%s client: %v\n%s", client, err, out.String())
+	}
+}
+
+// TestClients runs the scenarios of testdata/scenarios.mjs with Node +
+// @deno/kv and with Deno's own Deno.openKv against a real server on
+// SQLite, then with Node on PostgreSQL and DynamoDB Local.
+func TestClients(t *testing.T) {
+	clients(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		s := serve(t, sqliteStore(t))
+		t.Run("node", func(t *testing.T) { t.Parallel(); runClient(t, s, "node", "node", false) })
+		t.Run("deno", func(t *testing.T) { t.Parallel(); runClient(t, s, "deno", "deno", false) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		st, err := sqlstore.Open(context.Background(), testenv.PostgresDSN(t), sqlstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runClient(t, serve(t, st), "node", "node", true)
+	})
+	t.Run("dynamodb", func(t *testing.T) {
+		t.Parallel()
+		testenv.DynamoEndpoint(t)
+		runClient(t, serve(t, dynamotest.Open(t, store.Limits{})), "deno", "deno", true)
+	})
+}
