@@ -23,8 +23,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/changes"
+	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
