@@ -2,8 +2,11 @@ package scripting
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dop251/goja"
@@ -164,6 +167,23 @@ func (s *runState) dataStore() *goja.Object {
 				return s.rejected(err)
 			}
 		}
+		if present(get(props, "where")) || present(get(props, "orderBy")) || present(get(props, "match")) {
+			// Search by field: the entries of dataStore.query's first page.
+			if q.Key != "" || q.KeyPrefix != "" || q.FlowUUID != "" || q.Data != nil || q.Offset != 0 {
+				return s.rejected(argErr("fetch with where or orderBy takes name, where, match, orderBy, limit, cursor and count (use a $key or $flowUuid condition for the others)"))
+			}
+			qq, err := s.queryArg(get(props, "name"), props)
+			if err != nil {
+				return s.rejected(err)
+			}
+			if err := s.guard(qq.Name, store.Read); err != nil {
+				return s.rejected(err)
+			}
+			return s.async(func(ctx context.Context) (any, error) {
+				p, err := s.st.Query(ctx, qq)
+				return p.Entries, err
+			}, func(x any) goja.Value { return s.entriesJS(x.([]store.Entry)) })
+		}
 		if s.st == nil {
 			return s.rejected(s.guard("", store.Read))
 		}
@@ -176,6 +196,23 @@ func (s *runState) dataStore() *goja.Object {
 			p, err := s.st.Fetch(ctx, q)
 			return p.Entries, err
 		}, func(x any) goja.Value { return s.entriesJS(x.([]store.Entry)) })
+	}))
+
+	ds.def("query", s.fn(func(call goja.FunctionCall) goja.Value {
+		var opts *goja.Object
+		if a := call.Argument(1); present(a) {
+			opts = a.ToObject(vm)
+		}
+		q, err := s.queryArg(call.Argument(0), opts)
+		if err != nil {
+			return s.rejected(err)
+		}
+		if err := s.guard(q.Name, store.Read); err != nil {
+			return s.rejected(err)
+		}
+		return s.async(func(ctx context.Context) (any, error) {
+			return s.st.Query(ctx, q)
+		}, func(x any) goja.Value { return s.queryPageJS(x.(store.QueryPage)) })
 	}))
 
 	ds.def("findName", s.fn(func(call goja.FunctionCall) goja.Value {
@@ -532,4 +569,166 @@ func (s *runState) openHandle(name string) goja.Value {
 		return goja.Undefined()
 	}))
 	return h
+}
+
+// queryArg reads dataStore.query's arguments: the namespace and {where,
+// match, orderBy, limit, cursor, count}. where is an array of {field, op,
+// value}, or an object shorthand ({status: "paid", total: {gte: 10}}: a
+// value that is an object of one operator is that comparison, any other
+// value is eq). orderBy is "-total", ["-total", "customer"] or
+// [{field, desc}]. The store validates the rest.
+func (s *runState) queryArg(name goja.Value, opts *goja.Object) (store.Query, error) {
+	n, err := textArg(name, "name")
+	if err != nil {
+		return store.Query{}, err
+	}
+	if err := s.limits.ValidateName(n); err != nil {
+		return store.Query{}, err
+	}
+	q := store.Query{Name: n}
+	if q.Limit, err = intArg(get(opts, "limit"), "limit"); err != nil {
+		return store.Query{}, err
+	}
+	if v := get(opts, "cursor"); present(v) {
+		if q.Cursor, err = textArg(v, "cursor"); err != nil {
+			return store.Query{}, err
+		}
+	}
+	if v := get(opts, "count"); present(v) {
+		q.Count = v.ToBoolean()
+	}
+	if v := get(opts, "match"); present(v) {
+		q.Match = store.Match(v.String())
+	}
+	if q.Where, err = s.whereArg(get(opts, "where")); err != nil {
+		return store.Query{}, err
+	}
+	if q.OrderBy, err = s.orderArg(get(opts, "orderBy")); err != nil {
+		return store.Query{}, err
+	}
+	return q, nil
+}
+
+// elements returns the items of a JS array (nil, false for anything else).
+func (s *runState) elements(v goja.Value, max int, what string) ([]goja.Value, bool, error) {
+	o, ok := v.(*goja.Object)
+	if !ok || o.ClassName() != "Array" {
+		return nil, false, nil
+	}
+	n := o.Get("length").ToInteger()
+	if n > int64(max) {
+		return nil, true, store.Errorf(store.CodeTooLarge, "%s has %d items, the limit is %d", what, n, max)
+	}
+	out := make([]goja.Value, n)
+	for i := range out {
+		out[i] = o.Get(strconv.Itoa(i))
+	}
+	return out, true, nil
+}
+
+func (s *runState) condValue(v goja.Value, what string) ([]byte, error) {
+	if v == nil || goja.IsUndefined(v) {
+		return nil, argErr("%s is required", what)
+	}
+	return s.toJSON(v, s.limits.MaxConditionValueBytes+1024, s.limits.MaxDepth, what)
+}
+
+func (s *runState) whereArg(v goja.Value) ([]store.Condition, error) {
+	if !present(v) {
+		return nil, nil
+	}
+	items, isArr, err := s.elements(v, s.limits.MaxQueryConditions, "where")
+	if err != nil {
+		return nil, err
+	}
+	if isArr {
+		out := make([]store.Condition, len(items))
+		for i, it := range items {
+			o, ok := it.(*goja.Object)
+			if !ok {
+				return nil, argErr("where[%d] must be {field, op, value}", i)
+			}
+			w := fmt.Sprintf("where[%d]", i)
+			if out[i].Field, err = textArg(o.Get("field"), w+".field"); err != nil {
+				return nil, err
+			}
+			op := o.Get("op")
+			if !present(op) {
+				return nil, argErr("%s.op is required (eq, ne, lt, lte, gt, gte, in, contains, startsWith, exists)", w)
+			}
+			out[i].Op = store.Operator(op.String())
+			if out[i].Value, err = s.condValue(o.Get("value"), w+".value"); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return nil, argErr("where must be an array of {field, op, value} or an object {field: value}")
+	}
+	keys := o.Keys()
+	if len(keys) > s.limits.MaxQueryConditions {
+		return nil, store.Errorf(store.CodeTooLarge, "where has %d conditions, the limit is %d", len(keys), s.limits.MaxQueryConditions)
+	}
+	var out []store.Condition
+	for _, k := range keys {
+		c := store.Condition{Field: k, Op: store.OpEq}
+		val := o.Get(k)
+		if vo, ok := val.(*goja.Object); ok && vo.ClassName() == "Object" {
+			if vk := vo.Keys(); len(vk) == 1 && slices.Contains(store.Operators, store.Operator(vk[0])) {
+				c.Op, val = store.Operator(vk[0]), vo.Get(vk[0])
+			}
+		}
+		if c.Value, err = s.condValue(val, "where."+k); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (s *runState) orderArg(v goja.Value) ([]store.Order, error) {
+	if !present(v) {
+		return nil, nil
+	}
+	items, isArr, err := s.elements(v, store.MaxOrderBy, "orderBy")
+	if err != nil {
+		return nil, err
+	}
+	if !isArr {
+		items = []goja.Value{v}
+	}
+	out := make([]store.Order, len(items))
+	for i, it := range items {
+		if o, ok := it.(*goja.Object); ok {
+			if out[i].Field, err = textArg(o.Get("field"), fmt.Sprintf("orderBy[%d].field", i)); err != nil {
+				return nil, err
+			}
+			out[i].Desc = o.Get("desc").ToBoolean()
+			continue
+		}
+		f, err := textArg(it, "orderBy")
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := strings.CutPrefix(f, "-"); ok {
+			out[i] = store.Order{Field: d, Desc: true}
+		} else {
+			out[i] = store.Order{Field: f}
+		}
+	}
+	return out, nil
+}
+
+// queryPageJS is a query's answer: {items, nextCursor, count, index}.
+func (s *runState) queryPageJS(p store.QueryPage) goja.Value {
+	o := s.vm.NewObject()
+	_ = o.Set("items", s.entriesJS(p.Entries))
+	_ = o.Set("nextCursor", p.NextCursor)
+	if p.Count != nil {
+		_ = o.Set("count", *p.Count)
+	}
+	_ = o.Set("index", p.Index)
+	return o
 }

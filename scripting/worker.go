@@ -286,6 +286,10 @@ func (s *remoteStore) Query(ctx context.Context, q store.Query) (store.QueryPage
 	if rep.Query == nil {
 		return store.QueryPage{}, store.Errorf(store.CodeUnavailable, "sandbox: empty answer from the parent")
 	}
+	if q.Count && rep.Query.Count == nil {
+		// gob leaves out zero values, a pointer to 0 included.
+		rep.Query.Count = new(int64)
+	}
 	return *rep.Query, nil
 }
 

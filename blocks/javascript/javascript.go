@@ -71,7 +71,7 @@ func engine() *scripting.Engine {
 }
 
 // literalNamespace finds dataStore calls whose namespace is a literal.
-var literalNamespace = regexp.MustCompile(`dataStore\s*\.\s*(findName|findNameKey|insert|upsert|updateOneNameKey|deleteOneNameKey|open)\s*\(\s*(?:'([^'\\]*)'|"([^"\\]*)")`)
+var literalNamespace = regexp.MustCompile(`dataStore\s*\.\s*(findName|findNameKey|insert|upsert|updateOneNameKey|deleteOneNameKey|open|query)\s*\(\s*(?:'([^'\\]*)'|"([^"\\]*)")`)
 
 // writeMethods are the dataStore methods that write.
 var writeMethods = map[string]bool{"insert": true, "upsert": true, "updateOneNameKey": true, "deleteOneNameKey": true}
