@@ -303,3 +303,28 @@ func BenchmarkJSBlockIsolation(b *testing.B) {
 	b.ReportMetric(ri, "inproc-runs/s")
 	b.ReportMetric(100*rw/ri, "worker-%-of-inproc")
 }
+
+// BenchmarkRunRetention prices pruning run records (the default: newest
+// 100 per flow, at most 10 MiB, pruned every 10 runs) against recording
+// without retention, on a one-upsert flow: the side-by-side pair of
+// BENCHMARKS.md's retention row.
+func BenchmarkRunRetention(b *testing.B) {
+	for _, keep := range []bool{false, true} {
+		b.Run(fmt.Sprintf("retention=%v", keep), func(b *testing.B) {
+			_, st := newEngine(b)
+			opts := blocks.Options{RunKeep: -1, RunMaxBytes: -1}
+			if keep {
+				opts = blocks.Options{}
+			}
+			e := blocks.NewEngine(st, opts)
+			mustPut(b, e, upsertFlow("bench", 1))
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := e.RunFlow(ctx, "bench", blocks.RunRequest{Input: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i%1000))}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

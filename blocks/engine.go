@@ -79,9 +79,9 @@ type Options struct {
 	// RunMaxBytes bounds the total size of a flow's run records, newest
 	// kept first (0 means DefaultRunMaxBytes; negative: no size limit).
 	// The newest record is always kept. Older records are pruned after
-	// every RunKeep/10 runs or RunMaxBytes/10 bytes a process records for
+	// every RunKeep/4 runs or RunMaxBytes/4 bytes a process records for
 	// the flow (and at its first run in the process), so a flow may hold
-	// up to a tenth more between prunes.
+	// up to a quarter more between prunes.
 	RunMaxBytes int64
 	// Logger receives engine events (failed run records, scheduler errors).
 	Logger *slog.Logger
@@ -866,7 +866,8 @@ func (e *Engine) record(r *Run, id uuid.UUID) error {
 
 // duePrune counts a recorded run of flowUUID and reports whether its old
 // runs should be pruned now: at its first run in this process, then after
-// every RunKeep/10 runs or RunMaxBytes/10 bytes.
+// every RunKeep/4 runs or RunMaxBytes/4 bytes (a prune lists about
+// 5/4 RunKeep records: some 5 record reads per run, and one transaction).
 func (e *Engine) duePrune(flowUUID string, size int) bool {
 	e.runsMu.Lock()
 	defer e.runsMu.Unlock()
@@ -881,8 +882,8 @@ func (e *Engine) duePrune(flowUUID string, size int) bool {
 	ps.runs++
 	ps.bytes += int64(size)
 	due := !seen ||
-		(e.opts.RunKeep > 0 && ps.runs >= max(1, e.opts.RunKeep/10)) ||
-		(e.opts.RunMaxBytes > 0 && ps.bytes >= max(1, e.opts.RunMaxBytes/10))
+		(e.opts.RunKeep > 0 && ps.runs >= max(1, e.opts.RunKeep/4)) ||
+		(e.opts.RunMaxBytes > 0 && ps.bytes >= max(1, e.opts.RunMaxBytes/4))
 	if due {
 		ps.runs, ps.bytes = 0, 0
 	}
@@ -896,6 +897,7 @@ func (e *Engine) prune(ctx context.Context, flowUUID string) error {
 		return nil
 	}
 	n, total, cursor := 0, int64(0), ""
+	var old []store.Mutation
 	for {
 		p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", cursor, e.limits.MaxListLimit)
 		if err != nil {
@@ -906,16 +908,23 @@ func (e *Engine) prune(ctx context.Context, flowUUID string) error {
 			total += int64(len(ent.Data))
 			over := (e.opts.RunKeep > 0 && n > e.opts.RunKeep) || (e.opts.RunMaxBytes > 0 && total > e.opts.RunMaxBytes)
 			if n > 1 && over {
-				if _, err := e.st.Delete(ctx, RunsNamespace, ent.Key, store.DeleteOptions{}); err != nil {
-					return err
-				}
+				old = append(old, store.Mutation{Op: store.OpDelete, Name: RunsNamespace, Key: ent.Key})
 			}
 		}
 		if p.NextCursor == "" {
-			return nil
+			break
 		}
 		cursor = p.NextCursor
 	}
+	// One transaction per MaxAtomicActions records, not a write each.
+	for len(old) > 0 {
+		chunk := old[:min(len(old), store.MaxAtomicActions)]
+		old = old[len(chunk):]
+		if _, err := e.st.Atomic(ctx, nil, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shrinkRun replaces large outputs and the logs by markers until the
