@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -589,4 +590,46 @@ func BenchmarkCount(b *testing.B) {
 			}
 		})
 	})
+}
+
+// Every store call through a token's view counts: a token whose monthly
+// quota is used up is refused by every method of store.Store that reaches
+// data — including ones added to the interface later (a method the view
+// does not wrap would pass through uncounted).
+func TestEveryStoreMethodIsCounted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	m := open(t, st, quota.Options{})
+	if err := m.SetTokenQuota(ctx, "t", quota.TokenQuota{OpsPerMonth: 1}); err != nil {
+		t.Fatal(err)
+	}
+	view := m.ForToken(store.WithGrants(st, store.AllGrants()), "t")
+	if _, err := view.Names(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exempt := map[string]bool{"Limits": true, "Ping": true, "Close": true}
+	v := reflect.ValueOf(view)
+	it := reflect.TypeOf((*store.Store)(nil)).Elem()
+	for i := range it.NumMethod() {
+		name := it.Method(i).Name
+		if exempt[name] {
+			continue
+		}
+		mv := v.MethodByName(name)
+		args := make([]reflect.Value, mv.Type().NumIn())
+		for j := range args {
+			at := mv.Type().In(j)
+			if at == reflect.TypeOf((*context.Context)(nil)).Elem() {
+				args[j] = reflect.ValueOf(ctx)
+			} else {
+				args[j] = reflect.Zero(at)
+			}
+		}
+		out := mv.Call(args)
+		err, _ := out[len(out)-1].Interface().(error)
+		if store.CodeOf(err) != store.CodeResourceExhausted {
+			t.Errorf("%s past the quota: %v, want resource_exhausted (is it counted?)", name, err)
+		}
+	}
 }
