@@ -580,7 +580,9 @@ func testTTL(t *testing.T, open Opener) {
 	s := open(t, store.Limits{})
 	capped := open(t, store.Limits{MaxEntriesPerName: 2})
 	c := ctx(t)
-	const ttl = 700 * time.Millisecond
+	// Long enough that the checks before expiry finish on a loaded machine
+	// against DynamoDB Local (700 ms was not, under a load average of 27).
+	const ttl = 2500 * time.Millisecond
 	start := time.Now()
 	short := store.WriteOptions{TTL: ttl, FlowUUID: "ttl-flow"}
 	e := must(s.Insert(c, "ttl", "a", raw(`{"v":"gone"}`), short))(t)
