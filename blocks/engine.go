@@ -418,12 +418,18 @@ func (e *Engine) deleteRuns(ctx context.Context, flowUUID string) error {
 		if err != nil {
 			return err
 		}
-		for _, ent := range p.Entries {
-			if _, err := e.st.Delete(ctx, RunsNamespace, ent.Key, store.DeleteOptions{}); err != nil {
+		for len(p.Entries) > 0 {
+			chunk := p.Entries[:min(len(p.Entries), store.MaxAtomicActions)]
+			p.Entries = p.Entries[len(chunk):]
+			muts := make([]store.Mutation, len(chunk))
+			for i, ent := range chunk {
+				muts[i] = store.Mutation{Op: store.OpDelete, Name: RunsNamespace, Key: ent.Key}
+			}
+			if _, err := e.st.Atomic(ctx, nil, muts); err != nil {
 				return err
 			}
 		}
-		if p.NextCursor == "" || len(p.Entries) == 0 {
+		if p.NextCursor == "" {
 			return nil
 		}
 	}
