@@ -483,8 +483,8 @@ func TestSpecs(t *testing.T) {
 		t.Fatal("dataStore not registered")
 	}
 	op, _ := ds.Field("operation")
-	if len(op.Options) != 8 {
-		t.Errorf("dataStore has %d operations, want 8", len(op.Options))
+	if len(op.Options) != 9 {
+		t.Errorf("dataStore has %d operations, want 9 (search included)", len(op.Options))
 	}
 	b, err := json.Marshal(ds)
 	if err != nil || !strings.Contains(string(b), `"showWhen":[{"field":"operation","in":["fetch","findNameKey"`) {

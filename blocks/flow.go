@@ -707,6 +707,10 @@ func checkFields(spec Spec, values map[string]any, declared map[string]bool, eva
 			if _, ok := v.(bool); !ok {
 				add(fd.Name, "want true or false, got %s", quoteValue(v))
 			}
+		case TypeConditions:
+			for _, m := range checkConditions(fd, v, evaluated) {
+				add(fd.Name, "%s", m)
+			}
 		case TypeString, TypeText, TypeNamespace, TypeCode:
 			if _, ok := v.(string); !ok {
 				if fd.Type != TypeString || !evaluated {
@@ -721,6 +725,52 @@ func checkFields(spec Spec, values map[string]any, declared map[string]bool, eva
 		}
 	}
 	return ps
+}
+
+// checkConditions checks a TypeConditions value: a list of rows
+// {field, op, value} with a field, an op among fd.Options and a value.
+// Templates are judged when the run evaluates them.
+func checkConditions(fd Field, v any, evaluated bool) []string {
+	rows, ok := v.([]any)
+	if !ok {
+		return []string{fmt.Sprintf("want a list of conditions {field, op, value}, got %s", kindOf(v))}
+	}
+	var out []string
+	for i, r := range rows {
+		row, ok := r.(map[string]any)
+		if !ok {
+			out = append(out, fmt.Sprintf("condition %d: want {field, op, value}, got %s", i+1, kindOf(r)))
+			continue
+		}
+		for k := range row {
+			if k != "field" && k != "op" && k != "value" {
+				out = append(out, fmt.Sprintf("condition %d: unknown key %q (a condition has field, op and value)", i+1, k))
+			}
+		}
+		if f, ok := row["field"].(string); !ok || strings.TrimSpace(f) == "" {
+			out = append(out, fmt.Sprintf("condition %d: field is required (a path into data such as status or customer.email)", i+1))
+		}
+		op, _ := row["op"].(string)
+		if !evaluated && hasTemplate(op) {
+			op = ""
+		} else {
+			known := false
+			for _, o := range fd.Options {
+				known = known || o.Value == op
+			}
+			if !known {
+				opts := make([]string, len(fd.Options))
+				for j, o := range fd.Options {
+					opts[j] = o.Value
+				}
+				out = append(out, fmt.Sprintf("condition %d: unknown operator %s (want one of %s)", i+1, quoteValue(row["op"]), strings.Join(opts, ", ")))
+			}
+		}
+		if _, ok := row["value"]; !ok {
+			out = append(out, fmt.Sprintf("condition %d: value is required", i+1))
+		}
+	}
+	return out
 }
 
 func quoteValue(v any) string {

@@ -117,8 +117,8 @@ func Register(spec Spec, factory Factory) {
 			panic(fmt.Sprintf("blocks: Register %s: field %q is declared twice (or is a common field)", spec.Type, f.Name))
 		}
 		seen[f.Name] = true
-		if f.Type == TypeEnum && len(f.Options) == 0 {
-			panic(fmt.Sprintf("blocks: Register %s: enum field %q has no options", spec.Type, f.Name))
+		if (f.Type == TypeEnum || f.Type == TypeConditions) && len(f.Options) == 0 {
+			panic(fmt.Sprintf("blocks: Register %s: %s field %q has no options", spec.Type, f.Type, f.Name))
 		}
 	}
 	registryMu.Lock()

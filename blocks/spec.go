@@ -42,6 +42,11 @@ const (
 	// TypeExpression is a condition such as the common `if` field: a value,
 	// usually one `{{ … }}` expression, judged truthy or falsy.
 	TypeExpression FieldType = "expression"
+	// TypeConditions is a list of conditions, rows of {field, op, value}:
+	// field is text, op one of Field.Options (the editor's operator list)
+	// and value any JSON (text or `{{ … }}` in the editor). The editor shows
+	// one row per condition.
+	TypeConditions FieldType = "conditions"
 )
 
 // Option is one choice of an enum field.
@@ -74,7 +79,8 @@ type Field struct {
 	RequiredWhen []Condition `json:"requiredWhen,omitempty"`
 	// Default is used when the field is unset (nil: no default).
 	Default any `json:"default,omitempty"`
-	// Options are the choices of a TypeEnum field.
+	// Options are the choices of a TypeEnum field (the operators of a
+	// TypeConditions field).
 	Options []Option `json:"options,omitempty"`
 	// Help is one or two sentences shown under the input.
 	Help string `json:"help,omitempty"`

@@ -156,6 +156,36 @@
     });
   }
 
+  // Condition rows (the Data Store block's Search conditions, the store
+  // browser's filter): "Add condition" copies the last row empty, × removes
+  // a row (the last one is emptied instead, so one row always remains).
+  function initConditions(root) {
+    all(root, "[data-conditions]").forEach(function (box) {
+      if (box.dataset.bound) return;
+      box.dataset.bound = "1";
+      var add = box.querySelector("[data-add-row]");
+      if (add) {
+        add.hidden = false;
+        add.addEventListener("click", function () {
+          var rows = box.querySelectorAll(".cond-row"), last = rows[rows.length - 1];
+          var row = last.cloneNode(true);
+          row.querySelectorAll("input").forEach(function (i) { i.value = ""; });
+          row.querySelectorAll("select").forEach(function (s) { s.selectedIndex = 0; });
+          last.after(row);
+          var first = row.querySelector("input, select");
+          if (first) first.focus();
+        });
+      }
+      box.addEventListener("click", function (ev) {
+        var b = ev.target.closest("[data-remove-row]");
+        if (!b) return;
+        var row = b.closest(".cond-row");
+        if (box.querySelectorAll(".cond-row").length > 1) row.remove();
+        else row.querySelectorAll("input").forEach(function (i) { i.value = ""; });
+      });
+    });
+  }
+
   function initFlowEditor(root) {
     var list = root.querySelector ? root.querySelector("#blocks") : null;
     var palette = document.getElementById("palette-list");
@@ -190,6 +220,7 @@
     validateForms(root);
     bulkSelection(root);
     initCards(root);
+    initConditions(root);
     initFlowEditor(root);
   }
 

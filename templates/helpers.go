@@ -95,7 +95,7 @@ func hasFieldProblems(b BlockView) bool {
 
 func isWide(f FieldView) bool {
 	switch f.Spec.Type {
-	case "code", "json", "text", "expression":
+	case "code", "json", "text", "expression", "conditions":
 		return true
 	}
 	return false

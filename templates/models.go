@@ -249,6 +249,15 @@ type FieldView struct {
 	ShowWhen string
 	Hidden   bool
 	Problems []string
+	// Rows are the conditions of a "conditions" field, one per row (the
+	// form adds an empty one).
+	Rows []ConditionRow
+}
+
+// ConditionRow is one condition of a "conditions" field: the field, the
+// operator and the value as text (JSON, or text taken as a string).
+type ConditionRow struct {
+	Field, Op, Value string
 }
 
 // BlockView is one block card.

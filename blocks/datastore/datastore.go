@@ -26,6 +26,7 @@ const Type = "dataStore"
 // The operations.
 const (
 	OpFetch            = "fetch"
+	OpSearch           = "search"
 	OpFindName         = "findName"
 	OpFindNameKey      = "findNameKey"
 	OpInsert           = "insert"
@@ -36,11 +37,12 @@ const (
 )
 
 var (
-	nameOps    = []string{OpFindName, OpFindNameKey, OpInsert, OpUpsert, OpUpdateOneNameKey, OpDeleteOneNameKey, OpAtomicIncrement}
+	nameOps    = []string{OpSearch, OpFindName, OpFindNameKey, OpInsert, OpUpsert, OpUpdateOneNameKey, OpDeleteOneNameKey, OpAtomicIncrement}
 	keyOps     = []string{OpFindNameKey, OpInsert, OpUpsert, OpUpdateOneNameKey, OpDeleteOneNameKey, OpAtomicIncrement}
 	writeOps   = []string{OpInsert, OpUpsert, OpUpdateOneNameKey, OpAtomicIncrement}
 	dataOps    = []string{OpFetch, OpInsert, OpUpsert, OpUpdateOneNameKey, OpAtomicIncrement}
 	pageOps    = []string{OpFetch, OpFindName}
+	searchOps  = []string{OpSearch}
 	onErrorOps = []string{OpFindNameKey, OpInsert, OpUpdateOneNameKey}
 	ttlUnits   = []string{"seconds", "minutes", "hours", "days"}
 )
@@ -50,7 +52,7 @@ var Spec = blocks.Spec{
 	Type:        Type,
 	Label:       "Data Store",
 	Description: "Reads or writes the data store without code. Every write is stamped with the flow's UUID; the namespace must be one of the flow's dataStores.",
-	Output: "fetch: {items: [entry…], nextCursor}; findName: [entry…]; findNameKey, insert, upsert, updateOneNameKey: the entry " +
+	Output: "fetch: {items: [entry…], nextCursor}; search: {items: [entry…], nextCursor, count (when asked), index}; findName: [entry…]; findNameKey, insert, upsert, updateOneNameKey: the entry " +
 		"{name, key, data, version, flowUuid, expiresAt, createdAt, updatedAt}; deleteOneNameKey: {deleted}; atomicIncrement: {name, key, value, version}. " +
 		"With onError: continue, a not_found or already_exists failure gives null.",
 	Fields: []blocks.Field{
@@ -58,6 +60,7 @@ var Spec = blocks.Spec{
 			Help: "What to do with the data store.",
 			Options: []blocks.Option{
 				{Value: OpFetch, Label: "Fetch", Help: "List entries matching filters (name, key, keyPrefix, flowUuid, data) across namespaces."},
+				{Value: OpSearch, Label: "Search", Help: "Search one namespace by fields of data: conditions, order, count."},
 				{Value: OpFindName, Label: "Find by name", Help: "List the entries of one namespace in key order."},
 				{Value: OpFindNameKey, Label: "Find by name and key", Help: "Read one entry; not_found if absent."},
 				{Value: OpInsert, Label: "Insert", Help: "Create an entry; already_exists if present."},
@@ -87,9 +90,32 @@ var Spec = blocks.Spec{
 		{Name: "flowUuid", Label: "Flow UUID", Type: blocks.TypeString,
 			Help:     "Only entries last written by this flow (\"{{ flow.uuid }}\" for this flow's own).",
 			ShowWhen: []blocks.Condition{{Field: "operation", In: []string{OpFetch}}}},
+		{Name: "where", Label: "Conditions", Type: blocks.TypeConditions,
+			Help: "Rows of field / operator / value. Field is a path into data (status, customer.email, items.0.sku) or $key, $updatedAt…; " +
+				"value is JSON (10, \"paid\", true, [1, 2]) or text, and may use {{ … }}. Types never mix: 10 does not match \"10\".",
+			Options:  conditionOps,
+			ShowWhen: []blocks.Condition{{Field: "operation", In: searchOps}}},
+		{Name: "match", Label: "Match", Type: blocks.TypeEnum, Default: "all",
+			Help: "Whether an entry must meet every condition or at least one.",
+			Options: []blocks.Option{
+				{Value: "all", Label: "All conditions"},
+				{Value: "any", Label: "Any condition"},
+			},
+			ShowWhen: []blocks.Condition{{Field: "operation", In: searchOps}}},
+		{Name: "orderBy", Label: "Order by", Type: blocks.TypeString,
+			Help:        "Fields to sort by, separated by commas; a leading - sorts largest first. Empty: key order.",
+			Placeholder: "-total, customer",
+			ShowWhen:    []blocks.Condition{{Field: "operation", In: searchOps}}},
+		{Name: "count", Label: "Count matches", Type: blocks.TypeBoolean, Default: false,
+			Help:     "Add the number of matching entries to the output (count).",
+			ShowWhen: []blocks.Condition{{Field: "operation", In: searchOps}}},
+		{Name: "cursor", Label: "Cursor", Type: blocks.TypeString,
+			Help:        "nextCursor of a previous search's output, to read the next page.",
+			Placeholder: "{{ steps.search.nextCursor }}",
+			ShowWhen:    []blocks.Condition{{Field: "operation", In: searchOps}}},
 		{Name: "limit", Label: "Limit", Type: blocks.TypeInteger, Default: 100,
 			Help:     "Largest number of entries returned (at most the store's page limit, 1000 by default).",
-			ShowWhen: []blocks.Condition{{Field: "operation", In: pageOps}}},
+			ShowWhen: []blocks.Condition{{Field: "operation", In: append(slices.Clone(pageOps), OpSearch)}}},
 		{Name: "offset", Label: "Offset", Type: blocks.TypeInteger, Default: 0,
 			Help:     "Entries to skip first.",
 			ShowWhen: []blocks.Condition{{Field: "operation", In: pageOps}}},
@@ -116,6 +142,20 @@ var Spec = blocks.Spec{
 			},
 			ShowWhen: []blocks.Condition{{Field: "operation", In: onErrorOps}}},
 	},
+}
+
+// conditionOps are the operators of the Search conditions (store.Operators).
+var conditionOps = []blocks.Option{
+	{Value: string(store.OpEq), Label: "=", Help: "equals (same type: 10 is not \"10\")"},
+	{Value: string(store.OpNe), Label: "≠", Help: "differs, among values of the same type (a missing field does not match)"},
+	{Value: string(store.OpLt), Label: "<", Help: "less than (numbers, or strings by code point)"},
+	{Value: string(store.OpLte), Label: "≤", Help: "at most"},
+	{Value: string(store.OpGt), Label: ">", Help: "greater than"},
+	{Value: string(store.OpGte), Label: "≥", Help: "at least"},
+	{Value: string(store.OpIn), Label: "in", Help: "one of the values of an array: [\"paid\", \"open\"]"},
+	{Value: string(store.OpContains), Label: "contains", Help: "a substring of a string, or an element of an array"},
+	{Value: string(store.OpStartsWith), Label: "starts with", Help: "a string starting with the value"},
+	{Value: string(store.OpExists), Label: "exists", Help: "true: the field is there; false: it is missing"},
 }
 
 func init() { blocks.Register(Spec, New) }
@@ -192,6 +232,19 @@ func run(ctx context.Context, c *blocks.Call, op string) (any, error) {
 			p.Entries = []store.Entry{}
 		}
 		return p, nil
+	case OpSearch:
+		q, err := searchQuery(f, name)
+		if err != nil {
+			return nil, err
+		}
+		p, err := c.Store.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if p.Entries == nil {
+			p.Entries = []store.Entry{}
+		}
+		return p, nil
 	case OpFindName:
 		limit, offset, err := page(f)
 		if err != nil {
@@ -244,6 +297,62 @@ func run(ctx context.Context, c *blocks.Call, op string) (any, error) {
 		return increment(ctx, c.Store, name, key, delta, ttl)
 	}
 	return nil, store.Errorf(store.CodeInvalidArgument, "unknown operation %q", op)
+}
+
+// searchQuery builds the search's store.Query from the block's fields.
+func searchQuery(f blocks.Values, name string) (store.Query, error) {
+	q := store.Query{Name: name}
+	var err error
+	if q.Limit, err = f.Int("limit"); err != nil {
+		return q, err
+	}
+	if q.Limit < 0 {
+		return q, store.Errorf(store.CodeInvalidArgument, "field limit must not be negative")
+	}
+	match, err := f.String("match")
+	if err != nil {
+		return q, err
+	}
+	q.Match = store.Match(match)
+	if q.Cursor, err = f.String("cursor"); err != nil {
+		return q, err
+	}
+	if q.Count, err = f.Bool("count"); err != nil {
+		return q, err
+	}
+	order, err := f.String("orderBy")
+	if err != nil {
+		return q, err
+	}
+	for _, part := range strings.Split(order, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		o := store.Order{Field: part}
+		if d, ok := strings.CutPrefix(part, "-"); ok {
+			o = store.Order{Field: strings.TrimSpace(d), Desc: true}
+		}
+		q.OrderBy = append(q.OrderBy, o)
+	}
+	if f.Has("where") {
+		raw, err := f.JSON("where")
+		if err != nil {
+			return q, err
+		}
+		var rows []struct {
+			Field string          `json:"field"`
+			Op    string          `json:"op"`
+			Value json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(raw, &rows); err != nil {
+			return q, store.Errorf(store.CodeInvalidArgument, "field where: want a list of conditions {field, op, value}")
+		}
+		for _, r := range rows {
+			q.Where = append(q.Where, store.Condition{Field: r.Field, Op: store.Operator(r.Op), Value: r.Value})
+		}
+	}
+	return q, nil
 }
 
 func page(f blocks.Values) (limit, offset int, err error) {

@@ -2,6 +2,7 @@ package datastore_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -168,4 +169,78 @@ func TestAtomicIncrementIsExactUnderConcurrency(t *testing.T) {
 			t.Errorf("increment of text: %+v", r.Error)
 		}
 	})
+}
+
+// TestSearch: the Search operation finds "the paid orders over 100, largest
+// first" from conditions given as rows, with templates in values.
+func TestSearch(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, e *blocks.Engine, st store.Store) {
+		ctx := context.Background()
+		for i, row := range [][2]any{{"paid", 250}, {"open", 500}, {"paid", 120}, {"paid", 90}, {"paid", 130}, {"void", 130}} {
+			if _, err := st.Upsert(ctx, "orders", fmt.Sprintf("o-%d", i), json.RawMessage(fmt.Sprintf(`{"status":%q,"total":%d}`, row[0], row[1])), store.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		search := map[string]any{
+			"operation": "search", "name": "orders",
+			"where": []any{
+				map[string]any{"field": "status", "op": "eq", "value": "paid"},
+				map[string]any{"field": "total", "op": "gt", "value": "{{ input.min }}"},
+			},
+			"orderBy": "-total", "count": true, "limit": 2,
+		}
+		out := okOut(t, step(t, e, search, `{"min": 100}`)).(map[string]any)
+		keys := func(m map[string]any) []string {
+			var ks []string
+			for _, it := range m["items"].([]any) {
+				ks = append(ks, it.(map[string]any)["key"].(string))
+			}
+			return ks
+		}
+		if got := keys(out); fmt.Sprint(got) != "[o-0 o-4]" || out["count"] != float64(3) || out["nextCursor"] == "" {
+			t.Fatalf("first page: %v count %v next %v", got, out["count"], out["nextCursor"])
+		}
+		search["cursor"] = out["nextCursor"]
+		out = okOut(t, step(t, e, search, `{"min": 100}`)).(map[string]any)
+		if got := keys(out); fmt.Sprint(got) != "[o-2]" || out["nextCursor"] != "" {
+			t.Fatalf("second page: %v next %v", got, out["nextCursor"])
+		}
+		// match any, and a type that does not match ("100" is a string).
+		out = okOut(t, step(t, e, map[string]any{"operation": "search", "name": "orders", "match": "any",
+			"where": []any{map[string]any{"field": "status", "op": "eq", "value": "void"}, map[string]any{"field": "total", "op": "gte", "value": "500"}}}, "null")).(map[string]any)
+		if got := keys(out); fmt.Sprint(got) != "[o-5]" {
+			t.Fatalf("match any: %v", got)
+		}
+		// A condition the store refuses fails the run with its code.
+		r := step(t, e, map[string]any{"operation": "search", "name": "orders", "where": []any{map[string]any{"field": "total", "op": "lt", "value": "{{ input.flag }}"}}}, `{"flag": true}`)
+		if r.Status == blocks.StatusSucceeded || r.Error == nil || r.Error.Code != store.CodeInvalidArgument {
+			t.Fatalf("lt true: %+v", r.Error)
+		}
+	})
+}
+
+// The spec refuses bad condition rows when the flow is saved.
+func TestSearchValidation(t *testing.T) {
+	t.Parallel()
+	for _, where := range []any{
+		"status=paid",
+		[]any{map[string]any{"field": "status", "op": "like", "value": 1}},
+		[]any{map[string]any{"op": "eq", "value": 1}},
+		[]any{map[string]any{"field": "status", "op": "eq"}},
+		[]any{map[string]any{"field": "status", "op": "eq", "value": 1, "extra": true}},
+		[]any{"status"},
+	} {
+		doc, _ := json.Marshal(map[string]any{"id": "v", "dataStores": []string{"orders"}, "blocks": []any{
+			map[string]any{"id": "s", "type": "dataStore", "operation": "search", "name": "orders", "where": where},
+		}})
+		f, err := blocks.ParseFlow(doc)
+		if err == nil {
+			err = blocks.Validate(f)
+		}
+		var ve *blocks.ValidationError
+		if !errors.As(err, &ve) || len(ve.Problems) == 0 || ve.Problems[0].Field != "where" {
+			t.Errorf("where %v: %v, want a problem on field where", where, err)
+		}
+	}
 }

@@ -281,6 +281,9 @@ func (u *UI) blockView(card string, b blocks.BlockConfig) templates.BlockView {
 		}
 		text, checked := displayValue(fd, val)
 		fv := templates.FieldView{Spec: fd, Input: fieldInput(card, fd.Name), Value: text, Checked: checked, Options: fd.Options}
+		if fd.Type == blocks.TypeConditions {
+			fv.Rows = conditionRows(val)
+		}
 		var conds []string
 		for _, c := range fd.ShowWhen {
 			conds = append(conds, c.Field+"="+strings.Join(c.In, "|"))
@@ -358,6 +361,69 @@ func cardRe(s string) bool {
 		}
 	}
 	return true
+}
+
+// conditionRows shows a conditions value as editor rows: each value as
+// JSON, except a string that does not look like JSON, shown as it is (the
+// form reads such text back as a string).
+func conditionRows(v any) []templates.ConditionRow {
+	rows, _ := v.([]any)
+	var out []templates.ConditionRow
+	for _, r := range rows {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		row := templates.ConditionRow{}
+		row.Field, _ = m["field"].(string)
+		row.Op, _ = m["op"].(string)
+		switch x := m["value"].(type) {
+		case nil:
+			row.Value = "null"
+		case string:
+			row.Value = x
+			if json.Valid([]byte(strings.TrimSpace(x))) {
+				b, _ := json.Marshal(x) // "10" stays the string "10"
+				row.Value = string(b)
+			}
+		default:
+			b, _ := json.Marshal(x)
+			row.Value = string(b)
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// formConditions reads the rows of a conditions field (inputs
+// NAME.field, NAME.op, NAME.value, one per row in order); a row without a
+// field is an empty one and skipped. A value is JSON when it parses as
+// JSON, else text (a string, or a {{ … }} expression).
+func formConditions(form map[string][]string, name string) ([]any, bool) {
+	fields, present := form[name+".field"]
+	ops, vals := form[name+".op"], form[name+".value"]
+	var rows []any
+	for i, f := range fields {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		row := map[string]any{"field": f, "op": "eq"}
+		if i < len(ops) {
+			row["op"] = ops[i]
+		}
+		text := ""
+		if i < len(vals) {
+			text = vals[i]
+		}
+		if v, ok := parseValue(blocks.Field{Type: blocks.TypeJSON}, text); ok {
+			row["value"] = v
+		} else {
+			row["value"] = ""
+		}
+		rows = append(rows, row)
+	}
+	return rows, present
 }
 
 // parseValue turns input text into a field value of the field's type.
@@ -453,6 +519,12 @@ func (u *UI) flowFromForm(c echo.Context, form url.Values, base *blocks.Flow) (*
 		}
 		if sp, ok := u.spec(b.Type); ok {
 			for _, fd := range sp.Fields {
+				if fd.Type == blocks.TypeConditions {
+					if rows, present := formConditions(form, fieldInput(card, fd.Name)); present && len(rows) > 0 {
+						b.Fields[fd.Name] = rows
+					}
+					continue
+				}
 				if _, present := form[fieldInput(card, fd.Name)]; !present {
 					continue
 				}
