@@ -95,10 +95,12 @@ func describe(err error, c echo.Context) (int, store.Code, string) {
 		}
 		var msg string
 		switch he.Code {
+		// The method and path are the client's own, cut short so an
+		// answer is never as large as what was sent.
 		case http.StatusNotFound:
-			msg = "no route for " + c.Request().Method + " " + c.Request().URL.EscapedPath()
+			msg = "no route for " + clip(c.Request().Method, maxEchoedMethod) + " " + clip(c.Request().URL.EscapedPath(), maxEchoedPath)
 		case http.StatusMethodNotAllowed:
-			msg = "method " + c.Request().Method + " is not allowed on " + c.Request().URL.EscapedPath()
+			msg = "method " + clip(c.Request().Method, maxEchoedMethod) + " is not allowed on " + clip(c.Request().URL.EscapedPath(), maxEchoedPath)
 		default:
 			if m, ok := he.Message.(string); ok && m != "" && status < 500 {
 				msg = strings.ToLower(m[:1]) + m[1:]
@@ -114,6 +116,12 @@ func describe(err error, c echo.Context) (int, store.Code, string) {
 
 const ctxCode = "flowkv.errcode"
 
+// Bounds on what error messages repeat of a request.
+const (
+	maxEchoedMethod = 32
+	maxEchoedPath   = 512
+)
+
 // handleError is echo's HTTPErrorHandler: the one place errors become
 // answers. Failures that are not the client's fault are logged in full.
 func (s *Server) handleError(err error, c echo.Context) {
@@ -123,7 +131,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	status, code, msg := describe(err, c)
 	c.Set(ctxCode, code)
 	if code == store.CodeUnavailable {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.EscapedPath(), "err", err)
+		s.log.Error("request failed", "method", methodLabel(c.Request().Method), "path", clip(c.Request().URL.EscapedPath(), maxLoggedPath), "err", err)
 	}
 	if status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="flowkv"`)

@@ -2,10 +2,14 @@ package web
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/store"
 )
 
 // addBuiltinRoutes adds the routes this package serves itself.
@@ -40,13 +44,63 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
-	defer cancel()
-	if err := s.opts.Store.Ping(ctx); err != nil {
-		s.log.Warn("readyz: store unreachable", "err", err)
-		return errUnavailable
+	if err := s.ready.check(c.Request().Context(), s.opts.Store, s.log); err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// readiness answers /readyz without letting its callers load the
+// database: /readyz is public, and a ping per request would let anyone
+// take the store's connections. One ping runs at a time, every caller
+// waiting meanwhile shares its outcome, and the outcome is reused for
+// readyFor.
+type readiness struct {
+	mu   sync.Mutex
+	at   time.Time     // when the last ping ended
+	err  error         // its outcome
+	wait chan struct{} // closed when the ping in flight ends; nil when none
+}
+
+const (
+	readyFor     = time.Second
+	readyTimeout = 3 * time.Second
+)
+
+func (r *readiness) check(ctx context.Context, st store.Store, log *slog.Logger) error {
+	r.mu.Lock()
+	if !r.at.IsZero() && time.Since(r.at) < readyFor {
+		err := r.err
+		r.mu.Unlock()
+		return err
+	}
+	if r.wait == nil {
+		r.wait = make(chan struct{})
+		// Its own context: a caller hanging up must not fail the others.
+		go func(done chan struct{}) {
+			pctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+			err := st.Ping(pctx)
+			cancel()
+			if err != nil {
+				log.Warn("readyz: store unreachable", "err", err)
+				err = errUnavailable
+			}
+			r.mu.Lock()
+			r.at, r.err, r.wait = time.Now(), err, nil
+			r.mu.Unlock()
+			close(done)
+		}(r.wait)
+	}
+	wait := r.wait
+	r.mu.Unlock()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return errUnavailable
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 func (s *Server) metricsHandler(c echo.Context) error {

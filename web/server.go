@@ -148,6 +148,7 @@ type Server struct {
 	changes *changes.Hub
 	stop    chan struct{}
 	once    sync.Once
+	ready   readiness
 
 	mu      sync.Mutex
 	docs    []RouteDoc

@@ -23,6 +23,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/testenv"
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/sqlstore"
 	"github.com/flowkv/flowkv/web"
 )
 
@@ -51,26 +54,32 @@ func randPathSeg(r *rand.Rand) string {
 // rawRequest sends one request on a new connection and returns the
 // status (0 when the server closed without answering).
 func rawRequest(t *testing.T, addr, method, path string) int {
+	st, _ := rawRequestSize(t, addr, method, path)
+	return st
+}
+
+// rawRequestSize is rawRequest that also returns the answer's body size.
+func rawRequestSize(t *testing.T, addr, method, path string) (int, int64) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Errorf("dial: %v", err)
-		return 0
+		return 0, 0
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	w := bufio.NewWriterSize(conn, 64<<10)
 	fmt.Fprintf(w, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", method, path)
 	if err := w.Flush(); err != nil {
-		return 0
+		return 0, 0
 	}
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	io.Copy(io.Discard, res.Body)
+	n, _ := io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	return res.StatusCode
+	return res.StatusCode, n
 }
 
 // innocent is an ordinary client that keeps using the server until stop
@@ -84,7 +93,8 @@ type innocent struct {
 
 func startInnocent(h *harness, stop <-chan struct{}) *innocent {
 	in := &innocent{done: make(chan struct{})}
-	cl := &http.Client{Timeout: 5 * time.Second}
+	tr := &http.Transport{}
+	cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	get := func(path, token string, body string) error {
 		method := http.MethodGet
 		var rd io.Reader
@@ -108,6 +118,7 @@ func startInnocent(h *harness, stop <-chan struct{}) *innocent {
 	}
 	go func() {
 		defer close(in.done)
+		defer tr.CloseIdleConnections()
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -183,10 +194,13 @@ func TestMetricsSurviveHostileMethodsAndPaths(t *testing.T) {
 				for j := range args {
 					args[j] = randPathSeg(r)
 				}
-				if st := rawRequest(t, addr, method, fmt.Sprintf(tpl, args...)); st >= 400 && st < 500 {
-					answered.Add(1)
-				} else {
+				// The answer names the method and path, cut short.
+				if st, n := rawRequestSize(t, addr, method, fmt.Sprintf(tpl, args...)); st < 400 || st >= 500 {
 					t.Errorf("%.20s… %s: status %d, want a 4xx answer", method, tpl, st)
+				} else if n > 1024 {
+					t.Errorf("%.20s… %s: a %d-byte answer", method, tpl, n)
+				} else {
+					answered.Add(1)
 				}
 			}
 		}()
@@ -482,4 +496,68 @@ func TestUnreadResponsesAreCutOff(t *testing.T) {
 	}
 	close(stop)
 	in.check(t, 3)
+}
+
+// pingCounter counts the store's pings; each takes a little while, as over
+// a network.
+type pingCounter struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (p *pingCounter) Ping(ctx context.Context) error {
+	p.n.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return p.Store.Ping(ctx)
+}
+
+// TestReadyzDoesNotLoadTheStore: 400 /readyz requests from 40 clients at
+// once cost at most one store ping per second (plus one), all answer
+// ready, and the API answers meanwhile.
+func TestReadyzDoesNotLoadTheStore(t *testing.T) {
+	t.Parallel()
+	st, err := sqlstore.Open(t.Context(), testenv.SQLiteDSN(t), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := &pingCounter{Store: st}
+	h := newHarnessOn(t, pc)
+	stop := make(chan struct{})
+	in := startInnocent(h, stop)
+	// Its own transport, closed at the end: connections it dialled but
+	// never used would hold up the server's graceful shutdown.
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				res, err := cl.Get(h.base + "/readyz")
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(stop)
+	in.check(t, 1)
+	if bad.Load() > 0 {
+		t.Errorf("%d of 400 /readyz failed", bad.Load())
+	}
+	if n, most := pc.n.Load(), int64(took/time.Second)+2; n > most {
+		t.Errorf("400 /readyz in %s pinged the store %d times, want at most %d", took, n, most)
+	}
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -25,26 +26,68 @@ func (u *UI) renderLogin(c echo.Context, status int, msg string) error {
 	return render(c, status, templates.Login(p, templates.LoginView{CSRF: tok, Error: msg, Next: localPath(c.FormValue("next"))}))
 }
 
-// localPath keeps next only when it is a path on this site.
+// maxNext bounds the next parameter: every page of the UI has a shorter
+// address, and the sign-in page repeats it in its form.
+const maxNext = 2048
+
+// localPath returns next when it is a path on this site, else "". Only a
+// plain absolute path ("/entries?name=orders") passes: browsers drop tabs
+// and newlines from addresses and read "\" as "/", so "/\t/evil.example",
+// "/\evil.example" and "//evil.example" all leave the site; they, and
+// anything with a scheme, host, control character, space, backslash or
+// non-ASCII byte, or whose decoded path starts with "//", are refused.
 func localPath(next string) string {
-	if strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") && !strings.HasPrefix(next, "/\\") {
-		return next
+	if len(next) == 0 || len(next) > maxNext || next[0] != '/' {
+		return ""
 	}
-	return ""
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c == '\\' || c >= 0x7f {
+			return ""
+		}
+	}
+	if len(next) > 1 && next[1] == '/' {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return ""
+	}
+	// Decoded, the path must not read as another site either (a proxy or
+	// a later redirect may decode it): no "//" start, no control
+	// characters, no backslashes.
+	if strings.HasPrefix(u.Path, "//") || strings.ContainsFunc(u.Path, func(r rune) bool { return r < ' ' || r == '\\' || r == 0x7f }) {
+		return ""
+	}
+	return next
 }
 
 // clientKey is the rate limiter's key: the connection's address (not a
-// forwarded header, which a client could forge).
+// forwarded header, which a client could forge). An IPv6 client is keyed by
+// its /64, the smallest block a subscriber is usually given: one host can
+// use every address in it, so keying by address would give it 2^64 buckets.
 func clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
+
+// maxLoginBody bounds the sign-in form (a token of at most 1 KiB, the CSRF
+// token and next): the route is public, so nothing larger is read, parsed
+// or spooled to disk.
+const maxLoginBody = 16 << 10
 
 func (u *UI) login(c echo.Context) error {
 	r := c.Request()
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxLoginBody)
 	if !sameOrigin(r) {
 		return u.forbidden(c, "Cross-origin request refused.")
 	}
@@ -70,9 +113,13 @@ func (u *UI) login(c echo.Context) error {
 	ss := u.sessions.create(token, grantsLabel(tok.Grants))
 	u.setCookie(c, sessionCookie, ss.id, 0)
 	u.setCookie(c, loginCookie, "", -1)
-	next := localPath(c.FormValue("next"))
-	if next == "" {
-		next = "/namespaces"
+	// After sign-in only a path on this site is followed; anything else
+	// goes to "/" (and no next at all to the namespaces).
+	next := "/namespaces"
+	if raw := c.FormValue("next"); raw != "" {
+		if next = localPath(raw); next == "" {
+			next = "/"
+		}
 	}
 	return c.Redirect(http.StatusSeeOther, next)
 }

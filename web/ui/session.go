@@ -131,7 +131,13 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if ss == nil {
 			if safe {
-				return toLogin(c, "/login?next="+url.QueryEscape(r.URL.RequestURI()))
+				// Come back here after sign-in, unless the address is too
+				// long to carry (localPath would refuse it anyway).
+				to := "/login"
+				if uri := r.URL.RequestURI(); len(uri) <= maxNext {
+					to += "?next=" + url.QueryEscape(uri)
+				}
+				return toLogin(c, to)
 			}
 			return u.forbidden(c, "Your session has ended: sign in again.")
 		}
@@ -214,16 +220,15 @@ func newFailLimiter(burst int, interval time.Duration, now func() time.Time) *fa
 	return &failLimiter{burst: float64(burst), interval: interval, now: now, m: map[string]*bucket{}}
 }
 
+// maxLimiterKeys bounds the failLimiter's memory (a variable for tests).
+var maxLimiterKeys = 10000
+
 func (l *failLimiter) refill(key string) *bucket {
 	now := l.now()
 	b := l.m[key]
 	if b == nil {
-		if len(l.m) > 10000 { // bounded memory: forget full buckets
-			for k, x := range l.m {
-				if x.tokens >= l.burst {
-					delete(l.m, k)
-				}
-			}
+		if len(l.m) >= maxLimiterKeys {
+			l.forget(now)
 		}
 		b = &bucket{tokens: l.burst, at: now}
 		l.m[key] = b
@@ -234,6 +239,22 @@ func (l *failLimiter) refill(key string) *bucket {
 	}
 	b.at = now
 	return b
+}
+
+// forget drops the buckets that have refilled by now (they hold no
+// information); if failures from more than maxLimiterKeys clients are still
+// pending, it drops them all rather than grow: memory stays bounded, and a
+// client that sprays that many addresses gets burst attempts from each of
+// them anyway.
+func (l *failLimiter) forget(now time.Time) {
+	for k, x := range l.m {
+		if x.tokens+float64(now.Sub(x.at))/float64(l.interval) >= l.burst {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) >= maxLimiterKeys {
+		clear(l.m)
+	}
 }
 
 // blocked reports whether key has no attempts left, and how long until it

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -189,9 +190,20 @@ func (u *UI) Register(e *echo.Echo) {
 	sub, _ := fs.Sub(static.FS, ".")
 	files := http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 	e.GET("/static/*", func(c echo.Context) error {
+		r := c.Request()
+		// No directory listings.
+		if strings.HasSuffix(r.URL.Path, "/") {
+			return echo.ErrNotFound
+		}
+		// One range at most: a multi-range request ("bytes=0-0,0-0,…")
+		// would make the answer many times larger than the request (a part
+		// header per range); the whole file is served instead.
+		if strings.Contains(r.Header.Get("Range"), ",") {
+			r.Header.Del("Range")
+		}
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
-		files.ServeHTTP(c.Response(), c.Request())
+		files.ServeHTTP(c.Response(), r)
 		return nil
 	})
 }
