@@ -452,6 +452,13 @@ func (e *Engine) track(flowUUID string, cancel context.CancelCauseFunc) (*active
 	return r, nil
 }
 
+func (e *Engine) isDeleted(flowUUID string) bool {
+	e.runsMu.Lock()
+	defer e.runsMu.Unlock()
+	_, gone := e.deleted[flowUUID]
+	return gone
+}
+
 func (e *Engine) untrack(flowUUID string, r *activeRun) {
 	e.runsMu.Lock()
 	defer e.runsMu.Unlock()
@@ -679,6 +686,9 @@ func (e *Engine) run(ctx context.Context, cf *compiledFlow, flowUUID string, req
 	if errors.Is(context.Cause(ctx), errFlowDeleted) {
 		r.Status, r.Error = StatusFailed, runError(errFlowDeleted, r.Error.blockOrEmpty())
 		return r, nil // the flow is gone: nothing to record it under
+	}
+	if e.isDeleted(flowUUID) {
+		return r, nil // deleted as it finished: its records are being deleted
 	}
 	if err := e.record(r, id); err != nil {
 		return r, err
