@@ -3,9 +3,12 @@ package kvconnect_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,4 +156,115 @@ func TestClients(t *testing.T) {
 		testenv.DynamoEndpoint(t)
 		runClient(t, serve(t, dynamotest.Open(t, store.Limits{})), "deno", "deno", true)
 	})
+}
+
+// runOWN3D runs the OWN3D seed example (testdata/own3d) with one client
+// against s's database "users" and returns what its driver printed.
+func runOWN3D(t *testing.T, s *server, client string) map[string]any {
+	t.Helper()
+	deno, nodeModules := clients(t)
+	src, _ := filepath.Abs("testdata/own3d")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var cmd *exec.Cmd
+	if client == "node" {
+		b, err := os.ReadFile(filepath.Join(src, "own3d.mjs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The example imports "@deno/kv" as an installed package.
+		if err := os.WriteFile(filepath.Join(dir, "own3d.mjs"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(nodeModules, filepath.Join(dir, "node_modules")); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.CommandContext(ctx, "node", "own3d.mjs")
+	} else {
+		cmd = exec.CommandContext(ctx, deno, "run", "--quiet", "--unstable-kv", "--no-prompt", "--allow-net=127.0.0.1", "--allow-env", filepath.Join(src, "own3d.ts"))
+	}
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "KV_URL="+s.base+"/kv/users", "KV_TOKEN="+s.admin, "DENO_KV_ACCESS_TOKEN="+s.admin,
+		"DENO_DIR="+filepath.Join(dir, ".deno"), "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", client, err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("%s printed %s", client, out)
+	}
+	if !strings.Contains(string(out), "GhostZero") || !strings.Contains(string(out), "Entry already exist") {
+		t.Errorf("%s: the example's own output is missing:\n%s", client, out)
+	}
+	return res
+}
+
+// TestOWN3DSeed: the seed's example runs unchanged but for its connect
+// line, in Node and in Deno, on every backend, and its entries are there
+// for the other faces (the HTTP API, by their keys as JSON arrays).
+func TestOWN3DSeed(t *testing.T) {
+	clients(t)
+	check := func(t *testing.T, s *server, client string) {
+		res := runOWN3D(t, s, client)
+		want := map[string]any{"saved": true, "created": true, "createdTwice": false,
+			"byId":    map[string]any{"id": "2", "name": "Ada", "email": "ada@example.com"},
+			"byEmail": map[string]any{"id": "2", "name": "Ada", "email": "ada@example.com"},
+			"user1":   map[string]any{"name": "GhostZero", "email": "example@example.com"},
+			"grace":   map[string]any{"name": "Grace", "email": "grace@example.com"}}
+		for k, v := range want {
+			if got, _ := json.Marshal(res[k]); string(got) != string(must(json.Marshal(v))) {
+				t.Errorf("%s: %s = %s, want %v", client, k, got, v)
+			}
+		}
+		for _, c := range []struct{ key, data string }{
+			{`["users","2"]`, `{"email":"ada@example.com","id":"2","name":"Ada"}`},
+			{`["users_by_email","ada@example.com"]`, `["users","2"]`},
+		} {
+			req, _ := http.NewRequest(http.MethodGet, s.base+"/v1/store/users/"+url.PathEscape(c.key), nil)
+			req.Header.Set("Authorization", "Bearer "+s.admin)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e store.Entry
+			_ = json.NewDecoder(res.Body).Decode(&e)
+			res.Body.Close()
+			if res.StatusCode != 200 || string(e.Data) != c.data {
+				t.Errorf("%s: GET /v1/store/users/%s: %d %s, want %s", client, c.key, res.StatusCode, e.Data, c.data)
+			}
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		s := serve(t, sqliteStore(t))
+		check(t, s, "node")
+		check(t, s, "deno")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		st, err := sqlstore.Open(context.Background(), testenv.PostgresDSN(t), sqlstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := serve(t, st)
+		check(t, s, "node")
+		check(t, s, "deno")
+	})
+	t.Run("dynamodb", func(t *testing.T) {
+		t.Parallel()
+		testenv.DynamoEndpoint(t)
+		s := serve(t, dynamotest.Open(t, store.Limits{}))
+		check(t, s, "node")
+		check(t, s, "deno")
+	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
