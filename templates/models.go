@@ -155,6 +155,10 @@ type EntryView struct {
 	TTLUnit  string
 	TTLValue string
 	TTLError string
+	// DenoType is set for a Deno KV value with no JSON form (a Date, a
+	// Map, a KvU64…): the page shows DenoType and DenoText, read-only.
+	DenoType string
+	DenoText string
 }
 
 // ConflictView shows both sides of a lost save.

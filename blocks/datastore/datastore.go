@@ -74,7 +74,7 @@ var Spec = blocks.Spec{
 			Placeholder:  "orders",
 			RequiredWhen: []blocks.Condition{{Field: "operation", In: nameOps}}},
 		{Name: "key", Label: "Key", Type: blocks.TypeString,
-			Help:         "The entry's key; for fetch, an exact-key filter.",
+			Help:         "The entry's key; for fetch, an exact-key filter. A JSON array of parts ([\"users\", \"{{ input.id }}\"]) is a Deno KV key.",
 			Placeholder:  "{{ input.id }}",
 			ShowWhen:     []blocks.Condition{{Field: "operation", In: append([]string{OpFetch}, keyOps...)}},
 			RequiredWhen: []blocks.Condition{{Field: "operation", In: keyOps}}},
@@ -197,20 +197,56 @@ func (block) Run(ctx context.Context, c *blocks.Call) (json.RawMessage, error) {
 	return json.Marshal(out)
 }
 
+// keyField reads a key (or key prefix) field. A key given as an array, or
+// as text holding a JSON array of Deno KV parts (["users", "{{ input.id }}"]),
+// is a Deno KV key: the entry a Deno client sees under that key
+// (store.ResolveKey; docs/deno-kv.md).
+func keyField(f blocks.Values, field string, prefix bool) (string, error) {
+	var text string
+	if parts, ok := f[field].([]any); ok {
+		b, err := json.Marshal(parts)
+		if err != nil {
+			return "", store.Errorf(store.CodeInvalidArgument, "field %s: %v", field, err)
+		}
+		text = string(b)
+	} else {
+		s, err := f.String(field)
+		if err != nil {
+			return "", err
+		}
+		if !store.LooksLikeJSONKey(s) {
+			return s, nil
+		}
+		text = s
+	}
+	parts, err := store.ParseJSONKey(text)
+	if err != nil {
+		if _, isArray := f[field].([]any); isArray {
+			return "", store.Errorf(store.CodeInvalidArgument, "field %s: %s", field, store.Text(err))
+		}
+		return text, nil // a flat key that merely looks like an array
+	}
+	b, err := store.PackTuple(parts)
+	if err != nil {
+		return "", store.Errorf(store.CodeInvalidArgument, "field %s: %s", field, store.Text(err))
+	}
+	return store.TupleKey(b), nil
+}
+
 func run(ctx context.Context, c *blocks.Call, op string) (any, error) {
 	f := c.Fields
 	name, err := f.String("name")
 	if err != nil {
 		return nil, err
 	}
-	key, err := f.String("key")
+	key, err := keyField(f, "key", false)
 	if err != nil {
 		return nil, err
 	}
 	switch op {
 	case OpFetch:
 		q := store.FetchQuery{Name: name, Key: key}
-		if q.KeyPrefix, err = f.String("keyPrefix"); err != nil {
+		if q.KeyPrefix, err = keyField(f, "keyPrefix", true); err != nil {
 			return nil, err
 		}
 		if q.FlowUUID, err = f.String("flowUuid"); err != nil {

@@ -244,3 +244,48 @@ func TestSearchValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestDenoKeys: a key given as text holding a JSON array, or a template that
+// evaluates to an array,
+// is the Deno KV key a Deno client reads (store.TupleKey of its parts),
+// templates inside the parts included; a flat key that only looks like an
+// array stays flat.
+func TestDenoKeys(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, e *blocks.Engine, st store.Store) {
+		ctx := context.Background()
+		deno := func(parts ...any) string {
+			b, err := store.PackTuple(parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return store.TupleKey(b)
+		}
+		okOut(t, step(t, e, map[string]any{"operation": "upsert", "name": "orders", "key": `["orders", "{{ input.id }}"]`, "data": "{{ input }}"}, `{"id":"o-1","total":3}`))
+		got, err := st.FindNameKey(ctx, "orders", deno("orders", "o-1"))
+		if err != nil || string(got.Data) != `{"id":"o-1","total":3}` {
+			t.Fatalf("array key: %v %s", err, got.Data)
+		}
+		out := okOut(t, step(t, e, map[string]any{"operation": "findNameKey", "name": "orders", "key": `["orders", "o-1"]`}, `{}`))
+		if m, _ := out.(map[string]any); m["version"] == nil {
+			t.Fatalf("text JSON-array key: %v", out)
+		}
+		// A template that evaluates to an array (the input's key) is a Deno key too.
+		okOut(t, step(t, e, map[string]any{"operation": "upsert", "name": "orders", "key": "{{ input.key }}", "data": `1`}, `{"key":["orders",2,true]}`))
+		if _, err := st.FindNameKey(ctx, "orders", deno("orders", 2.0, true)); err != nil {
+			t.Fatalf("number and boolean parts: %v", err)
+		}
+		out = okOut(t, step(t, e, map[string]any{"operation": "fetch", "name": "orders", "keyPrefix": `["orders"]`}, `{}`))
+		if items := out.(map[string]any)["items"].([]any); len(items) != 2 {
+			t.Fatalf("prefix [\"orders\"]: %v", out)
+		}
+		okOut(t, step(t, e, map[string]any{"operation": "upsert", "name": "orders", "key": "[draft]", "data": `1`}, `{}`))
+		if _, err := st.FindNameKey(ctx, "orders", "[draft]"); err != nil {
+			t.Fatalf("a flat key that looks like an array: %v", err)
+		}
+		r := step(t, e, map[string]any{"operation": "upsert", "name": "orders", "key": "{{ input.key }}", "data": `1`}, `{"key":[{"x":1}]}`)
+		if r.Status == blocks.StatusSucceeded || r.Error == nil || r.Error.Code != store.CodeInvalidArgument {
+			t.Fatalf("a bad Deno key part: %+v", r.Error)
+		}
+	})
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/denokv"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/templates"
 )
@@ -142,7 +143,47 @@ func (q search) url(path, cursor string, page int) string {
 }
 
 func entryURL(name, key string) string {
-	return "/entry?" + url.Values{"name": {name}, "key": {key}}.Encode()
+	return "/entry?" + url.Values{"name": {name}, "key": {shownKey(key)}}.Encode()
+}
+
+// rowPreview is the data column of an entry row: a Deno KV value with no
+// JSON form shows as its type and text.
+func rowPreview(data []byte) string {
+	if w, ok := denokv.UnwrapData(data); ok {
+		return "Deno KV " + w.Type + ": " + w.Text
+	}
+	return preview(data, 160)
+}
+
+// shownKey is a key as pages show it and send it back: a Deno KV key as
+// its JSON array (["users","1"]), a flat key as it is. Handlers read keys
+// with keyOf, which inverts it.
+func shownKey(key string) string {
+	if j, ok := store.JSONKeyOf(key); ok {
+		return j
+	}
+	return key
+}
+
+// keyOf reads a key from a page or a person: a JSON array of Deno KV
+// parts names the Deno KV key (store.ResolveKey).
+func keyOf(s string) string { return store.ResolveKey(s) }
+
+// prefixOf reads a key prefix: a JSON array of Deno KV parts is the prefix
+// of the Deno KV keys that start with those parts.
+func prefixOf(s string) string {
+	if !store.LooksLikeJSONKey(s) {
+		return s
+	}
+	parts, err := store.ParseJSONKey(s)
+	if err != nil {
+		return s
+	}
+	b, err := store.PackTuple(parts)
+	if err != nil {
+		return s
+	}
+	return store.TupleKey(b)
 }
 
 func (u *UI) entries(c echo.Context) error {
@@ -184,7 +225,7 @@ func (u *UI) entries(c echo.Context) error {
 	now := u.now()
 	for _, e := range pg.Entries {
 		v.Rows = append(v.Rows, templates.EntryRow{
-			Key: e.Key, URL: entryURL(e.Name, e.Key), Preview: preview(e.Data, 160),
+			Key: shownKey(e.Key), URL: entryURL(e.Name, e.Key), Preview: rowPreview(e.Data),
 			Version: e.Version, ExpiresIn: expiresIn(e.ExpiresAt, now),
 			Updated: ago(e.UpdatedAt, now), UpdatedAt: e.UpdatedAt.UTC(), FlowUUID: e.FlowUUID,
 		})
@@ -204,10 +245,10 @@ func (u *UI) entries(c echo.Context) error {
 func (u *UI) query(c echo.Context, st store.Store, q search, cursor string, limit int) (pg store.Page, dataErr string, err error) {
 	ctx := c.Request().Context()
 	if q.Data == "" && q.Flow == "" {
-		pg, err = st.List(ctx, q.Name, q.Prefix, cursor, limit)
+		pg, err = st.List(ctx, q.Name, prefixOf(q.Prefix), cursor, limit)
 		return pg, "", err
 	}
-	fq := store.FetchQuery{Name: q.Name, KeyPrefix: q.Prefix, FlowUUID: q.Flow, Limit: limit, Cursor: cursor}
+	fq := store.FetchQuery{Name: q.Name, KeyPrefix: prefixOf(q.Prefix), FlowUUID: q.Flow, Limit: limit, Cursor: cursor}
 	if q.Data != "" {
 		if msg := jsonProblem([]byte(q.Data)); msg != "" {
 			return store.Page{}, "Data search needs a complete JSON value: " + msg, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/denokv"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/templates"
 )
@@ -20,13 +21,16 @@ func (u *UI) entryView(c echo.Context, e store.Entry) templates.EntryView {
 	now := u.now()
 	pretty := prettyJSON(e.Data)
 	v := templates.EntryView{
-		Name: e.Name, Key: e.Key, Version: e.Version, FlowUUID: e.FlowUUID,
+		Name: e.Name, Key: shownKey(e.Key), Version: e.Version, FlowUUID: e.FlowUUID,
 		Created: e.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Updated: e.UpdatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Pretty:  pretty, Tokens: templates.HighlightJSON(pretty), Size: len(e.Data),
 		CanWrite: s.grants.Level(e.Name) >= store.Write, CSRF: s.sess.csrf,
 		BackURL:  "/entries?name=" + url.QueryEscape(e.Name),
 		EditData: pretty, TTLUnit: "never",
+	}
+	if w, ok := denokv.UnwrapData(e.Data); ok {
+		v.DenoType, v.DenoText = w.Type, w.Text
 	}
 	if e.ExpiresAt != nil {
 		v.ExpiresAt = e.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
@@ -38,11 +42,11 @@ func (u *UI) entryView(c echo.Context, e store.Entry) templates.EntryView {
 
 func (u *UI) entry(c echo.Context) error {
 	s := state(c)
-	e, err := s.st.FindNameKey(c.Request().Context(), c.QueryParam("name"), c.QueryParam("key"))
+	e, err := s.st.FindNameKey(c.Request().Context(), c.QueryParam("name"), keyOf(c.QueryParam("key")))
 	if err != nil {
 		return u.fail(c, err)
 	}
-	return render(c, http.StatusOK, templates.Entry(u.page(c, e.Key, "namespaces"), u.entryView(c, e)))
+	return render(c, http.StatusOK, templates.Entry(u.page(c, shownKey(e.Key), "namespaces"), u.entryView(c, e)))
 }
 
 func formVersion(c echo.Context) int64 {
@@ -56,7 +60,7 @@ func formVersion(c echo.Context) int64 {
 func (u *UI) saveEntry(c echo.Context) error {
 	s := state(c)
 	ctx := c.Request().Context()
-	name, key, base := c.FormValue("name"), c.FormValue("key"), formVersion(c)
+	name, key, base := c.FormValue("name"), keyOf(c.FormValue("key")), formVersion(c)
 	if err := s.grants.Allow(name, store.Write); err != nil {
 		return u.fail(c, err)
 	}
@@ -119,7 +123,7 @@ func (u *UI) conflict(c echo.Context, shown store.Entry, yours string, base int6
 	}
 	v.Conflict = cv
 	v.EditData = yours
-	return render(c, http.StatusConflict, templates.Entry(u.page(c, shown.Key, "namespaces"), v))
+	return render(c, http.StatusConflict, templates.Entry(u.page(c, shownKey(shown.Key), "namespaces"), v))
 }
 
 // ttlOf reads the timeoutUnit + timeoutValue form fields.
@@ -138,7 +142,7 @@ func ttlOf(c echo.Context) (time.Duration, error) {
 func (u *UI) setTTL(c echo.Context) error {
 	s := state(c)
 	ctx := c.Request().Context()
-	name, key, base := c.FormValue("name"), c.FormValue("key"), formVersion(c)
+	name, key, base := c.FormValue("name"), keyOf(c.FormValue("key")), formVersion(c)
 	if err := s.grants.Allow(name, store.Write); err != nil {
 		return u.fail(c, err)
 	}
@@ -171,11 +175,11 @@ func (u *UI) setTTL(c echo.Context) error {
 
 func (u *UI) deleteConfirm(c echo.Context) error {
 	s := state(c)
-	name, key := c.QueryParam("name"), c.QueryParam("key")
+	name, key := c.QueryParam("name"), keyOf(c.QueryParam("key"))
 	if err := s.grants.Allow(name, store.Write); err != nil {
 		return u.fail(c, err)
 	}
-	v := templates.DeleteView{Name: name, Keys: []string{key}, Version: formVersion(c), CSRF: s.sess.csrf, BackURL: entryURL(name, key)}
+	v := templates.DeleteView{Name: name, Keys: []string{shownKey(key)}, Version: formVersion(c), CSRF: s.sess.csrf, BackURL: entryURL(name, key)}
 	return render(c, http.StatusOK, templates.DeleteConfirm(u.page(c, "Delete", "namespaces"), v))
 }
 
@@ -189,7 +193,11 @@ func (u *UI) bulkDelete(c echo.Context) error {
 		return u.badRequest(c, "The form could not be read.")
 	}
 	name := form.Get("name")
-	keys := form["key"]
+	shown := form["key"]
+	keys := make([]string, len(shown))
+	for i, k := range shown {
+		keys[i] = keyOf(k)
+	}
 	back := "/entries?name=" + url.QueryEscape(name)
 	if err := s.grants.Allow(name, store.Write); err != nil {
 		return u.fail(c, err)
@@ -199,7 +207,7 @@ func (u *UI) bulkDelete(c echo.Context) error {
 	}
 	version := formVersion(c)
 	if form.Get("confirm") != "yes" {
-		v := templates.DeleteView{Name: name, Keys: keys, CSRF: s.sess.csrf, BackURL: back}
+		v := templates.DeleteView{Name: name, Keys: shown, CSRF: s.sess.csrf, BackURL: back}
 		return render(c, http.StatusOK, templates.DeleteConfirm(u.page(c, "Delete", "namespaces"), v))
 	}
 	for _, k := range keys {
@@ -273,7 +281,7 @@ func (u *UI) createEntry(c echo.Context) error {
 	if err != nil {
 		return again(http.StatusBadRequest, store.Message(err))
 	}
-	e, err := s.st.Insert(c.Request().Context(), v.Name, v.Key, json.RawMessage(v.Data), store.WriteOptions{TTL: ttl})
+	e, err := s.st.Insert(c.Request().Context(), v.Name, keyOf(v.Key), json.RawMessage(v.Data), store.WriteOptions{TTL: ttl})
 	if err != nil {
 		if store.CodeOf(err) == store.CodeUnavailable || store.CodeOf(err) == store.CodeTimeout {
 			return u.fail(c, err)
