@@ -60,10 +60,10 @@ type Options struct {
 	NoQuotas bool
 	// Timeouts and header limit of the HTTP server (Serve); see Limits.
 	Limits Limits
-	// Changes, when set, is the hub that hears every write made through the
-	// server (Deno KV watch streams listen to it); nil makes a new one.
-	// Share one with the rest of the process (changes.Notify) so that
-	// writes by flows and scripts are heard at once too.
+	// Changes is the hub that hears every write (Deno KV watch streams
+	// listen to it). When set, Store already publishes to it
+	// (changes.Notify over the store the whole process shares, so writes by
+	// flows and scripts are heard too); nil makes a hub and wraps Store.
 	Changes *changes.Hub
 	// Extra carries optional dependencies for routes added with Register,
 	// by a name the registering file chooses ("scripts", "flows", "ui").
@@ -189,11 +189,13 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.changes = opts.Changes
+	notified := opts.Store
 	if s.changes == nil {
 		s.changes = changes.NewHub()
+		notified = changes.Notify(opts.Store, s.changes)
 	}
 	s.stop = make(chan struct{})
-	s.raw = countingStore{Store: changes.Notify(opts.Store, s.changes), m: s.metrics}
+	s.raw = countingStore{Store: notified, m: s.metrics}
 	s.tokens = tokens.New(s.raw)
 	s.tokens.SetCacheFor(opts.TokenCache)
 	s.limits = opts.Limits.withDefaults()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowkv/flowkv/blocks"
 	"github.com/flowkv/flowkv/internal/config"
+	"github.com/flowkv/flowkv/internal/changes"
 	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	_ "github.com/flowkv/flowkv/kvconnect" // Deno KV clients at /kv
@@ -88,6 +89,12 @@ func runServe(ctx context.Context, args []string) error {
 		}
 	}()
 
+	// Every write through this process (API, UI, flows, scripts, Deno KV
+	// clients) is published on one change hub; Deno KV watch streams
+	// listen to it (internal/changes).
+	hub := changes.NewHub()
+	st = changes.Notify(st, hub)
+
 	secret, err := tokens.New(st).EnsureAdmin(ctx, cfg.AdminToken)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
@@ -119,7 +126,7 @@ func runServe(ctx context.Context, args []string) error {
 	engine := blocks.NewEngine(quotas.Namespaces(st), blocks.Options{Logger: log, RunKeep: *runKeep, RunMaxBytes: *runMaxBytes})
 	srv, err := web.New(web.Options{
 		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
-		Quotas: quotas, Limits: lim,
+		Quotas: quotas, Limits: lim, Changes: hub,
 		Extra: map[string]any{"flows": engine, "scripts": scripts},
 	})
 	if err != nil {
