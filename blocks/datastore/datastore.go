@@ -201,7 +201,7 @@ func (block) Run(ctx context.Context, c *blocks.Call) (json.RawMessage, error) {
 // as text holding a JSON array of Deno KV parts (["users", "{{ input.id }}"]),
 // is a Deno KV key: the entry a Deno client sees under that key
 // (store.ResolveKey; docs/deno-kv.md).
-func keyField(f blocks.Values, field string, prefix bool) (string, error) {
+func keyField(f blocks.Values, field string) (string, error) {
 	var text string
 	if parts, ok := f[field].([]any); ok {
 		b, err := json.Marshal(parts)
@@ -239,14 +239,14 @@ func run(ctx context.Context, c *blocks.Call, op string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := keyField(f, "key", false)
+	key, err := keyField(f, "key")
 	if err != nil {
 		return nil, err
 	}
 	switch op {
 	case OpFetch:
 		q := store.FetchQuery{Name: name, Key: key}
-		if q.KeyPrefix, err = keyField(f, "keyPrefix", true); err != nil {
+		if q.KeyPrefix, err = keyField(f, "keyPrefix"); err != nil {
 			return nil, err
 		}
 		if q.FlowUUID, err = f.String("flowUuid"); err != nil {

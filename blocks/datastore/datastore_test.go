@@ -2,8 +2,8 @@ package datastore_test
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
