@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -69,6 +70,20 @@ type metrics struct {
 	lat     *prometheus.HistogramVec
 	ops     *prometheus.CounterVec
 	handler http.Handler
+	// series caches each label combination's counter and histogram, so a
+	// request costs one map read instead of the vectors' label hashing
+	// (bounded: the labels are a closed set).
+	series sync.Map // seriesKey → series
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	reqs prometheus.Counter
+	lat  prometheus.Observer
 }
 
 // metricsInFlight bounds concurrent /metrics scrapes (each reads /proc and
@@ -111,8 +126,17 @@ func newMetrics(st store.Store) *metrics {
 // request records one answered request. method and route must already be
 // labels (methodLabel, a route template or unmatchedRoute).
 func (m *metrics) request(method, route string, status int, sec float64) {
-	m.reqs.WithLabelValues(method, route, statusLabel(status)).Inc()
-	m.lat.WithLabelValues(method, route).Observe(sec)
+	k := seriesKey{method, route, status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, series{
+			reqs: m.reqs.WithLabelValues(method, route, statusLabel(status)),
+			lat:  m.lat.WithLabelValues(method, route),
+		})
+	}
+	s := v.(series)
+	s.reqs.Inc()
+	s.lat.Observe(sec)
 }
 
 func (m *metrics) op(op string, err error) {
