@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowkv/flowkv/blocks/datastore"
 	"github.com/flowkv/flowkv/internal/testenv"
 )
 
@@ -127,7 +128,7 @@ blocks:
 			Fields []struct{ Name string }
 		}
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &specs) != nil || len(specs.Blocks) != 1 || len(specs.Blocks[0].Fields) != 11 {
+	if code != 0 || json.Unmarshal([]byte(out), &specs) != nil || len(specs.Blocks) != 1 || len(specs.Blocks[0].Fields) != len(datastore.Spec.Fields) {
 		t.Errorf("blocks --json: %d %.300q", code, out)
 	}
 }
