@@ -107,3 +107,14 @@ func optionLabel(label, value string) string {
 	}
 	return label
 }
+
+// ariaSort is a column header's aria-sort value.
+func ariaSort(sorted string) string {
+	switch sorted {
+	case "asc":
+		return "ascending"
+	case "desc":
+		return "descending"
+	}
+	return "none"
+}

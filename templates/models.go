@@ -88,6 +88,24 @@ type EntryRow struct {
 	Updated   string
 	UpdatedAt time.Time
 	FlowUUID  string
+	// Cells are the values of EntriesView.Columns (JSON text, "" when the
+	// entry has no such field).
+	Cells []string
+}
+
+// Column is a data field shown as a column of the entries table; its
+// header sorts by it.
+type Column struct {
+	Field string
+	// SortURL sorts by the column (the other way when it sorts already).
+	SortURL string
+	// Sorted is "asc" or "desc" when the answer is in this column's order.
+	Sorted string
+}
+
+// IndexRow is a declared index of the namespace.
+type IndexRow struct {
+	Field, State string
 }
 
 // EntriesView is a namespace's entries page (and its htmx partial).
@@ -114,10 +132,41 @@ type EntriesView struct {
 	Error string
 	// Quota is the namespace's quota and usage; nil when it has none.
 	Quota *QuotaView
+
+	// The filter builder: condition rows, all or any, the order
+	// ("-total,customer"); Ops are the operators.
+	Conds []ConditionRow
+	Match string
+	Order string
+	Ops   []blocks.Option
+	// Fields are the fields seen in the namespace (the field picker).
+	Fields []string
+	// Columns are data fields shown as sortable columns; MetaSort holds the
+	// sort URLs of the entry columns ($key, $version, $updatedAt).
+	Columns  []Column
+	MetaSort map[string]Column
+	// Count is the number of matches of a filter; CountNote says why
+	// there is none.
+	Count     *int64
+	CountNote string
+	// Index is the declared index that served the filter.
+	Index string
+	// Indexes are the namespace's declared indexes.
+	Indexes []IndexRow
+	// Query is the filter as hidden inputs for "delete all matching".
+	Query []QueryParam
 }
 
+// QueryParam is one name=value of a search URL.
+type QueryParam struct{ Name, Value string }
+
+// Filtering reports whether the filter builder has conditions or an order.
+func (v EntriesView) Filtering() bool { return len(v.Conds) > 0 || v.Order != "" }
+
 // Searching reports whether a search filter is set.
-func (v EntriesView) Searching() bool { return v.Prefix != "" || v.Data != "" || v.Flow != "" }
+func (v EntriesView) Searching() bool {
+	return v.Prefix != "" || v.Data != "" || v.Flow != "" || v.Filtering()
+}
 
 // JSONToken is one highlighted piece of a pretty-printed JSON document.
 type JSONToken struct {
@@ -177,6 +226,19 @@ type DeleteView struct {
 	Name    string
 	Keys    []string
 	Version int64
+	CSRF    string
+	BackURL string
+}
+
+// DeleteMatchingView confirms deleting every entry a filter matches.
+type DeleteMatchingView struct {
+	Name string
+	// Count is how many match now; AtLeast when counting stopped early.
+	Count   int64
+	AtLeast bool
+	// Summary spells the filter's conditions.
+	Summary []string
+	Query   []QueryParam
 	CSRF    string
 	BackURL string
 }

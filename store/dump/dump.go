@@ -74,7 +74,9 @@ func ExportPages(w *Writer, next func(cursor string) (store.Page, error)) error 
 				return err
 			}
 		}
-		if p.NextCursor == "" || len(p.Entries) == 0 {
+		// A page may be empty with a cursor (a query examines a bounded
+		// number of entries per page); a cursor that does not move ends.
+		if p.NextCursor == "" || p.NextCursor == cursor {
 			return nil
 		}
 		cursor = p.NextCursor

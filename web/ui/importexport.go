@@ -45,7 +45,7 @@ func (u *UI) export(c echo.Context) error {
 	ctx := c.Request().Context()
 	var err error
 	switch {
-	case q.Prefix == "" && q.Data == "" && q.Flow == "":
+	case q.Prefix == "" && q.Data == "" && q.Flow == "" && !q.filtering():
 		var names []string
 		if q.Name != "" {
 			names = []string{q.Name}
@@ -54,7 +54,7 @@ func (u *UI) export(c echo.Context) error {
 	case q.Name != "":
 		err = dump.ExportPages(dw, func(cursor string) (store.Page, error) {
 			pg, _, err := u.query(c, s.st, q, cursor, 1000)
-			return pg, err
+			return pg.Page, err
 		})
 	default:
 		err = dump.ExportPages(dw, func(cursor string) (store.Page, error) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -54,6 +56,15 @@ func flashText(code string) string {
 		return "Flow saved."
 	case "signed-out":
 		return "Signed out."
+	case "index-created":
+		return "Index created."
+	case "index-deleted":
+		return "Index deleted."
+	}
+	if n, ok := strings.CutPrefix(code, "deleted-"); ok {
+		if _, err := strconv.Atoi(n); err == nil {
+			return "Deleted " + n + " matching entries."
+		}
 	}
 	return ""
 }
