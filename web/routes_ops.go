@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -108,6 +110,42 @@ func (s *Server) metricsHandler(c echo.Context) error {
 	return nil
 }
 
+// openapiHandler serves the OpenAPI document, encoded once: the route is
+// public, and building the document (every route's schemas) for each
+// request would let anyone spend the server's CPU on it.
 func (s *Server) openapiHandler(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.OpenAPI())
+	b, err := s.apiDoc.get(s)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}
+
+// apiDocCache holds the encoded OpenAPI document; it is rebuilt when a
+// route is added (Handle) after it was built.
+type apiDocCache struct {
+	mu     sync.Mutex
+	routes int // len(Server.docs) when body was built
+	body   []byte
+	builds int64
+}
+
+func (a *apiDocCache) get(s *Server) ([]byte, error) {
+	s.mu.Lock()
+	n := len(s.docs)
+	s.mu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.body != nil && a.routes == n {
+		return a.body, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s.OpenAPI()); err != nil {
+		return nil, err
+	}
+	a.routes, a.body = n, buf.Bytes()
+	a.builds++
+	return a.body, nil
 }

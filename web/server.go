@@ -149,6 +149,7 @@ type Server struct {
 	stop    chan struct{}
 	once    sync.Once
 	ready   readiness
+	apiDoc  apiDocCache
 
 	mu      sync.Mutex
 	docs    []RouteDoc

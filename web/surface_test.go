@@ -561,3 +561,47 @@ func TestReadyzDoesNotLoadTheStore(t *testing.T) {
 		t.Errorf("400 /readyz in %s pinged the store %d times, want at most %d", took, n, most)
 	}
 }
+
+// TestOpenAPIIsEncodedOnce: the public OpenAPI document is built once for
+// 300 requests from 30 clients (all get the same bytes), and again only
+// when a route is added.
+func TestOpenAPIIsEncodedOnce(t *testing.T) {
+	t.Parallel()
+	h := newSQLite(t)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	first := h.do("GET", "/v1/openapi.json", "", nil)
+	want(t, first, 200, "")
+	var wg sync.WaitGroup
+	var differ atomic.Int64
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				res, err := cl.Get(h.base + "/v1/openapi.json")
+				if err != nil {
+					differ.Add(1)
+					continue
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || string(b) != string(first.Body) {
+					differ.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if differ.Load() > 0 {
+		t.Errorf("%d of 300 answers failed or differed", differ.Load())
+	}
+	if n := web.OpenAPIBuilds(h.srv); n != 1 {
+		t.Errorf("the document was built %d times for 301 requests", n)
+	}
+	h.srv.Handle(http.MethodGet, "/v1/test/added-late", func(c echo.Context) error { return nil }, web.RouteDoc{Summary: "test: added after the first build"})
+	if r := h.do("GET", "/v1/openapi.json", "", nil); !strings.Contains(string(r.Body), "/v1/test/added-late") {
+		t.Error("a route added later is missing from the document")
+	}
+}
