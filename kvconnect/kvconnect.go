@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -59,12 +60,47 @@ const metadataTTL = time.Hour
 // keepAlive is how often an idle watch stream sends an empty message.
 const keepAlive = 5 * time.Second
 
+// Open watch streams are bounded: each one re-reads its keys every second.
+// A watch past a bound is refused with 429 resource_exhausted.
+var (
+	// MaxWatchStreams bounds the watch streams open on one server.
+	MaxWatchStreams = 1024
+	// MaxWatchStreamsPerToken bounds those of one token.
+	MaxWatchStreamsPerToken = 64
+)
+
 type handler struct {
 	s *web.Server
+
+	mu      sync.Mutex
+	watches int
+	byToken map[string]int
+}
+
+// admitWatch counts a new watch stream of token id, or refuses it.
+func (h *handler) admitWatch(id string) (release func(), err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.watches >= MaxWatchStreams {
+		return nil, store.Errorf(store.CodeResourceExhausted, "too many watch streams are open on this server (the limit is %d)", MaxWatchStreams)
+	}
+	if h.byToken[id] >= MaxWatchStreamsPerToken {
+		return nil, store.Errorf(store.CodeResourceExhausted, "this token has %d watch streams open, the limit is %d", h.byToken[id], MaxWatchStreamsPerToken)
+	}
+	h.watches++
+	h.byToken[id]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.watches--
+		if h.byToken[id]--; h.byToken[id] <= 0 {
+			delete(h.byToken, id)
+		}
+	}, nil
 }
 
 func register(s *web.Server) error {
-	h := &handler{s: s}
+	h := &handler{s: s, byToken: map[string]int{}}
 	meta := web.RouteDoc{
 		Summary:     "Deno KV metadata exchange (KV Connect)",
 		Description: "`Deno.openKv(\"http://host/kv\")` or `@deno/kv` `openKv(url, {accessToken})` with a flowkv token: /kv is the `default` database, /kv/{name} the namespace {name}. Answers the protocol version (1–3), the database id and the data path endpoint. Errors are plain text (KV Connect). See docs/deno-kv.md.",
@@ -358,7 +394,7 @@ func (h *handler) atomicWrite(c echo.Context) error {
 
 func (h *handler) watch(c echo.Context) error {
 	var req pb.Watch
-	name, _, secret, err := h.dataPath(c, store.Read, &req)
+	name, t, secret, err := h.dataPath(c, store.Read, &req)
 	if err != nil {
 		return fail(c, err)
 	}
@@ -372,5 +408,10 @@ func (h *handler) watch(c echo.Context) error {
 		}
 		keys[i] = k.Key
 	}
+	release, err := h.admitWatch(t.ID)
+	if err != nil {
+		return fail(c, err)
+	}
+	defer release()
 	return h.stream(c, name, secret, keys)
 }

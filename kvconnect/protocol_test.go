@@ -295,3 +295,59 @@ func TestWatchOtherProcessAndRevocation(t *testing.T) {
 		t.Errorf("%d subscriptions left after the stream ended", n)
 	}
 }
+
+// TestWatchStreamsBounded: a token cannot open more watch streams than
+// MaxWatchStreamsPerToken; past it 429, and the server still serves; a
+// closed stream frees its place.
+func TestWatchStreamsBounded(t *testing.T) {
+	old := kvconnect.MaxWatchStreamsPerToken
+	kvconnect.MaxWatchStreamsPerToken = 2
+	defer func() { kvconnect.MaxWatchStreamsPerToken = old }()
+	s := serve(t, sqliteStore(t))
+	body, _ := proto.Marshal(&pb.Watch{Keys: []*pb.WatchKey{{Key: key(t, "w")}}})
+	open := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/kv/default/data/watch", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.admin)
+		req.Header.Set("x-denokv-version", "3")
+		req.Header.Set("x-denokv-database-id", kvconnect.DatabaseID("default"))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, cancel
+	}
+	r1, c1 := open()
+	defer c1()
+	r2, c2 := open()
+	defer c2()
+	readFrame(t, r1.Body)
+	readFrame(t, r2.Body)
+	r3, c3 := open()
+	b, _ := io.ReadAll(r3.Body)
+	c3()
+	if r3.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(b), "resource_exhausted") {
+		t.Fatalf("a third stream: %d %s", r3.StatusCode, b)
+	}
+	read := &pb.SnapshotRead{Ranges: []*pb.ReadRange{{Start: key(t, "w"), End: append(key(t, "w"), 0), Limit: 1}}}
+	if code, _ := dataPath(t, s, "", "snapshot_read", s.admin, read); code != 200 {
+		t.Fatalf("reads while the streams are full: %d", code)
+	}
+	c1()
+	r1.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r4, c4 := open()
+		if r4.StatusCode == 200 {
+			readFrame(t, r4.Body)
+			c4()
+			break
+		}
+		io.Copy(io.Discard, r4.Body)
+		c4()
+		if time.Now().After(deadline) {
+			t.Fatal("a closed stream did not free its place")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
