@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/flowkv/flowkv/blocks"
-	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/internal/changes"
+	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	_ "github.com/flowkv/flowkv/kvconnect" // Deno KV clients at /kv
