@@ -739,3 +739,24 @@ func TestCLIExportPages(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIDenoKeys: a key given as a JSON array of Deno KV parts names the
+// entry a Deno client keeps under that key; a flat key that only looks
+// like one stays flat.
+func TestCLIDenoKeys(t *testing.T) {
+	c := cli{t: t, dsn: testenv.SQLiteDSN(t)}
+	c.run("store", "upsert", "users", `["users", "1"]`, `{"name":"Ada"}`)
+	b, _ := store.PackTuple([]any{"users", "1"})
+	e := entry(t, c.run("store", "get", "users", `["users","1"]`).out)
+	if e.Key != store.TupleKey(b) || string(e.Data) != `{"name":"Ada"}` {
+		t.Fatalf("get by JSON-array key: %+v", e)
+	}
+	c.run("store", "insert", "users", "[draft", `1`)
+	if e := entry(t, c.run("store", "get", "users", "[draft").out); e.Key != "[draft" {
+		t.Fatalf("flat key: %+v", e)
+	}
+	if out := c.run("store", "delete", "users", `["users","1"]`).out; !strings.Contains(out, `"deleted":true`) {
+		t.Fatalf("delete by JSON-array key: %s", out)
+	}
+	c.fail(store.CodeNotFound, "store", "get", "users", `["users","1"]`)
+}

@@ -192,6 +192,7 @@ func writeCmd(op string) func(ctx context.Context, args []string) error {
 		if err := wantArgs(op, pos, 3, "NAME KEY DATA"); err != nil {
 			return err
 		}
+		pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
 		ttl, err := store.ParseTTL(*ttlText)
 		if err != nil {
 			return err
@@ -238,6 +239,7 @@ func runStoreGet(ctx context.Context, args []string) error {
 	if err := wantArgs("get", pos, 2, "NAME KEY"); err != nil {
 		return err
 	}
+	pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
 	return withStore(ctx, *cfg, func(st store.Store) error {
 		e, err := st.FindNameKey(ctx, pos[0], pos[1])
 		if err != nil {
@@ -257,6 +259,7 @@ func runStoreDelete(ctx context.Context, args []string) error {
 	if err := wantArgs("delete", pos, 2, "NAME KEY"); err != nil {
 		return err
 	}
+	pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
 	if *ifVersion < 0 {
 		return store.Errorf(store.CodeInvalidArgument, "--if-version must not be negative")
 	}
