@@ -74,9 +74,13 @@ type Engine struct {
 // Workers are started on first use.
 func New(opts Options) *Engine {
 	o := opts.normalize()
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
+	// /proc/self/exe is the running binary even after a deploy replaced
+	// the file on disk, so workers are always the parent's own build.
+	exe := "/proc/self/exe"
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = os.Executable(); err != nil {
+			exe = os.Args[0]
+		}
 	}
 	cfg, _ := json.Marshal(workerConfig{Options: o, MemoryBytes: o.WorkerMemory})
 	e := &Engine{opts: o, exe: exe, cfg: string(cfg), log: slog.Default(), slots: make(chan struct{}, o.MaxWorkers)}
@@ -371,6 +375,7 @@ const startTimeout = 10 * time.Second
 // start starts a worker process and waits for it to be ready.
 func (e *Engine) start() (*worker, error) {
 	cmd := exec.Command(e.exe)
+	cmd.Args = []string{"flowkv-sandbox-worker"} // what ps shows
 	// Nothing of the parent's environment: no DSN, no cloud credentials.
 	cmd.Env = []string{workerEnv + "=" + e.cfg, "GOTRACEBACK=single"}
 	cmd.Dir = "/"
