@@ -13,9 +13,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/flowkv/flowkv/internal/denokv"
 	"github.com/flowkv/flowkv/blocks"
 	"github.com/flowkv/flowkv/blocks/datastore"
+	"github.com/flowkv/flowkv/internal/denokv"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/templates"
 )
