@@ -2,6 +2,7 @@ package scripting
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -45,9 +46,21 @@ func (s *runState) nameKey(name, key goja.Value) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	k, err := textArg(key, "key")
-	if err != nil {
-		return "", "", err
+	var k string
+	if o, ok := key.(*goja.Object); ok && o.ClassName() == "Array" {
+		// An array of parts is a Deno KV key (docs/deno-kv.md).
+		b, err := json.Marshal(o.Export())
+		if err != nil {
+			return "", "", argErr("key: %v", err)
+		}
+		if k, err = store.KeyFromJSON(string(b)); err != nil {
+			return "", "", err
+		}
+	} else {
+		if k, err = textArg(key, "key"); err != nil {
+			return "", "", err
+		}
+		k = store.ResolveKey(k) // '["users","1"]' is a Deno KV key too
 	}
 	if err := s.limits.ValidateNameKey(n, k); err != nil {
 		return "", "", err

@@ -260,6 +260,17 @@ export const scenarios = {
     await kv.atomic().sum(["xf", "n"], 3n).commit();
     res = await api("GET", path(["xf", "n"]));
     assert.equal((await res.json()).data.$denokv.u64, "3");
+    // A JavaScript script reads what this client wrote, by the same key,
+    // and writes what the client then reads.
+    const source = `
+      const e = await dataStore.findNameKey(${JSON.stringify(ns)}, ["xf", "user", 1]);
+      await dataStore.upsert(${JSON.stringify(ns)}, ["xf", "from-js"], {seen: e.data.name, n: 2});
+      return e.data;`;
+    res = await api("POST", "/v1/operations/scripts", { source });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.deepEqual(JSON.parse(text), { admin: false, name: "Ada", score: 1.5, tags: ["a"] });
+    assert.deepEqual((await kv.get(["xf", "from-js"])).value, { seen: "Ada", n: 2 });
   },
 
   // A users:read token reads /kv/users, cannot write it, cannot open /kv/orders.
