@@ -5,6 +5,7 @@ package ui
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowkv/flowkv/internal/testenv"
+	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/sqlstore"
+	"github.com/flowkv/flowkv/web"
 )
 
 // TestSignInBodyIsBounded: a 64 MiB sign-in form (urlencoded, or
@@ -213,5 +219,83 @@ func TestSignInRedirectIsBounded(t *testing.T) {
 	st, _, hdr = c.do(http.MethodGet, "/entries?name=orders", nil)
 	if st != http.StatusSeeOther || hdr.Get("Location") != "/login?next="+url.QueryEscape("/entries?name=orders") {
 		t.Errorf("ordinary address: %d to %q", st, hdr.Get("Location"))
+	}
+}
+
+// TestImportUploadDeadline: mounted on the API server with a short read
+// timeout, a signed-in browser's import upload may take longer than it
+// (the upload deadline), while the same slow upload without a session is
+// cut off at the read timeout.
+func TestImportUploadDeadline(t *testing.T) {
+	const readTimeout = 400 * time.Millisecond
+	ctx := t.Context()
+	st, err := sqlstore.Open(ctx, testenv.SQLiteDSN(t), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Options{Store: st, Limits: web.Limits{ReadTimeout: readTimeout}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := New(Config{Store: st, Verify: TokenVerifier(srv.Tokens())})
+	u.Register(srv.Echo())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln, 5*time.Second) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		st.Close()
+	})
+	admin, _, err := srv.Tokens().Create(ctx, "admin", store.AllGrants())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, URL: "http://" + ln.Addr().String(), Store: st, UI: u, Admin: admin}
+
+	// slowUpload posts an import of lines lines, one every 60 ms, as a
+	// multipart form with the CSRF field.
+	slowUpload := func(cl *http.Client, csrf string, lines int) (int, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			fmt.Fprintf(pw, "--B\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n%s\r\n", csrf)
+			fmt.Fprint(pw, "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jsonl\"\r\nContent-Type: application/x-ndjson\r\n\r\n")
+			for i := range lines {
+				time.Sleep(60 * time.Millisecond)
+				if _, err := fmt.Fprintf(pw, "{\"name\":\"slow\",\"key\":\"k%d\",\"data\":%d}\n", i, i); err != nil {
+					return
+				}
+			}
+			fmt.Fprint(pw, "\r\n--B--\r\n")
+			pw.Close()
+		}()
+		defer pr.Close()
+		req, _ := http.NewRequest(http.MethodPost, h.URL+"/import", pr)
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=B")
+		res, err := cl.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, nil
+	}
+
+	c := h.client()
+	c.signIn(admin)
+	// 1.2 s: 3× the read timeout.
+	if st, err := slowUpload(c.http, c.csrf, 20); err != nil || st != http.StatusOK {
+		t.Errorf("signed-in slow upload: %d %v, want the dry run (200)", st, err)
+	}
+	start := time.Now()
+	anon := h.client()
+	// 8 s unless cut off.
+	st2, err := slowUpload(anon.http, "x", 130)
+	if took := time.Since(start); took > readTimeout+4*time.Second || (err == nil && st2 < 400) {
+		t.Errorf("anonymous slow upload: %d %v after %s, want it cut off at the read timeout", st2, err, took)
 	}
 }

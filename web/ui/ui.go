@@ -183,7 +183,7 @@ func (u *UI) Register(e *echo.Echo) {
 			mw = append(mw, web.Streaming)
 		case "POST /import":
 			// Up to MaxImportBytes: more time than the server's read timeout.
-			mw = append(mw, uploadDeadline)
+			mw = append(mw, u.uploadDeadline)
 		}
 		if !r.public {
 			mw = append(mw, u.requireSession)
@@ -215,11 +215,16 @@ func (u *UI) Register(e *echo.Echo) {
 // 256 KiB/s), instead of the server's read timeout.
 const uploadTimeout = 5 * time.Minute
 
-// uploadDeadline moves the request's read deadline to uploadTimeout.
-func uploadDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+// uploadDeadline moves the request's read deadline to uploadTimeout, for a
+// signed-in browser only: anyone else keeps the server's read timeout, so
+// the longer deadline cannot be used to hold connections open. (It runs
+// before requireSession, whose CSRF check reads the form.)
+func (u *UI) uploadDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		// ErrNotSupported outside a real server: nothing to move.
-		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(uploadTimeout))
+		if ck, err := c.Request().Cookie(sessionCookie); err == nil && u.sessions.get(ck.Value) != nil {
+			// ErrNotSupported outside a real server: nothing to move.
+			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(uploadTimeout))
+		}
 		return next(c)
 	}
 }
