@@ -324,8 +324,8 @@ func (e *local) Run(ctx context.Context, r Run) (Result, error) {
 	if name == "" {
 		name = "script"
 	}
-	if len(r.Source) > e.opts.MaxSourceBytes {
-		return Result{}, store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(r.Source), e.opts.MaxSourceBytes)
+	if err := sourceSize(name, r.Source, e.opts.MaxSourceBytes); err != nil {
+		return Result{}, err
 	}
 	prg, gens, err := e.cache.get(name, r.Source)
 	if err != nil {
@@ -372,6 +372,14 @@ func (e *local) Run(ctx context.Context, r Run) (Result, error) {
 	cancel()
 	res.Duration = time.Since(start)
 	return res, err
+}
+
+// sourceSize refuses a source over max bytes (too_large).
+func sourceSize(name, source string, max int) error {
+	if len(source) > max {
+		return store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(source), max)
+	}
+	return nil
 }
 
 func timeoutError(name string, d time.Duration, parent context.Context) error {

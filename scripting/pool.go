@@ -129,8 +129,8 @@ func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
 	if name == "" {
 		name = "script"
 	}
-	if len(r.Source) > e.opts.MaxSourceBytes {
-		return Result{}, store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(r.Source), e.opts.MaxSourceBytes)
+	if err := sourceSize(name, r.Source, e.opts.MaxSourceBytes); err != nil {
+		return Result{}, err
 	}
 	timeout := r.Timeout
 	if timeout <= 0 {
@@ -160,8 +160,8 @@ func (e *Engine) Run(ctx context.Context, r Run) (Result, error) {
 // reports its syntax errors (invalid_argument with the position) without
 // running it. Saving a flow or a stored script calls it.
 func (e *Engine) Check(ctx context.Context, name, source string) error {
-	if len(source) > e.opts.MaxSourceBytes {
-		return store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(source), e.opts.MaxSourceBytes)
+	if err := sourceSize(name, source, e.opts.MaxSourceBytes); err != nil {
+		return err
 	}
 	if e.inproc != nil {
 		_, _, err := e.inproc.cache.get(name, source)

@@ -28,14 +28,11 @@ type scriptDoc struct {
 
 // PutScript saves (creates or replaces) the script name in raw, the
 // unguarded store. The source must compile (syntax errors are
-// invalid_argument, with the position) and be at most DefaultMaxSourceBytes;
-// name follows the store's key rules.
+// invalid_argument, with the position) and be at most the engine's
+// MaxSourceBytes; name follows the store's key rules.
 func (e *Engine) PutScript(ctx context.Context, raw store.Store, name, source string) (Script, error) {
 	if err := raw.Limits().Normalize().ValidateKey(name); err != nil {
 		return Script{}, store.Errorf(store.CodeOf(err), "script name: %s", store.Message(err))
-	}
-	if len(source) > DefaultMaxSourceBytes {
-		return Script{}, store.Errorf(store.CodeTooLarge, "script %s: source is %d bytes, the limit is %d", name, len(source), DefaultMaxSourceBytes)
 	}
 	if err := e.Check(ctx, name, source); err != nil {
 		return Script{}, err
