@@ -51,6 +51,10 @@ const (
 	maxMutations     = 1000
 	maxTotalMutation = 819200
 	maxWatchedKeys   = 10
+	// maxReadBytes bounds the values of one snapshot read: entries written
+	// by other faces may hold up to FLOWKV_MAX_DATA_BYTES each, and 1000 of
+	// them must not become one giant response.
+	maxReadBytes = 32 << 20
 )
 
 // metadataTTL is how long the metadata (and so the token echo) is valid;
@@ -358,12 +362,16 @@ func (h *handler) snapshotRead(c echo.Context) error {
 		if err != nil {
 			return fail(c, err)
 		}
+		size := 0
 		for i, es := range res {
 			ro := &pb.ReadRangeOutput{Values: make([]*pb.KvEntry, 0, len(es))}
 			for _, e := range es {
 				ke, err := kvEntry(e)
 				if err != nil {
 					return fail(c, err)
+				}
+				if size += len(ke.Key) + len(ke.Value); size > maxReadBytes {
+					return fail(c, store.Errorf(store.CodeTooLarge, "the entries of this read are over %d MiB: read fewer at a time (list with a smaller batchSize or limit)", maxReadBytes>>20))
 				}
 				ro.Values = append(ro.Values, ke)
 			}

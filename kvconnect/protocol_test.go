@@ -351,3 +351,26 @@ func TestWatchStreamsBounded(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestLargeReadRefused: a read whose entries add up past the response
+// bound (entries written by other faces may be large) is 413, not a
+// giant answer, and a smaller read of the same entries works.
+func TestLargeReadRefused(t *testing.T) {
+	s := serve(t, sqliteStore(t))
+	big := `"` + strings.Repeat("x", 900_000) + `"`
+	for i := 0; i < 40; i++ {
+		if _, err := s.st.Upsert(context.Background(), "default", store.TupleKey(key(t, "big", float64(i))), json.RawMessage(big), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := &pb.SnapshotRead{Ranges: []*pb.ReadRange{{Start: key(t, "big"), End: append(key(t, "big"), 0xff), Limit: 100}}}
+	if code, b := dataPath(t, s, "", "snapshot_read", s.admin, all); code != 413 || !strings.Contains(string(b), "batchSize") {
+		t.Fatalf("a 36 MB read: %d %.200s", code, b)
+	}
+	some := &pb.SnapshotRead{Ranges: []*pb.ReadRange{{Start: key(t, "big"), End: append(key(t, "big"), 0xff), Limit: 10}}}
+	code, b := dataPath(t, s, "", "snapshot_read", s.admin, some)
+	var out pb.SnapshotReadOutput
+	if code != 200 || proto.Unmarshal(b, &out) != nil || len(out.Ranges[0].Values) != 10 {
+		t.Fatalf("a 9 MB read: %d", code)
+	}
+}
