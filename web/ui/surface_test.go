@@ -91,15 +91,6 @@ func TestSignInBodyIsBounded(t *testing.T) {
 	}
 }
 
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = 'a'
-	}
-	return len(p), nil
-}
-
 // TestFailedSignInsFromManyAddressesStayBounded: failed sign-ins from 600
 // source addresses (127.0.x.y, all loopback on Linux) leave the limiter's
 // memory at its bound, and the limit still holds for the address that
