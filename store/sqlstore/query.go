@@ -459,11 +459,22 @@ func (b *qb) segment(_ *store.PreparedQuery, seg store.Segment) (pred []string, 
 		}
 		return x + " " + op + " " + b.arg(v.Str())
 	}
+	// One bound per side: SQLite uses a single lower and upper bound of an
+	// index column and cannot tell which of two is tighter. A point is an
+	// equality (then the index yields key order); a position continues in
+	// place of the bound on its side.
+	point := seg.Lo != nil && seg.Hi != nil && seg.Lo.Incl && seg.Hi.Incl && store.Compare(seg.Lo.Value, seg.Hi.Value) == 0
+	hasLo := point || (seg.Lo != nil && !(seg.After != nil && !seg.Desc)) || (seg.After != nil && !seg.Desc)
+	hasHi := point || (seg.Hi != nil && !(seg.After != nil && seg.Desc)) || (seg.After != nil && seg.Desc)
 	lohi := func(x string, isNum bool) {
-		if seg.Lo != nil {
+		if point {
+			pred = append(pred, bound(x, isNum, seg.Lo.Value, "="))
+			return
+		}
+		if seg.Lo != nil && !(seg.After != nil && !seg.Desc) {
 			pred = append(pred, bound(x, isNum, seg.Lo.Value, map[bool]string{true: ">=", false: ">"}[seg.Lo.Incl]))
 		}
-		if seg.Hi != nil {
+		if seg.Hi != nil && !(seg.After != nil && seg.Desc) {
 			pred = append(pred, bound(x, isNum, seg.Hi.Value, map[bool]string{true: "<=", false: "<"}[seg.Hi.Incl]))
 		}
 	}
@@ -471,7 +482,7 @@ func (b *qb) segment(_ *store.PreparedQuery, seg store.Segment) (pred []string, 
 		if seg.After == nil {
 			return
 		}
-		if x == "" {
+		if x == "" || point {
 			pred = append(pred, "key "+cmp+" "+b.arg(seg.After.Key))
 			return
 		}
@@ -520,11 +531,18 @@ func (b *qb) segment(_ *store.PreparedQuery, seg store.Segment) (pred []string, 
 	sv = v
 	switch seg.Rank {
 	case store.RankNumber:
-		pred = append(pred, v+" < ''")
+		if !hasHi {
+			pred = append(pred, v+" < ''")
+		}
 		lohi(v, true)
 		after(v, true)
 	case store.RankString:
-		pred = append(pred, v+" >= ''", v+" < x''")
+		if !hasLo {
+			pred = append(pred, v+" >= ''")
+		}
+		if !hasHi {
+			pred = append(pred, v+" < x''")
+		}
 		lohi(v, false)
 		after(v, false)
 	case store.RankNull:
@@ -543,7 +561,7 @@ func (b *qb) segment(_ *store.PreparedQuery, seg store.Segment) (pred []string, 
 		pred = append(pred, v+" IS NULL")
 		after("", false)
 	}
-	if seg.Rank > store.RankString {
+	if seg.Rank > store.RankString || point {
 		// V is one value here: SQLite sees key order in the index only
 		// when the order does not name V.
 		return pred, "key" + dir, sv, nil
@@ -581,21 +599,55 @@ func (q queryBackend) ReadyIndexes(ctx context.Context, name string) ([]string, 
 }
 
 func (q queryBackend) ScanSegment(ctx context.Context, pq *store.PreparedQuery, seg store.Segment, budget, want int) (store.ScanResult, error) {
-	s := q.s
 	if budget <= 0 || want <= 0 {
 		return store.ScanResult{}, nil
 	}
-	text, args, err := s.segmentSQL(pq, seg, budget)
+	// Read in growing chunks, starting with as many rows as matches are
+	// wanted: a LIMIT near the page size lets PostgreSQL pick the ordered
+	// index scan, and most pages need one statement.
+	var res store.ScanResult
+	matched := 0
+	chunk := min(budget, max(want, 16))
+	for {
+		n := min(chunk, budget-len(res.Items))
+		items, m, read, err := q.scanOnce(ctx, pq, seg, n, want-matched)
+		if err != nil {
+			return store.ScanResult{}, err
+		}
+		res.Items = append(res.Items, items...)
+		matched += m
+		switch {
+		case matched >= want:
+			return res, nil
+		case read < n:
+			res.Done = true
+			return res, nil
+		case len(res.Items) >= budget:
+			return res, nil
+		}
+		last := items[len(items)-1]
+		seg.After = &store.Position{Key: last.Key}
+		if seg.Field != "" {
+			seg.After.Vals = []store.Value{last.Value}
+		}
+		chunk *= 4
+	}
+}
+
+// scanOnce runs one statement of a segment: at most limit rows, stopping
+// after want matches; read is the number of rows the statement gave.
+func (q queryBackend) scanOnce(ctx context.Context, pq *store.PreparedQuery, seg store.Segment, limit, want int) (items []store.Scanned, matched, read int, err error) {
+	s := q.s
+	text, args, err := s.segmentSQL(pq, seg, limit)
 	if err != nil {
-		return store.ScanResult{}, err
+		return nil, 0, 0, err
 	}
 	rows, err := s.fetchQuery(ctx, text, args)
 	if err != nil {
-		return store.ScanResult{}, dbErr("query "+pq.Name, err)
+		return nil, 0, 0, dbErr("query "+pq.Name, err)
 	}
 	defer rows.Close()
 	var res store.ScanResult
-	matched := 0
 	pg := s.dialect == Postgres
 	for rows.Next() {
 		var (
@@ -617,8 +669,9 @@ func (q queryBackend) ScanSegment(ctx context.Context, pq *store.PreparedQuery, 
 			dest = append(dest, &raw)
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return store.ScanResult{}, dbErr("query "+pq.Name, err)
+			return nil, 0, 0, dbErr("query "+pq.Name, err)
 		}
+		read++
 		it := store.Scanned{Key: key}
 		if seg.Field != "" {
 			if pg {
@@ -627,7 +680,7 @@ func (q queryBackend) ScanSegment(ctx context.Context, pq *store.PreparedQuery, 
 				it.Value, err = sqliteSortValue(raw)
 			}
 			if err != nil {
-				return store.ScanResult{}, dbErr("query "+pq.Name, err)
+				return nil, 0, 0, dbErr("query "+pq.Name, err)
 			}
 		}
 		if d != nil {
@@ -635,7 +688,7 @@ func (q queryBackend) ScanSegment(ctx context.Context, pq *store.PreparedQuery, 
 				CreatedAt: fromMicros(created), UpdatedAt: fromMicros(updated)}
 			if pg {
 				if e.Data, err = store.Canonicalize(d); err != nil {
-					return store.ScanResult{}, dbErr("query "+pq.Name, err)
+					return nil, 0, 0, dbErr("query "+pq.Name, err)
 				}
 			}
 			if exp.Valid {
@@ -647,14 +700,13 @@ func (q queryBackend) ScanSegment(ctx context.Context, pq *store.PreparedQuery, 
 		}
 		res.Items = append(res.Items, it)
 		if matched >= want {
-			return res, nil
+			return res.Items, matched, read, nil
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return store.ScanResult{}, dbErr("query "+pq.Name, err)
+		return nil, 0, 0, dbErr("query "+pq.Name, err)
 	}
-	res.Done = len(res.Items) < budget
-	return res, nil
+	return res.Items, matched, read, nil
 }
 
 // segmentSQL is the statement that reads seg: the entries of the

@@ -82,7 +82,7 @@ func TestSQLiteQueryPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	segmentPlans(t, s, false, func(q string, args []any) string {
+	explain := func(q string, args []any) string {
 		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +98,28 @@ func TestSQLiteQueryPlans(t *testing.T) {
 			out = append(out, detail)
 		}
 		return strings.Join(out, "; ")
-	})
+	}
+	segmentPlans(t, s, false, explain)
+	// An eq is an equality on the index (not the range of every string,
+	// which SQLite would pick from two lower bounds), after a cursor too.
+	pq, _ := s.limits.PrepareQuery(planQueries[0])
+	seg := store.PlanQuery(pq, []string{"status", "total"}).Segments[0]
+	for _, after := range []*store.Position{nil, {Key: "k", Vals: []store.Value{store.StringValue("paid")}}} {
+		seg.After = after
+		text, args, _ := s.segmentSQL(pq, seg, 10)
+		if p := explain(text, args); !strings.Contains(p, "(<expr>=?") {
+			t.Errorf("eq segment (after %v): plan %q, want an equality on the index", after, p)
+		}
+	}
+	// A range with a cursor continues from the cursor, not from the bound.
+	pq, _ = s.limits.PrepareQuery(planQueries[2])
+	seg = store.PlanQuery(pq, []string{"status", "total"}).Segments[0]
+	v, _ := store.NumberValue("50")
+	seg.After = &store.Position{Key: "k", Vals: []store.Value{v}}
+	text, args, _ := s.segmentSQL(pq, seg, 10)
+	if p := explain(text, args); !strings.Contains(p, "(<expr>>?") && !strings.Contains(p, "(<expr><?") {
+		t.Errorf("range after a cursor: plan %q", p)
+	}
 }
 
 // PostgreSQL picks the namespace's expression indexes by itself (with
