@@ -235,3 +235,27 @@ func TestStoreThenUseInALaterFlow(t *testing.T) {
 		t.Errorf("later flow read %v", one)
 	}
 }
+
+// TestSearchPaidOrders: the Search operation finds "the paid orders over
+// 100, largest first" among what orders-save stored.
+func TestSearchPaidOrders(t *testing.T) {
+	v := newEnv(t)
+	ctx := context.Background()
+	for key, d := range map[string]string{
+		"o-1": `{"status":"paid","total":250}`, "o-2": `{"status":"open","total":500}`,
+		"o-3": `{"status":"paid","total":120}`, "o-4": `{"status":"paid","total":90}`,
+		"o-5": `{"status":"paid","total":"130"}`,
+	} {
+		if _, err := v.st.Upsert(ctx, "orders", key, json.RawMessage(d), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := obj(t, v.ok("orders-paid", map[string]any{"min": 100}))
+	var keys []string
+	for _, it := range out["items"].([]any) {
+		keys = append(keys, it.(map[string]any)["key"].(string))
+	}
+	if strings.Join(keys, ",") != "o-1,o-3" || out["count"] != float64(2) {
+		t.Fatalf("paid over 100: %v, count %v", keys, out["count"])
+	}
+}

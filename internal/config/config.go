@@ -51,6 +51,7 @@ func FromEnv() Config {
 		MaxKeyBytes:       envInt("FLOWKV_MAX_KEY_BYTES"),
 		MaxDataBytes:      envInt("FLOWKV_MAX_DATA_BYTES"),
 		MaxEntriesPerName: int64(envInt("FLOWKV_MAX_ENTRIES_PER_NAME")),
+		MaxQueryScan:      envInt("FLOWKV_MAX_QUERY_SCAN"),
 	}.Normalize()
 	return c
 }
@@ -67,6 +68,7 @@ func (c *Config) StoreFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Limits.MaxDataBytes, "max-data-bytes", c.Limits.MaxDataBytes, "largest data value, encoded (env FLOWKV_MAX_DATA_BYTES)")
 	fs.IntVar(&c.Limits.MaxKeyBytes, "max-key-bytes", c.Limits.MaxKeyBytes, "longest key (env FLOWKV_MAX_KEY_BYTES)")
 	fs.Int64Var(&c.Limits.MaxEntriesPerName, "max-entries-per-name", c.Limits.MaxEntriesPerName, "cap on entries per namespace, 0 = none (env FLOWKV_MAX_ENTRIES_PER_NAME)")
+	fs.IntVar(&c.Limits.MaxQueryScan, "max-query-scan", c.Limits.MaxQueryScan, "entries one page of a query no index serves examines, default 1000 (env FLOWKV_MAX_QUERY_SCAN)")
 }
 
 // ServeFlags registers the server flags on fs.

@@ -498,13 +498,16 @@ func (b *qb) segment(_ *store.PreparedQuery, seg store.Segment) (pred []string, 
 			pred = append(pred, x+" "+op+" "+b.arg(p))
 			return
 		}
-		var va string
-		if isNum {
-			va = b.num(v)
-		} else {
-			va = b.arg(v.Str())
+		// (x, key) > (v, k) spelled as a bound on x that an index on an
+		// expression serves (SQLite does not use a row value there), and the
+		// tie on key for the rows at v.
+		val := func() string {
+			if isNum {
+				return b.num(v)
+			}
+			return b.arg(v.Str())
 		}
-		pred = append(pred, "("+x+", key) "+cmp+" ("+va+", "+b.arg(seg.After.Key)+")")
+		pred = append(pred, x+" "+cmp+"= "+val(), "("+x+" "+cmp+" "+val()+" OR key "+cmp+" "+b.arg(seg.After.Key)+")")
 	}
 	if b.pg() {
 		sv = pgRank(f) + ", " + pgNum(f) + "::text, " + pgStr(f)
