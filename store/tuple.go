@@ -503,3 +503,22 @@ func ResolveKey(s string) string {
 	}
 	return k
 }
+
+// ResolvePrefix reads a key prefix given by a person or a flow: a JSON
+// array of Deno KV parts is the prefix of the Deno KV keys that start with
+// those parts (["users"] covers ["users", …] and ["users"] itself);
+// anything else is the flat prefix it is.
+func ResolvePrefix(s string) string {
+	if !LooksLikeJSONKey(s) {
+		return s
+	}
+	parts, err := ParseJSONKey(s)
+	if err != nil {
+		return s
+	}
+	b, err := PackTuple(parts)
+	if err != nil {
+		return s
+	}
+	return TupleKey(b)
+}

@@ -153,8 +153,8 @@ func (s *Server) addStoreRoutes() {
 func (s *Server) fetch(c echo.Context) error {
 	q := store.FetchQuery{
 		Name:      c.QueryParam("name"),
-		Key:       c.QueryParam("key"),
-		KeyPrefix: c.QueryParam("keyPrefix"),
+		Key:       store.ResolveKey(c.QueryParam("key")),
+		KeyPrefix: store.ResolvePrefix(c.QueryParam("keyPrefix")),
 		FlowUUID:  c.QueryParam("flowUuid"),
 		Cursor:    c.QueryParam("cursor"),
 	}
@@ -191,7 +191,7 @@ func (s *Server) listName(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	prefix, cursor := c.QueryParam("prefix"), c.QueryParam("cursor")
+	prefix, cursor := store.ResolvePrefix(c.QueryParam("prefix")), c.QueryParam("cursor")
 	st := s.StoreFor(c)
 	if offset != 0 {
 		if prefix != "" || cursor != "" {

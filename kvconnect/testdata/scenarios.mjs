@@ -249,6 +249,8 @@ export const scenarios = {
     const e = await res.json();
     assert.deepEqual(e.data, { admin: false, name: "Ada", score: 1.5, tags: ["a"] });
     assert.equal(e.name, ns);
+    res = await api("GET", `/v1/store/${ns}?prefix=${encodeURIComponent(JSON.stringify(["xf", "user"]))}`);
+    assert.deepEqual((await res.json()).items.map((e) => e.data.name), ["Ada"], "list by a Deno key prefix");
     res = await api("POST", path(["xf", "from-http"]), { data: { total: 12, items: [{ sku: "x" }], note: null } });
     assert.equal(res.status, 201, await res.text());
     assert.deepEqual((await kv.get(["xf", "from-http"])).value, { total: 12, items: [{ sku: "x" }], note: null });

@@ -289,22 +289,9 @@ func shownKey(key string) string {
 // parts names the Deno KV key (store.ResolveKey).
 func keyOf(s string) string { return store.ResolveKey(s) }
 
-// prefixOf reads a key prefix: a JSON array of Deno KV parts is the prefix
-// of the Deno KV keys that start with those parts.
-func prefixOf(s string) string {
-	if !store.LooksLikeJSONKey(s) {
-		return s
-	}
-	parts, err := store.ParseJSONKey(s)
-	if err != nil {
-		return s
-	}
-	b, err := store.PackTuple(parts)
-	if err != nil {
-		return s
-	}
-	return store.TupleKey(b)
-}
+// prefixOf reads a key prefix (store.ResolvePrefix: ["users"] is a Deno
+// KV key prefix).
+func prefixOf(s string) string { return store.ResolvePrefix(s) }
 
 func (u *UI) entries(c echo.Context) error {
 	s := state(c)
