@@ -439,7 +439,9 @@ func TestResults(t *testing.T) {
 
 func TestAsyncSemantics(t *testing.T) {
 	t.Parallel()
-	e := New(Options{})
+	// 600 store calls, each a round trip to a sandbox worker: a loaded
+	// machine running the suite under -race needs more than 5 s.
+	e := New(Options{Timeout: time.Minute})
 	st := openStore(t)
 	// Promise.all over many store calls.
 	out := mustRun(t, e, st, `

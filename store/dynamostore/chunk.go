@@ -105,13 +105,20 @@ func (s *Store) dropChunks(ctx context.Context, c chunkRef) {
 	for _, k := range c.keys() {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
 	}
+	failures := 0
 	for len(reqs) > 0 {
 		n := min(len(reqs), 25)
 		out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{s.table: reqs[:n]},
 		})
 		if err != nil {
-			return
+			// A failed batch (beyond the SDK's own retries) is tried again
+			// a few times before the chunks are left behind.
+			if failures++; failures > 5 || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(time.Duration(failures) * 50 * time.Millisecond)
+			continue
 		}
 		reqs = append(out.UnprocessedItems[s.table], reqs[n:]...)
 	}
