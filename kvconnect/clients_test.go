@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +26,7 @@ import (
 	"github.com/flowkv/flowkv/store/dynamostore/dynamotest"
 	"github.com/flowkv/flowkv/store/sqlstore"
 	"github.com/flowkv/flowkv/web"
+	"github.com/flowkv/flowkv/web/ui"
 )
 
 // server is a real flowkv server (the one `flowkv serve` runs) on a
@@ -54,6 +58,8 @@ func serve(t *testing.T, st store.Store) *server {
 		}
 		_ = st.Close()
 	})
+	// The store browser too, as `flowkv serve` mounts it.
+	ui.New(ui.Config{Store: st, Verify: srv.Tokens().Verify}).Register(srv.Echo())
 	tm := tokens.New(st)
 	admin, err := tm.EnsureAdmin(context.Background(), "")
 	if err != nil {
@@ -219,6 +225,7 @@ func TestOWN3DSeed(t *testing.T) {
 				t.Errorf("%s: %s = %s, want %v", client, k, got, v)
 			}
 		}
+		browserShows(t, s, "users", `["users","2"]`, `["users_by_email","ada@example.com"]`, `["users","3"]`)
 		for _, c := range []struct{ key, data string }{
 			{`["users","2"]`, `{"email":"ada@example.com","id":"2","name":"Ada"}`},
 			{`["users_by_email","ada@example.com"]`, `["users","2"]`},
@@ -267,4 +274,37 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// browserShows signs in to the store browser with the admin token and
+// checks that namespace name's entries page lists the given keys (as the
+// JSON arrays the browser shows Deno KV keys as).
+func browserShows(t *testing.T, s *server, name string, keys ...string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	page := func(res *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d", res.Request.URL, res.StatusCode)
+		}
+		return string(b)
+	}
+	login := page(c.Get(s.base + "/login"))
+	m := regexp.MustCompile(`name="_csrf" value="([^"]+)"`).FindStringSubmatch(login)
+	if m == nil {
+		t.Fatal("no CSRF token on the sign-in page")
+	}
+	page(c.PostForm(s.base+"/login", url.Values{"_csrf": {m[1]}, "token": {s.admin}}))
+	body := html.UnescapeString(page(c.Get(s.base + "/entries?name=" + url.QueryEscape(name))))
+	for _, k := range keys {
+		if !strings.Contains(body, k) {
+			t.Errorf("the store browser's %s page does not show %s", name, k)
+		}
+	}
 }
