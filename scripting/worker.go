@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 
 	"github.com/flowkv/flowkv/store"
 )
@@ -40,7 +41,21 @@ func init() {
 	if !ok {
 		return
 	}
-	os.Exit(workerMain(cfg, os.Stdin, os.Stdout))
+	// The pipes from the parent in the network poller: a goroutine waiting
+	// for the parent's message parks instead of holding the one P in a
+	// blocking read (which left the script's goroutine waiting for sysmon
+	// to take the P back, hundreds of µs per message).
+	in, out := pollable(0, "stdin"), pollable(1, "stdout")
+	os.Exit(workerMain(cfg, in, out))
+}
+
+// pollable returns fd as a non-blocking *os.File in the network poller
+// (os.Stdin itself stays blocking when the parent gave a blocking pipe).
+func pollable(fd int, name string) *os.File {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return os.NewFile(uintptr(fd), name)
+	}
+	return os.NewFile(uintptr(fd), name)
 }
 
 // worker is the worker side of the pipe.
