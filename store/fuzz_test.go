@@ -23,6 +23,13 @@ func FuzzValidateNameKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		check := func(what string, err error, max int) {
 			wantOK := s != "" && len(s) <= max && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+			if what == "ValidateKey" && store.IsTupleKey(s) {
+				// A stored Deno KV key (marker + escaped tuple bytes) is a
+				// valid key when it decodes to a non-empty tuple.
+				b, ok := store.TupleBytes(s)
+				_, uerr := store.UnpackTuple(b)
+				wantOK = len(s) <= max && ok && len(b) > 0 && uerr == nil
+			}
 			if wantOK != (err == nil) {
 				t.Fatalf("%s(%q) = %v, want ok=%v", what, s, err, wantOK)
 			}
