@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -94,34 +95,69 @@ func (s *Store) chunkDeletes(c *chunkRef) []types.TransactWriteItem {
 }
 
 // dropChunks deletes the chunks of a replaced or deleted version after
-// the write that replaced it (best effort: leftovers are never read).
+// the write that replaced it. Leftovers are never read, but they would
+// hold space for good, so a failed batch is retried (beyond the SDK's own
+// retries) with a growing pause until half a minute has passed.
 func (s *Store) dropChunks(ctx context.Context, c chunkRef) {
 	if c.parts <= 0 {
 		return
 	}
+	s.deleteChunkItems(ctx, c.keys())
+}
+
+// deleteChunkItems deletes the given chunk items in batches of 25.
+func (s *Store) deleteChunkItems(ctx context.Context, keys []item) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var reqs []types.WriteRequest
-	for _, k := range c.keys() {
+	for _, k := range keys {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
 	}
 	failures := 0
-	for len(reqs) > 0 {
+	for len(reqs) > 0 && ctx.Err() == nil {
 		n := min(len(reqs), 25)
 		out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{s.table: reqs[:n]},
 		})
 		if err != nil {
-			// A failed batch (beyond the SDK's own retries) is tried again
-			// a few times before the chunks are left behind.
-			if failures++; failures > 5 || ctx.Err() != nil {
-				return
+			failures++
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(time.Duration(failures)*50*time.Millisecond, time.Second)):
 			}
-			time.Sleep(time.Duration(failures) * 50 * time.Millisecond)
 			continue
 		}
 		reqs = append(out.UnprocessedItems[s.table], reqs[n:]...)
 	}
+}
+
+// dropStaleChunks deletes every chunk of name/key that belongs to a version
+// older than keep, a version that has applied (versions only grow, so the
+// older ones are replaced; newer ones may belong to a concurrent writer).
+// It serves the writes whose outcome was settled by reading back (an
+// ambiguous failure that had applied): the replaced version's record was
+// never returned to them, so its chunks are found by a Query of the key's
+// chunk prefix instead.
+func (s *Store) dropStaleChunks(ctx context.Context, name, key string, keep int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var stale []item
+	err := s.queryChunks(ctx, name, key+sep, func(it item) {
+		sk, _ := getS(it, aSK)
+		// key + sep + 16 digits + sep + 4 digits: another key that
+		// starts with key + sep has a longer prefix.
+		if len(sk) != len(key)+len(sep)+16+len(sep)+4 {
+			return
+		}
+		ver, err := strconv.ParseInt(sk[len(key)+len(sep):][:16], 10, 64)
+		if err == nil && ver < keep {
+			stale = append(stale, keyOf(chunkPK(name), sk))
+		}
+	})
+	if err != nil {
+		return // best effort: leftovers are never read
+	}
+	s.deleteChunkItems(ctx, stale)
 }
 
 // errStale: the chunks of the version read are gone (it was replaced).
@@ -134,9 +170,28 @@ func (s *Store) complete(ctx context.Context, r *record) error {
 	}
 	var b strings.Builder
 	b.Write(r.entry.Data)
-	kc := "#pk = :pk AND begins_with(#sk, :pre)"
-	vals := item{":pk": avS(chunkPK(r.entry.Name)), ":pre": avS(chunkPrefix(r.entry.Key, r.ver))}
 	n := 0
+	err := s.queryChunks(ctx, r.entry.Name, chunkPrefix(r.entry.Key, r.ver), func(it item) {
+		d, _ := getS(it, aData)
+		b.WriteString(d)
+		n++
+	})
+	if err != nil {
+		return wrapErr(fmt.Sprintf("read chunks of %s/%s", r.entry.Name, r.entry.Key), err)
+	}
+	if n != r.parts {
+		return errStale
+	}
+	r.entry.Data = []byte(b.String())
+	r.parts = 0
+	return nil
+}
+
+// queryChunks calls fn with every chunk item of namespace name whose sort
+// key starts with prefix, in order, with consistent reads.
+func (s *Store) queryChunks(ctx context.Context, name, prefix string, fn func(item)) error {
+	kc := "#pk = :pk AND begins_with(#sk, :pre)"
+	vals := item{":pk": avS(chunkPK(name)), ":pre": avS(prefix)}
 	var esk item
 	for {
 		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
@@ -148,24 +203,16 @@ func (s *Store) complete(ctx context.Context, r *record) error {
 			ConsistentRead:            aws.Bool(true),
 		})
 		if err != nil {
-			return wrapErr(fmt.Sprintf("read chunks of %s/%s", r.entry.Name, r.entry.Key), err)
+			return err
 		}
 		for _, it := range res.Items {
-			d, _ := getS(it, aData)
-			b.WriteString(d)
-			n++
+			fn(it)
 		}
 		if len(res.LastEvaluatedKey) == 0 {
-			break
+			return nil
 		}
 		esk = res.LastEvaluatedKey
 	}
-	if n != r.parts {
-		return errStale
-	}
-	r.entry.Data = []byte(b.String())
-	r.parts = 0
-	return nil
 }
 
 // partsOf reads "p".
@@ -194,6 +241,7 @@ func (s *Store) writeChunked(ctx context.Context, kind writeKind, name, key stri
 			return store.Entry{}, err
 		}
 		if old.exists && slices.Contains(tokens, old.token) {
+			s.dropStaleChunks(ctx, name, key, old.ver)
 			r, err := s.get(ctx, name, key) // an earlier attempt applied after all
 			return r.entry, err
 		}

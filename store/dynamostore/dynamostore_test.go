@@ -512,6 +512,42 @@ func TestAmbiguousInsertNotRetried(t *testing.T) {
 	}
 }
 
+// A write that replaces a chunked value and whose response is lost after
+// DynamoDB applied it is settled by reading back; the replaced version's
+// chunks, which the lost response would have named, are still deleted
+// (CI once saw "2 chunks outlived their versions" under load).
+func TestAmbiguousReplaceDropsChunks(t *testing.T) {
+	l := &lossy{op: "UpdateItem"}
+	l.lost.Store(true) // armed below, after the chunked insert
+	s := open(t, store.Limits{}, func(o *dynamodb.Options) { o.HTTPClient = l })
+	ctx := context.Background()
+	big := raw(`"` + strings.Repeat("b", 800_000) + `"`)
+	if _, err := s.Upsert(ctx, "amb", "k", big, store.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Another key keeps its chunks: only k's stale ones go.
+	if _, err := s.Upsert(ctx, "amb", "kk", big, store.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := chunkItems(t, s); n != 4 {
+		t.Fatalf("two 800 kB values left %d chunk items, want 4", n)
+	}
+	l.lost.Store(false)
+	if _, err := s.Upsert(ctx, "amb", "k", raw(`"small"`), store.WriteOptions{}); err != nil {
+		t.Fatalf("upsert whose response was lost: %v", err)
+	}
+	if !l.lost.Load() {
+		t.Fatal("no response was lost")
+	}
+	if n := chunkItems(t, s); n != 2 {
+		t.Fatalf("%d chunk items after replacing k, want the other key's 2", n)
+	}
+	got, err := s.FindNameKey(ctx, "amb", "kk")
+	if err != nil || string(got.Data) != string(big) {
+		t.Fatalf("the other key read back %d bytes, %v", len(got.Data), err)
+	}
+}
+
 // A transaction whose response was lost is retried by the SDK with the
 // same ClientRequestToken, which DynamoDB applies once: a sum adds once.
 func TestAmbiguousSumAppliedOnce(t *testing.T) {

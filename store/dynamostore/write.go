@@ -249,6 +249,7 @@ func (s *Store) write(ctx context.Context, kind writeKind, name, key string, dat
 				return store.Entry{}, record{}, derr
 			}
 			if old.exists && slices.Contains(tokens, old.token) {
+				s.dropStaleChunks(ctx, name, key, old.ver)
 				return old.entry, record{}, nil // an earlier attempt applied after all
 			}
 			live := old.live(t)
@@ -336,6 +337,7 @@ func (s *Store) settle(ctx context.Context, w dataWrite, cause error) (store.Ent
 	e, applied, err := s.confirm(ctx, w)
 	switch {
 	case applied:
+		s.dropStaleChunks(ctx, w.name, w.key, e.Version)
 		return e, false, nil
 	case err == nil && ctx.Err() == nil:
 		return store.Entry{}, true, nil
