@@ -1,0 +1,325 @@
+package blocks
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flowkv/flowkv/store"
+)
+
+// Run is a run record: what happened when a flow ran.
+type Run struct {
+	ID       string `json:"id"`
+	Flow     string `json:"flow"`
+	FlowUUID string `json:"flowUuid"`
+	// DataStores are the namespaces the flow declared when it ran (as
+	// declared: "orders:read"); reading the run needs read on each.
+	DataStores []string        `json:"dataStores"`
+	Trigger    string          `json:"trigger"`
+	Input      json.RawMessage `json:"input"`
+	// Status is succeeded or failed.
+	Status string `json:"status"`
+	// Error is why the run failed (the failing block's error).
+	Error *RunError `json:"error,omitempty"`
+	// Output is the output of the last block that ran.
+	Output     json.RawMessage `json:"output"`
+	StartedAt  time.Time       `json:"startedAt"`
+	FinishedAt time.Time       `json:"finishedAt"`
+	DurationMS float64         `json:"durationMs"`
+	Blocks     []BlockRun      `json:"blocks"`
+	Logs       []LogLine       `json:"logs"`
+	// Truncated is set when outputs or logs were cut to fit the record in
+	// the store's data limit.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// RunError is an error with its code word.
+type RunError struct {
+	Code    store.Code `json:"code"`
+	Message string     `json:"message"`
+	// Block is the id of the block that failed ("" when the flow itself did).
+	Block string `json:"block,omitempty"`
+}
+
+// BlockRun is one block's part of a run.
+type BlockRun struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// Status is succeeded, failed or skipped.
+	Status     string          `json:"status"`
+	Output     json.RawMessage `json:"output"`
+	Error      *RunError       `json:"error,omitempty"`
+	DurationMS float64         `json:"durationMs"`
+}
+
+// LogLine is one line of a run's logs.
+type LogLine struct {
+	Time    time.Time `json:"time"`
+	Block   string    `json:"block,omitempty"`
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+}
+
+// Readable reports whether grants g may read run r: read on every
+// namespace its flow declared when it ran.
+func (r Run) Readable(g store.Grants) error {
+	for _, it := range r.DataStores {
+		n, _ := ParseDataStore(it)
+		if err := g.Allow(n, store.Read); err != nil {
+			return store.Errorf(store.CodeAccessDenied, "run %s of flow %s used namespace %q: %s", r.ID, r.Flow, n, strings.TrimPrefix(store.Message(err), "access_denied: "))
+		}
+	}
+	return nil
+}
+
+// deleteRuns deletes every run record of flowUUID.
+func (e *Engine) deleteRuns(ctx context.Context, flowUUID string) error {
+	for {
+		p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", "", e.limits.MaxListLimit)
+		if err != nil {
+			return err
+		}
+		for len(p.Entries) > 0 {
+			chunk := p.Entries[:min(len(p.Entries), store.MaxAtomicActions)]
+			p.Entries = p.Entries[len(chunk):]
+			muts := make([]store.Mutation, len(chunk))
+			for i, ent := range chunk {
+				muts[i] = store.Mutation{Op: store.OpDelete, Name: RunsNamespace, Key: ent.Key}
+			}
+			if _, err := e.st.Atomic(ctx, nil, muts); err != nil {
+				return err
+			}
+		}
+		if p.NextCursor == "" {
+			return nil
+		}
+	}
+}
+
+// runKey is a run's key in RunsNamespace: FLOW-UUID/ followed by the
+// run's UUIDv7 with every bit inverted, in hex. UUIDv7s grow with time
+// (and, within a process, strictly), so a prefix scan of FLOW-UUID/ lists
+// the newest run first.
+func runKey(flowUUID string, runID uuid.UUID) string {
+	var inv [16]byte
+	for i, b := range runID {
+		inv[i] = ^b
+	}
+	return flowUUID + "/" + hex.EncodeToString(inv[:])
+}
+
+// record writes the run, shrinking outputs and logs if it is too large.
+func (e *Engine) record(r *Run, id uuid.UUID) error {
+	if e.opts.RunTTL < 0 {
+		return nil
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if len(data) > e.limits.MaxDataBytes-1024 {
+		data = shrinkRun(r, e.limits.MaxDataBytes-1024)
+	}
+	// The record is written even when the run's context was cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.st.Upsert(ctx, RunsNamespace, runKey(r.FlowUUID, id), data, store.WriteOptions{TTL: e.opts.RunTTL}); err != nil {
+		e.log.Error("blocks: recording run failed", "flow", r.Flow, "run", r.ID, "err", err)
+		return fmt.Errorf("blocks: record run %s of %s: %w", r.ID, r.Flow, err)
+	}
+	if e.duePrune(r.FlowUUID, len(data)) {
+		if err := e.prune(ctx, r.FlowUUID); err != nil {
+			e.log.Warn("blocks: pruning old runs failed", "flow", r.Flow, "err", err)
+		}
+	}
+	return nil
+}
+
+// duePrune counts a recorded run of flowUUID and reports whether its old
+// runs should be pruned now: at its first run in this process, then after
+// every RunKeep/4 runs or RunMaxBytes/4 bytes (a prune lists about
+// 5/4 RunKeep records: some 5 record reads per run, and one transaction).
+func (e *Engine) duePrune(flowUUID string, size int) bool {
+	e.runsMu.Lock()
+	defer e.runsMu.Unlock()
+	if _, gone := e.deleted[flowUUID]; gone {
+		return false
+	}
+	ps, seen := e.since[flowUUID]
+	if !seen {
+		ps = &pruneState{}
+		e.since[flowUUID] = ps
+	}
+	ps.runs++
+	ps.bytes += int64(size)
+	due := !seen ||
+		(e.opts.RunKeep > 0 && ps.runs >= max(1, e.opts.RunKeep/4)) ||
+		(e.opts.RunMaxBytes > 0 && ps.bytes >= max(1, e.opts.RunMaxBytes/4))
+	if due {
+		ps.runs, ps.bytes = 0, 0
+	}
+	return due
+}
+
+// prune deletes the run records of flowUUID beyond the newest RunKeep and
+// beyond RunMaxBytes in total (the newest record is always kept).
+func (e *Engine) prune(ctx context.Context, flowUUID string) error {
+	if e.opts.RunKeep < 0 && e.opts.RunMaxBytes < 0 {
+		return nil
+	}
+	n, total, cursor := 0, int64(0), ""
+	var old []store.Mutation
+	for {
+		p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", cursor, e.limits.MaxListLimit)
+		if err != nil {
+			return err
+		}
+		for _, ent := range p.Entries {
+			n++
+			total += int64(len(ent.Data))
+			over := (e.opts.RunKeep > 0 && n > e.opts.RunKeep) || (e.opts.RunMaxBytes > 0 && total > e.opts.RunMaxBytes)
+			if n > 1 && over {
+				old = append(old, store.Mutation{Op: store.OpDelete, Name: RunsNamespace, Key: ent.Key})
+			}
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	// One transaction per MaxAtomicActions records, not a write each.
+	for len(old) > 0 {
+		chunk := old[:min(len(old), store.MaxAtomicActions)]
+		old = old[len(chunk):]
+		if _, err := e.st.Atomic(ctx, nil, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shrinkRun replaces large outputs and the logs by markers until the
+// record fits in max bytes.
+func shrinkRun(r *Run, max int) []byte {
+	c := *r
+	c.Truncated = true
+	c.Blocks = append([]BlockRun(nil), r.Blocks...)
+	marker := json.RawMessage(`{"truncated":true}`)
+	if len(c.Input) > max/4 {
+		c.Input = marker
+	}
+	if len(c.Output) > max/4 {
+		c.Output = marker
+	}
+	for i := range c.Blocks {
+		if len(c.Blocks[i].Output) > max/(2*len(c.Blocks)) {
+			c.Blocks[i].Output = marker
+		}
+	}
+	data, _ := json.Marshal(c)
+	if len(data) > max {
+		c.Logs = c.Logs[:min(len(c.Logs), 20)]
+		for i := range c.Logs {
+			if len(c.Logs[i].Message) > 200 {
+				c.Logs[i].Message = c.Logs[i].Message[:200] + "…"
+			}
+		}
+		data, _ = json.Marshal(c)
+	}
+	return data
+}
+
+// RunPage is a page of run records, newest first.
+type RunPage struct {
+	Runs       []Run  `json:"runs"`
+	NextCursor string `json:"nextCursor"`
+}
+
+// Runs lists the recorded runs of the stored flow id (of its UUID: runs of
+// an earlier flow deleted under the same id are not among them), newest
+// first; for an id no stored flow has, the runs of `flow run --file` of
+// that id (FileFlowUUID). cursor continues a previous page ("" to start),
+// limit 0 means 100. It does not check grants: see Run.Readable.
+func (e *Engine) Runs(ctx context.Context, flowID, cursor string, limit int) (RunPage, error) {
+	if !ValidFlowID(flowID) {
+		return RunPage{Runs: []Run{}}, nil
+	}
+	flowUUID, err := e.uuidOf(ctx, flowID)
+	if err != nil {
+		return RunPage{}, err
+	}
+	return e.RunsOf(ctx, flowUUID, cursor, limit)
+}
+
+// uuidOf is the UUID of stored flow id, or FileFlowUUID(id) when none.
+func (e *Engine) uuidOf(ctx context.Context, flowID string) (string, error) {
+	sf, err := e.GetFlow(ctx, flowID)
+	if errors.Is(err, store.ErrNotFound) {
+		return FileFlowUUID(flowID), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return sf.UUID, nil
+}
+
+// RunsOf lists the recorded runs of the flow with UUID flowUUID, newest
+// first (see Runs).
+func (e *Engine) RunsOf(ctx context.Context, flowUUID, cursor string, limit int) (RunPage, error) {
+	if _, err := uuid.Parse(flowUUID); err != nil {
+		return RunPage{Runs: []Run{}}, nil
+	}
+	p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", cursor, limit)
+	if err != nil {
+		return RunPage{}, err
+	}
+	out := RunPage{Runs: make([]Run, 0, len(p.Entries)), NextCursor: p.NextCursor}
+	for _, ent := range p.Entries {
+		var r Run
+		if err := json.Unmarshal(ent.Data, &r); err != nil {
+			continue
+		}
+		out.Runs = append(out.Runs, r)
+	}
+	return out, nil
+}
+
+// GetRun returns one run record of the stored flow id (of its UUID, as
+// Runs) or not_found. It does not check grants: see Run.Readable.
+func (e *Engine) GetRun(ctx context.Context, flowID, runID string) (Run, error) {
+	if !ValidFlowID(flowID) {
+		return Run{}, store.Errorf(store.CodeNotFound, "no run %q of flow %q", runID, flowID)
+	}
+	flowUUID, err := e.uuidOf(ctx, flowID)
+	if err != nil {
+		return Run{}, err
+	}
+	return e.RunOf(ctx, flowUUID, runID)
+}
+
+// RunOf returns one run record of the flow with UUID flowUUID or not_found.
+func (e *Engine) RunOf(ctx context.Context, flowUUID, runID string) (Run, error) {
+	id, err := uuid.Parse(runID)
+	if _, uerr := uuid.Parse(flowUUID); err != nil || uerr != nil || id.Version() != 7 {
+		return Run{}, store.Errorf(store.CodeNotFound, "no run %q", runID)
+	}
+	ent, err := e.st.FindNameKey(ctx, RunsNamespace, runKey(flowUUID, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return Run{}, store.Errorf(store.CodeNotFound, "no run %q", runID)
+	}
+	if err != nil {
+		return Run{}, err
+	}
+	var r Run
+	if err := json.Unmarshal(ent.Data, &r); err != nil {
+		return Run{}, store.Errorf(store.CodeUnavailable, "run record %s is damaged", runID)
+	}
+	return r, nil
+}
