@@ -7,26 +7,21 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flowkv/flowkv/blocks"
 	_ "github.com/flowkv/flowkv/blocks/all" // register the built-in blocks
 	"github.com/flowkv/flowkv/store"
 )
 
-func init() {
-	register(command{
-		name:    "blocks",
-		summary: "list every block type a flow can use, with its fields (--json for the specs)",
-		run:     runBlocks,
-	})
+func newBlocksCmd() *cobra.Command {
+	c := leaf("blocks [TYPE]... [flags]", "list every block type a flow can use, with its fields (--json for the specs)")
+	asJSON := c.Flags().Bool("json", false, "print the block specs as JSON (what the web editor renders)")
+	c.RunE = runE(func(_ context.Context, pos []string) error { return printBlocks(pos, *asJSON) })
+	return c
 }
 
-func runBlocks(ctx context.Context, args []string) error {
-	fs := newFlags("blocks")
-	asJSON := fs.Bool("json", false, "print the block specs as JSON (what the web editor renders)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+func printBlocks(pos []string, asJSON bool) error {
 	specs := blocks.Specs()
 	if len(pos) > 0 {
 		var picked []blocks.Spec
@@ -39,7 +34,7 @@ func runBlocks(ctx context.Context, args []string) error {
 		}
 		specs = picked
 	}
-	if *asJSON {
+	if asJSON {
 		b, err := json.MarshalIndent(map[string]any{"common": blocks.CommonFields, "blocks": specs}, "", "  ")
 		if err != nil {
 			return err

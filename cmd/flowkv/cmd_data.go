@@ -6,66 +6,46 @@ import (
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flowkv/flowkv/internal/backend"
 	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/store/dump"
 )
 
-func init() {
-	register(command{
-		name:    "migrate",
-		summary: "bring the configured database's schema up to date",
-		run:     runMigrate,
+func newMigrateCmd() *cobra.Command {
+	c, cfg := dataLeaf("migrate [flags]", "bring the configured database's schema up to date")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs("migrate", pos, 0, "only flags"); err != nil {
+			return err
+		}
+		if err := backend.Migrate(ctx, *cfg); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "schema is up to date")
+		return nil
 	})
-	register(command{
-		name:    "export",
-		summary: "write all entries (or one namespace's) as JSONL to stdout",
-		run:     runExport,
-	})
-	register(command{
-		name:    "import",
-		summary: "restore entries from an export (JSONL on stdin or a file)",
-		run:     runImport,
-	})
+	return c
 }
 
-func runMigrate(ctx context.Context, args []string) error {
-	cfg := config.FromEnv()
-	fs := newFlags("migrate")
-	cfg.StoreFlags(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("migrate", pos, 0, "only flags"); err != nil {
-		return err
-	}
-	if err := backend.Migrate(ctx, cfg); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "schema is up to date")
-	return nil
+func newExportCmd() *cobra.Command {
+	c, cfg := dataLeaf("export [flags]", "write all entries (or one namespace's) as JSONL to stdout")
+	name := c.Flags().String("name", "", "export only this namespace (default: every namespace except flowkv's reserved _flowkv.*)")
+	c.RunE = runE(func(ctx context.Context, pos []string) error { return runExport(ctx, *cfg, pos, *name) })
+	return c
 }
 
-func runExport(ctx context.Context, args []string) error {
-	cfg := config.FromEnv()
-	fs := newFlags("export")
-	cfg.StoreFlags(fs)
-	name := fs.String("name", "", "export only this namespace (default: every namespace except flowkv's reserved _flowkv.*)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+func runExport(ctx context.Context, cfg config.Config, pos []string, name string) error {
 	if err := wantArgs("export", pos, 0, "only flags"); err != nil {
 		return err
 	}
 	var names []string
-	if *name != "" {
-		if err := cfg.Limits.Normalize().ValidateName(*name); err != nil {
+	if name != "" {
+		if err := cfg.Limits.Normalize().ValidateName(name); err != nil {
 			return err
 		}
-		names = []string{*name}
+		names = []string{name}
 	}
 	return withStore(ctx, cfg, func(st store.Store) error {
 		w := dump.NewWriter(stdout)
@@ -87,15 +67,14 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func runImport(ctx context.Context, args []string) error {
-	cfg := config.FromEnv()
-	fs := newFlags("import")
-	cfg.StoreFlags(fs)
-	dryRun := fs.Bool("dry-run", false, "report what the import would create, change and leave alone, writing nothing")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+func newImportCmd() *cobra.Command {
+	c, cfg := dataLeaf("import [FILE] [flags]", "restore entries from an export (JSONL on stdin or a file)")
+	dryRun := c.Flags().Bool("dry-run", false, "report what the import would create, change and leave alone, writing nothing")
+	c.RunE = runE(func(ctx context.Context, pos []string) error { return runImport(ctx, *cfg, pos, *dryRun) })
+	return c
+}
+
+func runImport(ctx context.Context, cfg config.Config, pos []string, dryRun bool) error {
 	if len(pos) > 1 {
 		return store.Errorf(store.CodeInvalidArgument, "import takes at most one argument (a file; default stdin)")
 	}
@@ -129,7 +108,7 @@ func runImport(ctx context.Context, args []string) error {
 		// The CLI holds the database itself: it restores flowUuids as an
 		// admin would (docs/design.md, Access).
 		o := dump.Options{Limits: st.Limits(), KeepFlowUUID: true}
-		if *dryRun {
+		if dryRun {
 			sum, err := dump.DryRun(ctx, st, io.NewSectionReader(src, 0, info.Size()), o)
 			if err != nil {
 				return err

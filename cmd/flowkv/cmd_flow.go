@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/flowkv/flowkv/blocks"
 	_ "github.com/flowkv/flowkv/blocks/all" // register the built-in blocks
@@ -16,66 +16,14 @@ import (
 	"github.com/flowkv/flowkv/store"
 )
 
-func init() {
-	register(command{
-		name:    "flow",
-		summary: "store, list and run flows: put, list, get, delete, run, runs",
-		run:     runFlow,
-	})
-}
+func newFlowCmd() *cobra.Command {
+	c := group("flow SUBCOMMAND", "store, list and run flows: put, list, get, delete, run, runs",
+		flowPutCmd(), flowListCmd(), flowGetCmd(), flowDeleteCmd(), flowRunCmd(), flowRunsCmd())
+	c.Long = `store, list and run flows
 
-type flowSub struct {
-	usage, summary string
-	run            func(ctx context.Context, args []string) error
-}
-
-var flowSubs = map[string]flowSub{
-	"put":    {"FILE", "validate and store a flow (YAML or JSON; - reads stdin); prints {id, uuid, version}", runFlowPut},
-	"list":   {"", "stored flows (JSONL: id, uuid, trigger, dataStores, blocks, version, updatedAt)", runFlowList},
-	"get":    {"ID", "print a stored flow's document as it was put, without its webhook secret", runFlowGet},
-	"delete": {"ID", `delete a stored flow; prints {"deleted":true|false}`, runFlowDelete},
-	"run":    {"ID [--input JSON] | --file FILE [--input JSON]", "run a stored flow, or a flow file without storing it; prints the run as JSON, exits 1 when it fails", runFlowRun},
-	"runs":   {"ID [--limit N] [--cursor C]", "recorded runs of a flow, newest first (JSONL; next cursor on stderr)", runFlowRuns},
-}
-
-func runFlow(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		flowUsage(stdout)
-		if len(args) == 0 {
-			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (put, list, get, delete, run, runs)")
-		}
-		return flag.ErrHelp
-	}
-	sub, ok := flowSubs[args[0]]
-	if !ok {
-		return store.Errorf(store.CodeInvalidArgument, "unknown subcommand %q (see flowkv flow help)", args[0])
-	}
-	return sub.run(ctx, args[1:])
-}
-
-func flowUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: flowkv flow SUBCOMMAND [flags] [args]")
-	fmt.Fprintln(w)
-	names := make([]string, 0, len(flowSubs))
-	for n := range flowSubs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		s := flowSubs[n]
-		fmt.Fprintf(w, "  %-7s %s\n          %s\n", n, s.usage, s.summary)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "The flow format, blocks and expressions: docs/flows.md; `flowkv blocks` lists every")
-	fmt.Fprintln(w, "block and its fields. Every subcommand takes the backend flags (--dsn, env DATA_STORE_DSN).")
-}
-
-// flowFlagSet returns a flag set with the backend flags.
-func flowFlagSet(sub string) (*flag.FlagSet, *config.Config) {
-	cfg := config.FromEnv()
-	fs := newFlags("flow " + sub)
-	cfg.StoreFlags(fs)
-	return fs, &cfg
+The flow format, blocks and expressions: docs/flows.md; ` + "`flowkv blocks`" + ` lists every
+block and its fields. Every subcommand takes the backend flags (--dsn, env DATA_STORE_DSN).`
+	return c
 }
 
 // withFlowEngine opens the store and runs fn with a flow engine over it.
@@ -123,27 +71,26 @@ func flowPositional(pos []string, what string) (string, error) {
 	return pos[0], nil
 }
 
-func runFlowPut(ctx context.Context, args []string) error {
-	fs, cfg := flowFlagSet("put")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	path, err := flowPositional(pos, "FILE")
-	if err != nil {
-		return err
-	}
-	src, err := readFlowDocument(path)
-	if err != nil {
-		return err
-	}
-	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
-		sf, err := e.PutFlow(ctx, src)
+func flowPutCmd() *cobra.Command {
+	c, cfg := dataLeaf("put FILE [flags]", "validate and store a flow (YAML or JSON; - reads stdin); prints {id, uuid, version}")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		path, err := flowPositional(pos, "FILE")
 		if err != nil {
 			return err
 		}
-		return printFlowJSON(map[string]any{"id": sf.Flow.ID, "uuid": sf.UUID, "version": sf.Version}, false)
+		src, err := readFlowDocument(path)
+		if err != nil {
+			return err
+		}
+		return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+			sf, err := e.PutFlow(ctx, src)
+			if err != nil {
+				return err
+			}
+			return printFlowJSON(map[string]any{"id": sf.Flow.ID, "uuid": sf.UUID, "version": sf.Version}, false)
+		})
 	})
+	return c
 }
 
 // flowSummary is a line of `flow list`.
@@ -157,36 +104,35 @@ type flowSummary struct {
 	UpdatedAt  string   `json:"updatedAt"`
 }
 
-func runFlowList(ctx context.Context, args []string) error {
-	fs, cfg := flowFlagSet("list")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return store.Errorf(store.CodeInvalidArgument, "flow list takes no arguments")
-	}
-	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
-		flows, err := e.ListFlows(ctx)
-		if err != nil {
-			return err
+func flowListCmd() *cobra.Command {
+	c, cfg := dataLeaf("list [flags]", "stored flows (JSONL: id, uuid, trigger, dataStores, blocks, version, updatedAt)")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if len(pos) != 0 {
+			return store.Errorf(store.CodeInvalidArgument, "flow list takes no arguments")
 		}
-		for _, sf := range flows {
-			s := flowSummary{ID: sf.Flow.ID, UUID: sf.UUID, Trigger: flowTriggerText(sf.Flow.Trigger),
-				DataStores: sf.Flow.DataStores, Blocks: []string{}, Version: sf.Version,
-				UpdatedAt: sf.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")}
-			if s.DataStores == nil {
-				s.DataStores = []string{}
-			}
-			for _, b := range sf.Flow.Blocks {
-				s.Blocks = append(s.Blocks, b.ID+":"+b.Type)
-			}
-			if err := printFlowJSON(s, false); err != nil {
+		return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+			flows, err := e.ListFlows(ctx)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			for _, sf := range flows {
+				s := flowSummary{ID: sf.Flow.ID, UUID: sf.UUID, Trigger: flowTriggerText(sf.Flow.Trigger),
+					DataStores: sf.Flow.DataStores, Blocks: []string{}, Version: sf.Version,
+					UpdatedAt: sf.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+				if s.DataStores == nil {
+					s.DataStores = []string{}
+				}
+				for _, b := range sf.Flow.Blocks {
+					s.Blocks = append(s.Blocks, b.ID+":"+b.Type)
+				}
+				if err := printFlowJSON(s, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
+	return c
 }
 
 func flowTriggerText(t blocks.Trigger) string {
@@ -202,132 +148,129 @@ func flowTriggerText(t blocks.Trigger) string {
 	return t.Type
 }
 
-func runFlowGet(ctx context.Context, args []string) error {
-	fs, cfg := flowFlagSet("get")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := flowPositional(pos, "ID")
-	if err != nil {
-		return err
-	}
-	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
-		sf, err := e.GetFlow(ctx, id)
+func flowGetCmd() *cobra.Command {
+	c, cfg := dataLeaf("get ID [flags]", "print a stored flow's document as it was put, without its webhook secret")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		id, err := flowPositional(pos, "ID")
 		if err != nil {
 			return err
 		}
-		src := sf.Source
-		if !strings.HasSuffix(src, "\n") {
-			src += "\n"
-		}
-		_, err = io.WriteString(stdout, src)
-		return err
-	})
-}
-
-func runFlowDelete(ctx context.Context, args []string) error {
-	fs, cfg := flowFlagSet("delete")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := flowPositional(pos, "ID")
-	if err != nil {
-		return err
-	}
-	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
-		ok, err := e.DeleteFlow(ctx, id)
-		if err != nil {
-			return err
-		}
-		return printFlowJSON(map[string]bool{"deleted": ok}, false)
-	})
-}
-
-func runFlowRun(ctx context.Context, args []string) error {
-	fs, cfg := flowFlagSet("run")
-	input := fs.String("input", "", "the flow's input as JSON (- reads stdin); default null")
-	file := fs.String("file", "", "run this flow file (YAML or JSON) without storing it")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	var src []byte
-	var id string
-	switch {
-	case *file != "" && len(pos) == 0:
-		if src, err = readFlowDocument(*file); err != nil {
-			return err
-		}
-	case *file == "" && len(pos) == 1:
-		id = pos[0]
-	default:
-		return store.Errorf(store.CodeInvalidArgument, "want a stored flow ID or --file FILE (not both)")
-	}
-	in := json.RawMessage(*input)
-	if *input == "-" {
-		b, err := io.ReadAll(stdin)
-		if err != nil {
-			return store.Errorf(store.CodeInvalidArgument, "read input: %v", err)
-		}
-		in = b
-	}
-	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
-		var r *blocks.Run
-		var err error
-		if src != nil {
-			r, err = e.RunDocument(ctx, src, blocks.RunRequest{Input: in})
-		} else {
-			r, err = e.RunFlow(ctx, id, blocks.RunRequest{Input: in})
-		}
-		if r != nil {
-			if perr := printFlowJSON(r, true); perr != nil && err == nil {
-				err = perr
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if r.Status != blocks.StatusSucceeded {
-			code, msg := store.CodeUnavailable, "the run failed"
-			if r.Error != nil {
-				code, msg = r.Error.Code, r.Error.Message
-				if r.Error.Block != "" {
-					msg = "block " + r.Error.Block + ": " + msg
-				}
-			}
-			return store.Errorf(code, "run %s of %s failed: %s", r.ID, r.Flow, msg)
-		}
-		return nil
-	})
-}
-
-func runFlowRuns(ctx context.Context, args []string) error {
-	fs, cfg := flowFlagSet("runs")
-	limit := fs.Int("limit", 20, "runs per page")
-	cursor := fs.String("cursor", "", "continue after a previous page (its next cursor)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := flowPositional(pos, "FLOW")
-	if err != nil {
-		return err
-	}
-	return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
-		p, err := e.Runs(ctx, id, *cursor, *limit)
-		if err != nil {
-			return err
-		}
-		for _, r := range p.Runs {
-			if err := printFlowJSON(r, false); err != nil {
+		return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+			sf, err := e.GetFlow(ctx, id)
+			if err != nil {
 				return err
 			}
-		}
-		if p.NextCursor != "" {
-			fmt.Fprintln(stderr, "next cursor:", p.NextCursor)
-		}
-		return nil
+			src := sf.Source
+			if !strings.HasSuffix(src, "\n") {
+				src += "\n"
+			}
+			_, err = io.WriteString(stdout, src)
+			return err
+		})
 	})
+	return c
+}
+
+func flowDeleteCmd() *cobra.Command {
+	c, cfg := dataLeaf("delete ID [flags]", `delete a stored flow; prints {"deleted":true|false}`)
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		id, err := flowPositional(pos, "ID")
+		if err != nil {
+			return err
+		}
+		return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+			ok, err := e.DeleteFlow(ctx, id)
+			if err != nil {
+				return err
+			}
+			return printFlowJSON(map[string]bool{"deleted": ok}, false)
+		})
+	})
+	return c
+}
+
+func flowRunCmd() *cobra.Command {
+	c, cfg := dataLeaf("run ID | --file FILE [flags]", "run a stored flow, or a flow file without storing it; prints the run as JSON, exits 1 when it fails")
+	input := c.Flags().String("input", "", "the flow's input as JSON (- reads stdin); default null")
+	file := c.Flags().String("file", "", "run this flow file (YAML or JSON) without storing it")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		var src []byte
+		var id string
+		switch {
+		case *file != "" && len(pos) == 0:
+			var err error
+			if src, err = readFlowDocument(*file); err != nil {
+				return err
+			}
+		case *file == "" && len(pos) == 1:
+			id = pos[0]
+		default:
+			return store.Errorf(store.CodeInvalidArgument, "want a stored flow ID or --file FILE (not both)")
+		}
+		in := json.RawMessage(*input)
+		if *input == "-" {
+			b, err := io.ReadAll(stdin)
+			if err != nil {
+				return store.Errorf(store.CodeInvalidArgument, "read input: %v", err)
+			}
+			in = b
+		}
+		return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+			var r *blocks.Run
+			var err error
+			if src != nil {
+				r, err = e.RunDocument(ctx, src, blocks.RunRequest{Input: in})
+			} else {
+				r, err = e.RunFlow(ctx, id, blocks.RunRequest{Input: in})
+			}
+			if r != nil {
+				if perr := printFlowJSON(r, true); perr != nil && err == nil {
+					err = perr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if r.Status != blocks.StatusSucceeded {
+				code, msg := store.CodeUnavailable, "the run failed"
+				if r.Error != nil {
+					code, msg = r.Error.Code, r.Error.Message
+					if r.Error.Block != "" {
+						msg = "block " + r.Error.Block + ": " + msg
+					}
+				}
+				return store.Errorf(code, "run %s of %s failed: %s", r.ID, r.Flow, msg)
+			}
+			return nil
+		})
+	})
+	return c
+}
+
+func flowRunsCmd() *cobra.Command {
+	c, cfg := dataLeaf("runs ID [flags]", "recorded runs of a flow, newest first (JSONL; next cursor on stderr)")
+	limit := c.Flags().Int("limit", 20, "runs per page")
+	cursor := c.Flags().String("cursor", "", "continue after a previous page (its next cursor)")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		id, err := flowPositional(pos, "FLOW")
+		if err != nil {
+			return err
+		}
+		return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+			p, err := e.Runs(ctx, id, *cursor, *limit)
+			if err != nil {
+				return err
+			}
+			for _, r := range p.Runs {
+				if err := printFlowJSON(r, false); err != nil {
+					return err
+				}
+			}
+			if p.NextCursor != "" {
+				fmt.Fprintln(stderr, "next cursor:", p.NextCursor)
+			}
+			return nil
+		})
+	})
+	return c
 }

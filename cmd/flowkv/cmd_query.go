@@ -6,22 +6,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flowkv/flowkv/store"
 )
-
-func init() {
-	register(command{
-		name:    "index",
-		summary: "declared indexes for search by field: create, delete, list",
-		run:     runIndex,
-	})
-}
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, " ") }
-func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 // whereSymbols are the operators a --where condition may be written with,
 // longest first where one starts another.
@@ -153,73 +141,85 @@ func splitCommas(s string) []string {
 	return append(out, s[start:])
 }
 
-func runStoreQuery(ctx context.Context, args []string) error {
-	fs, cfg := storeFlagSet("query")
-	var where, order stringList
-	fs.Var(&where, "where", "a condition: status=paid, total>=10, 'tags contains red', 'email exists' (repeat for more)")
+func storeQueryCmd() *cobra.Command {
+	c, cfg := storeLeaf("query NAME [flags]", "search one namespace by fields of data (JSONL; next cursor and count on stderr)")
+	fs := c.Flags()
+	var where, order []string
+	fs.StringArrayVar(&where, "where", nil, "a condition: status=paid, total>=10, 'tags contains red', 'email exists' (repeat for more)")
 	anyOf := fs.Bool("any", false, "match entries meeting any condition (default: all)")
-	fs.Var(&order, "order", "sort by a field, -field for largest first (repeat or separate by commas)")
+	fs.StringArrayVar(&order, "order", nil, "sort by a field, -field for largest first (repeat or separate by commas)")
 	limit := fs.Int("limit", 0, "page size (default 100, at most 1000)")
 	cursor := fs.String("cursor", "", "continue after a previous page (its next cursor)")
 	count := fs.Bool("count", false, "print the number of matching entries on stderr")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("query", pos, 1, "NAME"); err != nil {
-		return err
-	}
-	q := store.Query{Name: pos[0], OrderBy: parseOrder(order), Limit: *limit, Cursor: *cursor, Count: *count}
-	if *anyOf {
-		q.Match = store.MatchAny
-	}
-	for _, w := range where {
-		c, err := parseWhere(w)
-		if err != nil {
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs("query", pos, 1, "NAME"); err != nil {
 			return err
 		}
-		q.Where = append(q.Where, c)
-	}
-	return withStore(ctx, *cfg, func(st store.Store) error {
-		p, err := st.Query(ctx, q)
-		if err != nil {
-			return err
+		q := store.Query{Name: pos[0], OrderBy: parseOrder(order), Limit: *limit, Cursor: *cursor, Count: *count}
+		if *anyOf {
+			q.Match = store.MatchAny
 		}
-		if err := printPage(store.Page{Entries: p.Entries, NextCursor: p.NextCursor}); err != nil {
-			return err
+		for _, w := range where {
+			c, err := parseWhere(w)
+			if err != nil {
+				return err
+			}
+			q.Where = append(q.Where, c)
 		}
-		if p.Count != nil {
-			fmt.Fprintf(stderr, "count: %d\n", *p.Count)
-		}
-		return nil
+		return withStore(ctx, *cfg, func(st store.Store) error {
+			p, err := st.Query(ctx, q)
+			if err != nil {
+				return err
+			}
+			if err := printPage(store.Page{Entries: p.Entries, NextCursor: p.NextCursor}); err != nil {
+				return err
+			}
+			if p.Count != nil {
+				fmt.Fprintf(stderr, "count: %d\n", *p.Count)
+			}
+			return nil
+		})
 	})
+	return c
 }
 
-func runIndex(ctx context.Context, args []string) error {
-	usage := func() {
-		fmt.Fprintln(stdout, "usage: flowkv index create NAME FIELD | delete NAME FIELD | list [NAME]")
-		fmt.Fprintln(stdout)
-		fmt.Fprintln(stdout, "  create  declare an index on FIELD (a path into data: status, customer.email)")
-		fmt.Fprintln(stdout, "          and build it for the existing entries; queries on FIELD use it")
-		fmt.Fprintln(stdout, "  delete  remove it (queries keep their answers, read without it)")
-		fmt.Fprintln(stdout, "  list    the declared indexes, of NAME or of every namespace (JSONL)")
+func newIndexCmd() *cobra.Command {
+	return group("index SUBCOMMAND", "declared indexes for search by field: create, delete, list",
+		indexCmd("create", "declare an index on FIELD (a path into data: status, customer.email) and build it for the existing entries; queries on FIELD use it"),
+		indexCmd("delete", `remove an index (queries keep their answers, read without it); prints {"deleted":true|false}`),
+		indexCmd("list", "the declared indexes, of NAME or of every namespace (JSONL)"),
+	)
+}
+
+func indexCmd(sub, short string) *cobra.Command {
+	use := sub + " NAME FIELD [flags]"
+	if sub == "list" {
+		use = "list [NAME] [flags]"
 	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage()
-		if len(args) == 0 {
-			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (create, delete, list)")
+	c, cfg := storeLeaf(use, short)
+	c.Long = short
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if sub == "list" {
+			if len(pos) > 1 {
+				return store.Errorf(store.CodeInvalidArgument, "index list takes at most NAME, got %d arguments", len(pos))
+			}
+			name := ""
+			if len(pos) == 1 {
+				name = pos[0]
+			}
+			return withStore(ctx, *cfg, func(st store.Store) error {
+				ixs, err := st.Indexes(ctx, name)
+				if err != nil {
+					return err
+				}
+				for _, ix := range ixs {
+					if err := printJSON(stdout, ix); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		}
-		return nil
-	}
-	sub := args[0]
-	fs, cfg := storeFlagSet(sub)
-	fs.Init("index "+sub, fs.ErrorHandling())
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "create", "delete":
 		if len(pos) != 2 {
 			return store.Errorf(store.CodeInvalidArgument, "index %s takes NAME FIELD, got %d arguments", sub, len(pos))
 		}
@@ -237,26 +237,6 @@ func runIndex(ctx context.Context, args []string) error {
 			}
 			return printJSON(stdout, ix)
 		})
-	case "list":
-		if len(pos) > 1 {
-			return store.Errorf(store.CodeInvalidArgument, "index list takes at most NAME, got %d arguments", len(pos))
-		}
-		name := ""
-		if len(pos) == 1 {
-			name = pos[0]
-		}
-		return withStore(ctx, *cfg, func(st store.Store) error {
-			ixs, err := st.Indexes(ctx, name)
-			if err != nil {
-				return err
-			}
-			for _, ix := range ixs {
-				if err := printJSON(stdout, ix); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	return store.Errorf(store.CodeInvalidArgument, "unknown subcommand %q (create, delete, list)", sub)
+	})
+	return c
 }

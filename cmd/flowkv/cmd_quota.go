@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
 	"sort"
@@ -11,6 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
@@ -23,31 +26,28 @@ import (
 
 // tokenQuotaFlags are the quota flags of token create and token quota.
 type tokenQuotaFlags struct {
-	fs          *flag.FlagSet
+	fs          *pflag.FlagSet
 	opsPerMonth int64
 	scriptRuns  int
 }
 
-func addTokenQuotaFlags(fs *flag.FlagSet) *tokenQuotaFlags {
+func addTokenQuotaFlags(fs *pflag.FlagSet) *tokenQuotaFlags {
 	f := &tokenQuotaFlags{fs: fs}
 	fs.Int64Var(&f.opsPerMonth, "ops-per-month", 0, "store operations the token may make per calendar month (UTC); 0 = unlimited")
 	fs.IntVar(&f.scriptRuns, "script-runs", 0, fmt.Sprintf("scripts the token may run at once; 0 = the default (%d)", quota.DefaultScriptRuns))
 	return f
 }
 
-// apply returns q with the flags given on the command line applied, and
-// whether any was.
+// apply returns q with the flags given (on the command line or in the
+// environment) applied, and whether any was.
 func (f *tokenQuotaFlags) apply(q quota.TokenQuota) (quota.TokenQuota, bool) {
-	changed := false
-	f.fs.Visit(func(fl *flag.Flag) {
-		switch fl.Name {
-		case "ops-per-month":
-			q.OpsPerMonth, changed = f.opsPerMonth, true
-		case "script-runs":
-			q.ScriptRuns, changed = f.scriptRuns, true
-		}
-	})
-	return q, changed
+	if f.fs.Changed("ops-per-month") {
+		q.OpsPerMonth = f.opsPerMonth
+	}
+	if f.fs.Changed("script-runs") {
+		q.ScriptRuns = f.scriptRuns
+	}
+	return q, f.fs.Changed("ops-per-month") || f.fs.Changed("script-runs")
 }
 
 // findToken returns the token with id or, when unambiguous, name.
@@ -132,6 +132,7 @@ func tokenUsage(ctx context.Context, st store.Store) (map[string]quota.TokenQuot
 type bytesFlag struct{ n int64 }
 
 func (b *bytesFlag) String() string { return strconv.FormatInt(b.n, 10) }
+func (b *bytesFlag) Type() string   { return "bytes" }
 func (b *bytesFlag) Set(v string) error {
 	n, err := parseBytes(v)
 	b.n = n
@@ -174,25 +175,27 @@ type nsQuotaLine struct {
 	Bytes   int64                 `json:"bytes"`
 }
 
-// runStoreQuota is `flowkv store quota [NAME] [--entries N] [--bytes B]`:
+// storeQuotaCmd is `flowkv store quota [NAME] [--entries N] [--bytes B]`:
 // with flags it changes NAME's quota (0 removes a limit); it prints the
 // quota and the usage counted now (JSONL; every namespace with a quota
 // when NAME is left out).
-func runStoreQuota(ctx context.Context, args []string) error {
-	fs, cfg := storeFlagSet("quota")
-	entries := fs.Int64("entries", 0, "live entries the namespace may hold; 0 = no limit")
+func storeQuotaCmd() *cobra.Command {
+	c, cfg := storeLeaf("quota [NAME] [flags]", "set a namespace's quota (0 = no limit); print quotas and usage (JSONL)")
+	entries := c.Flags().Int64("entries", 0, "live entries the namespace may hold; 0 = no limit")
 	var bytes bytesFlag
-	fs.Var(&bytes, "bytes", "bytes the namespace may store (keys + canonical JSON data): 10000000, 10MB, 8MiB; 0 = no limit")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.Flags().Var(&bytes, "bytes", "bytes the namespace may store (keys + canonical JSON data): 10000000, 10MB, 8MiB; 0 = no limit")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		return storeQuota(ctx, *cfg, pos, c.Flags(), *entries, bytes.n)
+	})
+	return c
+}
+
+func storeQuota(ctx context.Context, cfg config.Config, pos []string, fs *pflag.FlagSet, entries, bytes int64) error {
+	set := map[string]bool{"entries": fs.Changed("entries"), "bytes": fs.Changed("bytes")}
 	if len(pos) > 1 || (len(pos) == 0 && (set["entries"] || set["bytes"])) {
 		return store.Errorf(store.CodeInvalidArgument, "usage: flowkv store quota [NAME] [--entries N] [--bytes B]")
 	}
-	return withStore(ctx, *cfg, func(st store.Store) error {
+	return withStore(ctx, cfg, func(st store.Store) error {
 		all, err := quota.NamespaceQuotas(ctx, st)
 		if err != nil {
 			return err
@@ -203,10 +206,10 @@ func runStoreQuota(ctx context.Context, args []string) error {
 			if set["entries"] || set["bytes"] {
 				q := all[name]
 				if set["entries"] {
-					q.Entries = *entries
+					q.Entries = entries
 				}
 				if set["bytes"] {
-					q.Bytes = bytes.n
+					q.Bytes = bytes
 				}
 				if err := quota.SetNamespaceQuota(ctx, st, name, q); err != nil {
 					return err

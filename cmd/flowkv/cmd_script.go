@@ -9,80 +9,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/scripting"
 	"github.com/flowkv/flowkv/store"
 )
 
-func init() {
-	register(command{
-		name:    "script",
-		summary: "stored JavaScript: script put NAME FILE.js, script run NAME|--file FILE.js [--input JSON] [--grant NS]…, get, list, delete",
-		run:     runScript,
-	})
-}
-
-// scriptGrants collects repeated --grant flags.
-type scriptGrants []string
-
-func (g *scriptGrants) String() string     { return strings.Join(*g, ",") }
-func (g *scriptGrants) Set(v string) error { *g = append(*g, v); return nil }
-
-const scriptUsage = `usage:
-  flowkv script put NAME FILE.js          save a script (FILE - reads stdin); syntax is checked
-  flowkv script run NAME [flags]          run a saved script, print its result as JSON
-  flowkv script run --file FILE.js [flags]
-  flowkv script get NAME                  print a saved script's source
-  flowkv script list                      saved scripts (JSONL: name, version, updatedAt)
-  flowkv script delete NAME               delete a saved script
-
-run flags:
-  --input JSON     the script's input (- reads stdin; default null)
-  --grant NS       namespaces the script may use, repeatable (NS, NS:read, NS:write, *);
-                   default: all namespaces
-  --timeout 5s     time limit
-  --logs           print the script's console lines to stderr
-plus the backend flags (--dsn sqlite:PATH | postgres://…, env DATA_STORE_DSN).`
-
-func runScript(ctx context.Context, args []string) error {
-	cfg := config.FromEnv()
-	fs := newFlags("script")
-	cfg.StoreFlags(fs)
-	var grants scriptGrants
-	file := fs.String("file", "", "run this JavaScript file instead of a saved script")
-	input := fs.String("input", "", "the script's input as JSON (- reads stdin)")
-	timeout := fs.Duration("timeout", scripting.DefaultTimeout, "time limit of the run")
-	logs := fs.Bool("logs", false, "print console lines to stderr")
-	fs.Var(&grants, "grant", "namespace the script may use (repeatable; NS, NS:read, NS:write, *); default all")
-	fs.Usage = func() { fmt.Fprintln(stderr, scriptUsage) }
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		fmt.Fprintln(stderr, scriptUsage)
-		return store.Errorf(store.CodeInvalidArgument, "missing subcommand (put, run, get, list, delete)")
-	}
-	sub, pos := pos[0], pos[1:]
-	want := map[string]int{"put": 2, "get": 1, "list": 0, "delete": 1}
-	if n, ok := want[sub]; ok && len(pos) != n {
-		return store.Errorf(store.CodeInvalidArgument, "script %s takes %d argument(s), got %d (see flowkv script -h)", sub, n, len(pos))
-	}
-	switch sub {
-	case "put":
-		src, err := readSource(pos[1])
-		if err != nil {
-			return err
-		}
-		return withStore(ctx, cfg, func(st store.Store) error {
+func newScriptCmd() *cobra.Command {
+	return group("script SUBCOMMAND", "stored JavaScript: put, run, get, list, delete",
+		scriptCmd("put NAME FILE.js [flags]", "save a script (FILE - reads stdin); syntax is checked", 2, func(ctx context.Context, st store.Store, pos []string) error {
+			src, err := readSource(pos[1])
+			if err != nil {
+				return err
+			}
 			sc, err := scriptEngine().PutScript(ctx, st, pos[0], src)
 			if err != nil {
 				return err
 			}
 			return scriptJSON(map[string]any{"name": sc.Name, "version": sc.Version, "updatedAt": sc.UpdatedAt})
-		})
-	case "get":
-		return withStore(ctx, cfg, func(st store.Store) error {
+		}),
+		scriptCmd("get NAME [flags]", "print a saved script's source", 1, func(ctx context.Context, st store.Store, pos []string) error {
 			sc, err := scripting.GetScript(ctx, st, pos[0])
 			if err != nil {
 				return err
@@ -92,9 +39,8 @@ func runScript(ctx context.Context, args []string) error {
 				_, err = io.WriteString(stdout, "\n")
 			}
 			return err
-		})
-	case "list":
-		return withStore(ctx, cfg, func(st store.Store) error {
+		}),
+		scriptCmd("list [flags]", "saved scripts (JSONL: name, version, updatedAt)", 0, func(ctx context.Context, st store.Store, _ []string) error {
 			cursor := ""
 			for {
 				list, next, err := scripting.ListScripts(ctx, st, cursor, 0)
@@ -111,9 +57,8 @@ func runScript(ctx context.Context, args []string) error {
 				}
 				cursor = next
 			}
-		})
-	case "delete":
-		return withStore(ctx, cfg, func(st store.Store) error {
+		}),
+		scriptCmd("delete NAME [flags]", "delete a saved script", 1, func(ctx context.Context, st store.Store, pos []string) error {
 			ok, err := scripting.DeleteScript(ctx, st, pos[0])
 			if err != nil {
 				return err
@@ -122,14 +67,40 @@ func runScript(ctx context.Context, args []string) error {
 				return store.Errorf(store.CodeNotFound, "no script named %q", pos[0])
 			}
 			return scriptJSON(map[string]bool{"deleted": true})
-		})
-	case "run":
-		return runScriptRun(ctx, cfg, pos, *file, *input, grants, *timeout, *logs)
-	}
-	return store.Errorf(store.CodeInvalidArgument, "unknown subcommand %q (put, run, get, list, delete)", sub)
+		}),
+		scriptRunCmd(),
+	)
 }
 
-func runScriptRun(ctx context.Context, cfg config.Config, pos []string, file, input string, grants scriptGrants, timeout time.Duration, logs bool) error {
+// scriptCmd returns a `flowkv script SUB` command taking n arguments that
+// runs fn on the opened store.
+func scriptCmd(use, short string, n int, fn func(context.Context, store.Store, []string) error) *cobra.Command {
+	c, cfg := dataLeaf(use, short)
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if len(pos) != n {
+			return store.Errorf(store.CodeInvalidArgument, "script %s takes %d argument(s), got %d (see flowkv script %[1]s -h)", c.Name(), n, len(pos))
+		}
+		return withStore(ctx, *cfg, func(st store.Store) error { return fn(ctx, st, pos) })
+	})
+	return c
+}
+
+func scriptRunCmd() *cobra.Command {
+	c, cfg := dataLeaf("run NAME | --file FILE.js [flags]", "run a saved script, or a file, and print its result as JSON")
+	fs := c.Flags()
+	var grants []string
+	file := fs.String("file", "", "run this JavaScript file instead of a saved script")
+	input := fs.String("input", "", "the script's input as JSON (- reads stdin; default null)")
+	timeout := fs.Duration("timeout", scripting.DefaultTimeout, "time limit of the run")
+	logs := fs.Bool("logs", false, "print the script's console lines to stderr")
+	fs.StringArrayVar(&grants, "grant", nil, "namespace the script may use (repeatable; NS, NS:read, NS:write, *); default all")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		return runScriptRun(ctx, *cfg, pos, *file, *input, grants, *timeout, *logs)
+	})
+	return c
+}
+
+func runScriptRun(ctx context.Context, cfg config.Config, pos []string, file, input string, grants []string, timeout time.Duration, logs bool) error {
 	if (file == "") == (len(pos) == 0) || len(pos) > 1 {
 		return store.Errorf(store.CodeInvalidArgument, "script run takes a saved script's NAME or --file FILE.js (not both)")
 	}

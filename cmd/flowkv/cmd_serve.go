@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/flowkv/flowkv/blocks"
 	"github.com/flowkv/flowkv/internal/changes"
@@ -21,52 +23,64 @@ import (
 	"github.com/flowkv/flowkv/web/ui"
 )
 
-func init() {
-	register(command{
-		name:    "serve",
-		summary: "serve the HTTP API (and web UI) on FLOWKV_ADDR",
-		run:     runServe,
-	})
-}
-
 // serveVersion is reported by /healthz and the OpenAPI document.
 var serveVersion = "dev"
 
 // serveReady, when set (tests), receives the listening address.
 var serveReady func(addr string)
 
-func runServe(ctx context.Context, args []string) error {
-	cfg := config.FromEnv()
-	fs := newFlags("serve")
-	cfg.StoreFlags(fs)
-	cfg.ServeFlags(fs)
+// serveFlags are serve's settings, from its flags.
+type serveFlags struct {
+	cfg                    *config.Config
+	lim                    *web.Limits
+	bodyLimit, runMaxBytes *int64
+	grace, tokenCache      *time.Duration
+	logJSON, noUI, quiet   *bool
+	runKeep                *int
+}
+
+func newServeCmd() *cobra.Command {
+	c, cfg := dataLeaf("serve [flags]", "serve the HTTP API (and web UI) on FLOWKV_ADDR")
+	fs := c.Flags()
+	f := serveFlags{cfg: cfg, lim: new(web.Limits)}
+	gfs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	f.cfg.ServeFlags(gfs)
+	fs.AddGoFlagSet(gfs)
 	sandboxFlags(fs)
-	bodyLimit := fs.Int64("max-body-bytes", serveEnvInt64("FLOWKV_MAX_BODY_BYTES"),
-		"largest request body; 0 = the data limit + 64 KiB (env FLOWKV_MAX_BODY_BYTES)")
-	grace := fs.Duration("shutdown-grace", 15*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
-	logJSON := fs.Bool("log-json", os.Getenv("FLOWKV_LOG_FORMAT") == "json", "log JSON lines instead of text (env FLOWKV_LOG_FORMAT=json)")
-	tokenCache := fs.Duration("token-cache", serveEnvDuration("FLOWKV_TOKEN_CACHE"),
+	f.bodyLimit = fs.Int64("max-body-bytes", 0, "largest request body; 0 = the data limit + 64 KiB (env FLOWKV_MAX_BODY_BYTES)")
+	f.grace = fs.Duration("shutdown-grace", 15*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
+	f.logJSON = fs.Bool("log-json", os.Getenv("FLOWKV_LOG_FORMAT") == "json", "log JSON lines instead of text (env FLOWKV_LOG_JSON=true or FLOWKV_LOG_FORMAT=json)")
+	f.tokenCache = fs.Duration("token-cache", 0,
 		"trust a verified token this long without reading the database; a revocation from another process then waits for it (env FLOWKV_TOKEN_CACHE; default 0: every request)")
-	lim := web.DefaultLimits
-	fs.DurationVar(&lim.ReadHeaderTimeout, "read-header-timeout", serveEnvDurationOr("FLOWKV_READ_HEADER_TIMEOUT", lim.ReadHeaderTimeout),
+	*f.lim = web.DefaultLimits
+	fs.DurationVar(&f.lim.ReadHeaderTimeout, "read-header-timeout", f.lim.ReadHeaderTimeout,
 		"time a client has to send a request's headers (env FLOWKV_READ_HEADER_TIMEOUT)")
-	fs.DurationVar(&lim.ReadTimeout, "read-timeout", serveEnvDurationOr("FLOWKV_READ_TIMEOUT", lim.ReadTimeout),
+	fs.DurationVar(&f.lim.ReadTimeout, "read-timeout", f.lim.ReadTimeout,
 		"time a client has to send a whole request, headers and body; a slower one is cut off (env FLOWKV_READ_TIMEOUT; -1s: none)")
-	fs.DurationVar(&lim.WriteTimeout, "write-timeout", serveEnvDurationOr("FLOWKV_WRITE_TIMEOUT", lim.WriteTimeout),
+	fs.DurationVar(&f.lim.WriteTimeout, "write-timeout", f.lim.WriteTimeout,
 		"time a client has to receive a response from its first byte; streamed exports need progress within it instead (env FLOWKV_WRITE_TIMEOUT; -1s: none)")
-	fs.DurationVar(&lim.IdleTimeout, "idle-timeout", serveEnvDurationOr("FLOWKV_IDLE_TIMEOUT", lim.IdleTimeout),
+	fs.DurationVar(&f.lim.IdleTimeout, "idle-timeout", f.lim.IdleTimeout,
 		"close a keep-alive connection idle this long (env FLOWKV_IDLE_TIMEOUT)")
-	fs.IntVar(&lim.MaxHeaderBytes, "max-header-bytes", serveEnvIntOr("FLOWKV_MAX_HEADER_BYTES", lim.MaxHeaderBytes),
+	fs.IntVar(&f.lim.MaxHeaderBytes, "max-header-bytes", f.lim.MaxHeaderBytes,
 		"largest request line and headers; larger requests get 431 (env FLOWKV_MAX_HEADER_BYTES)")
-	runKeep := fs.Int("run-keep", int(serveEnvInt64("FLOWKV_RUN_KEEP")),
+	f.runKeep = fs.Int("run-keep", 0,
 		"run records kept per flow, newest first; 0 = the default (100), -1 = no count limit (env FLOWKV_RUN_KEEP)")
-	runMaxBytes := fs.Int64("run-max-bytes", serveEnvInt64("FLOWKV_RUN_MAX_BYTES"),
+	f.runMaxBytes = fs.Int64("run-max-bytes", 0,
 		"total size of a flow's run records kept; 0 = the default (10 MiB), -1 = no size limit (env FLOWKV_RUN_MAX_BYTES)")
-	noUI := fs.Bool("no-ui", false, "serve the API only, without the web UI")
-	quiet := fs.Bool("quiet", false, "do not log one line per request (errors are still logged)")
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	f.noUI = fs.Bool("no-ui", false, "serve the API only, without the web UI")
+	f.quiet = fs.Bool("quiet", false, "do not log one line per request (errors are still logged)")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if len(pos) > 0 {
+			return store.Errorf(store.CodeInvalidArgument, "serve takes no arguments, only flags (got %q)", pos[0])
+		}
+		return runServe(ctx, f)
+	})
+	return c
+}
+
+func runServe(ctx context.Context, f serveFlags) error {
+	cfg, lim, bodyLimit, grace, logJSON, tokenCache := *f.cfg, *f.lim, f.bodyLimit, f.grace, f.logJSON, f.tokenCache
+	runKeep, runMaxBytes, noUI, quiet := f.runKeep, f.runMaxBytes, f.noUI, f.quiet
 
 	level := slog.LevelInfo
 	if *quiet {
@@ -171,30 +185,4 @@ func runServe(ctx context.Context, args []string) error {
 		err = nil
 	}
 	return err
-}
-
-func serveEnvInt64(k string) int64 {
-	n, _ := strconv.ParseInt(os.Getenv(k), 10, 64)
-	return n
-}
-
-func serveEnvDuration(k string) time.Duration {
-	d, _ := time.ParseDuration(os.Getenv(k))
-	return d
-}
-
-// serveEnvDurationOr reads a duration from the environment; unset or
-// unparsable is def.
-func serveEnvDurationOr(k string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(k)); err == nil {
-		return d
-	}
-	return def
-}
-
-func serveEnvIntOr(k string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(k)); err == nil {
-		return n
-	}
-	return def
 }

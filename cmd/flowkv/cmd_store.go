@@ -3,129 +3,38 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/store"
 )
 
-func init() {
-	register(command{
-		name:    "store",
-		summary: "read and write entries: insert, upsert, update, get, delete, fetch, list, names, quota",
-		run:     runStore,
-	})
+func newStoreCmd() *cobra.Command {
+	return group("store SUBCOMMAND", "read and write entries: insert, upsert, update, get, delete, fetch, list, names, query, quota",
+		writeCmd("insert", "NAME KEY DATA", "create an entry; already_exists if present"),
+		writeCmd("upsert", "NAME KEY DATA", "create or overwrite an entry"),
+		writeCmd("update", "NAME KEY DATA", "overwrite an existing entry; not_found if absent"),
+		storeGetCmd(), storeDeleteCmd(), storeFetchCmd(), storeListCmd(), storeNamesCmd(), storeQueryCmd(), storeQuotaCmd(),
+	)
 }
 
-// storeSub is one `flowkv store SUB` command.
-type storeSub struct {
-	usage, summary string
-	run            func(ctx context.Context, args []string) error
-}
+const storeLong = `%s
 
-var storeSubs = map[string]storeSub{
-	"insert": {"NAME KEY DATA [--ttl 30s|5m|2h|7d]", "create an entry; already_exists if present", writeCmd("insert")},
-	"upsert": {"NAME KEY DATA [--ttl …] [--if-version V]", "create or overwrite an entry", writeCmd("upsert")},
-	"update": {"NAME KEY DATA [--ttl …] [--if-version V]", "overwrite an existing entry; not_found if absent", writeCmd("update")},
-	"get":    {"NAME KEY", "print one entry; not_found if absent", runStoreGet},
-	"delete": {"NAME KEY [--if-version V]", `delete an entry; prints {"deleted":true|false}`, runStoreDelete},
-	"fetch":  {"[--name N] [--key K] [--key-prefix P] [--data JSON] [--flow-uuid U] [--limit N] [--offset N | --cursor C]", "filtered listing across namespaces (JSONL)", runStoreFetch},
-	"list":   {"NAME [--prefix P] [--cursor C] [--limit N]", "key-prefix scan of one namespace (JSONL; next cursor on stderr)", runStoreList},
-	"names":  {"", "namespaces with their entry counts and declared indexes (JSONL)", runStoreNames},
-	"query":  {"NAME [--where 'status=paid']… [--any] [--order -total]… [--limit N] [--cursor C] [--count]", "search one namespace by fields of data (JSONL; next cursor and count on stderr)", runStoreQuery},
-	"quota":  {"[NAME] [--entries N] [--bytes B]", "set a namespace's quota (0 = no limit); print quotas and usage (JSONL)", runStoreQuota},
-}
+DATA is JSON, or - to read it from stdin. Negative numbers are arguments, not
+flags; anything after -- is an argument too. The backend flags choose the
+database (--dsn sqlite:PATH | postgres://…, env DATA_STORE_DSN, default
+sqlite:flowkv.db).`
 
-func runStore(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		storeUsage(stdout)
-		if len(args) == 0 {
-			return store.Errorf(store.CodeInvalidArgument, "missing subcommand (insert, upsert, update, get, delete, fetch, list, names, query, quota)")
-		}
-		return flag.ErrHelp
-	}
-	sub, ok := storeSubs[args[0]]
-	if !ok {
-		return store.Errorf(store.CodeInvalidArgument, "unknown subcommand %q (see flowkv store help)", args[0])
-	}
-	return sub.run(ctx, args[1:])
-}
-
-func storeUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: flowkv store SUBCOMMAND [flags] [args]")
-	fmt.Fprintln(w)
-	names := make([]string, 0, len(storeSubs))
-	for n := range storeSubs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		s := storeSubs[n]
-		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(n+" "+s.usage), s.summary)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "DATA is JSON, or - to read it from stdin. Every subcommand takes the backend")
-	fmt.Fprintln(w, "flags (--dsn sqlite:PATH | postgres://…, env DATA_STORE_DSN, default sqlite:flowkv.db);")
-	fmt.Fprintln(w, "run `flowkv store SUBCOMMAND -h` for them.")
-}
-
-// storeFlagSet returns a flag set for `flowkv store sub` with the backend
-// flags registered on a config read from the environment.
-func storeFlagSet(sub string) (*flag.FlagSet, *config.Config) {
-	cfg := config.FromEnv()
-	fs := newFlags("store " + sub)
-	cfg.StoreFlags(fs)
-	return fs, &cfg
-}
-
-// parseArgs is parseFlags that also takes negative numbers as positional
-// arguments (`flowkv store upsert counters c -1`): an argument like -5 or
-// -1.5e3 that is not the value of the flag before it is DATA, KEY or NAME,
-// not an unknown flag. Anything after "--" is positional as well.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	subst := map[string]string{}
-	in := slices.Clone(args)
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		if negativeNumber(a) && !(i > 0 && takesValue(fs, args[i-1])) {
-			ph := fmt.Sprintf("\x00arg%d", i)
-			subst[ph] = a
-			in[i] = ph
-		}
-	}
-	pos, err := parseFlags(fs, in)
-	for i, p := range pos {
-		if v, ok := subst[p]; ok {
-			pos[i] = v
-		}
-	}
-	return pos, err
-}
-
-// negativeNumber reports whether a looks like a negative number (-5, -.5).
-func negativeNumber(a string) bool {
-	return len(a) > 1 && a[0] == '-' && (a[1] >= '0' && a[1] <= '9' || a[1] == '.')
-}
-
-// takesValue reports whether arg is a flag of fs that consumes the next
-// argument as its value (-ttl 5m, not -ttl=5m, not a bool flag).
-func takesValue(fs *flag.FlagSet, arg string) bool {
-	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
-		return false
-	}
-	f := fs.Lookup(strings.TrimLeft(arg, "-"))
-	if f == nil {
-		return false
-	}
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return !ok || !b.IsBoolFlag()
+// storeLeaf returns a `flowkv store SUB` (or `flowkv index SUB`) command with
+// the backend flags.
+func storeLeaf(use, short string) (*cobra.Command, *config.Config) {
+	c, cfg := dataLeaf(use, short)
+	c.Long = fmt.Sprintf(storeLong, short)
+	return c, cfg
 }
 
 // wantArgs checks the number of positional arguments.
@@ -177,19 +86,15 @@ func printPage(p store.Page) error {
 	return nil
 }
 
-func writeCmd(op string) func(ctx context.Context, args []string) error {
-	return func(ctx context.Context, args []string) error {
-		fs, cfg := storeFlagSet(op)
-		ttlText := fs.String("ttl", "", "time to live: 30s, 5m, 2h, 7d, 1.5h or never (default never)")
-		var ifVersion *int64
-		if op != "insert" {
-			ifVersion = fs.Int64("if-version", 0, "write only if the entry has this version (compare-and-set), else conflict")
-		}
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if err := wantArgs(op, pos, 3, "NAME KEY DATA"); err != nil {
+func writeCmd(op, args, short string) *cobra.Command {
+	c, cfg := storeLeaf(op+" "+args+" [flags]", short)
+	ttlText := c.Flags().String("ttl", "", "time to live: 30s, 5m, 2h, 7d, 1.5h or never (default never)")
+	var ifVersion *int64
+	if op != "insert" {
+		ifVersion = c.Flags().Int64("if-version", 0, "write only if the entry has this version (compare-and-set), else conflict")
+	}
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs(op, pos, 3, args); err != nil {
 			return err
 		}
 		pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
@@ -227,136 +132,133 @@ func writeCmd(op string) func(ctx context.Context, args []string) error {
 			}
 			return printJSON(stdout, e)
 		})
-	}
+	})
+	return c
 }
 
-func runStoreGet(ctx context.Context, args []string) error {
-	fs, cfg := storeFlagSet("get")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("get", pos, 2, "NAME KEY"); err != nil {
-		return err
-	}
-	pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
-	return withStore(ctx, *cfg, func(st store.Store) error {
-		e, err := st.FindNameKey(ctx, pos[0], pos[1])
-		if err != nil {
+func storeGetCmd() *cobra.Command {
+	c, cfg := storeLeaf("get NAME KEY [flags]", "print one entry; not_found if absent")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs("get", pos, 2, "NAME KEY"); err != nil {
 			return err
 		}
-		return printJSON(stdout, e)
+		pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
+		return withStore(ctx, *cfg, func(st store.Store) error {
+			e, err := st.FindNameKey(ctx, pos[0], pos[1])
+			if err != nil {
+				return err
+			}
+			return printJSON(stdout, e)
+		})
 	})
+	return c
 }
 
-func runStoreDelete(ctx context.Context, args []string) error {
-	fs, cfg := storeFlagSet("delete")
-	ifVersion := fs.Int64("if-version", 0, "delete only if the entry has this version, else conflict")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("delete", pos, 2, "NAME KEY"); err != nil {
-		return err
-	}
-	pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
-	if *ifVersion < 0 {
-		return store.Errorf(store.CodeInvalidArgument, "--if-version must not be negative")
-	}
-	return withStore(ctx, *cfg, func(st store.Store) error {
-		deleted, err := st.Delete(ctx, pos[0], pos[1], store.DeleteOptions{IfVersion: *ifVersion})
-		if err != nil {
+func storeDeleteCmd() *cobra.Command {
+	c, cfg := storeLeaf("delete NAME KEY [flags]", `delete an entry; prints {"deleted":true|false}`)
+	ifVersion := c.Flags().Int64("if-version", 0, "delete only if the entry has this version, else conflict")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs("delete", pos, 2, "NAME KEY"); err != nil {
 			return err
 		}
-		return printJSON(stdout, map[string]bool{"deleted": deleted})
+		pos[1] = store.ResolveKey(pos[1]) // ["users","1"]: a Deno KV key
+		if *ifVersion < 0 {
+			return store.Errorf(store.CodeInvalidArgument, "--if-version must not be negative")
+		}
+		return withStore(ctx, *cfg, func(st store.Store) error {
+			deleted, err := st.Delete(ctx, pos[0], pos[1], store.DeleteOptions{IfVersion: *ifVersion})
+			if err != nil {
+				return err
+			}
+			return printJSON(stdout, map[string]bool{"deleted": deleted})
+		})
 	})
+	return c
 }
 
-func runStoreFetch(ctx context.Context, args []string) error {
-	fs, cfg := storeFlagSet("fetch")
+func storeFetchCmd() *cobra.Command {
+	c, cfg := storeLeaf("fetch [flags]", "filtered listing across namespaces (JSONL; next cursor on stderr)")
+	fs := c.Flags()
 	var q store.FetchQuery
 	fs.StringVar(&q.Name, "name", "", "only this namespace")
 	fs.StringVar(&q.Key, "key", "", "only this key")
 	fs.StringVar(&q.KeyPrefix, "key-prefix", "", "only keys starting with this")
 	fs.StringVar(&q.FlowUUID, "flow-uuid", "", "only entries last written by this flow")
-	fs.Func("data", "only entries whose data equals this JSON (key order and whitespace do not matter)", func(s string) error {
-		q.Data = json.RawMessage(s)
-		return nil
-	})
+	data := fs.String("data", "", "only entries whose data equals this JSON (key order and whitespace do not matter)")
 	fs.IntVar(&q.Limit, "limit", 0, "page size (default 100, at most 1000)")
 	fs.IntVar(&q.Offset, "offset", 0, "skip this many entries (cursors are faster)")
 	fs.StringVar(&q.Cursor, "cursor", "", "continue after a previous page (its next cursor)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("fetch", pos, 0, "only flags"); err != nil {
-		return err
-	}
-	if q.Data != nil && strings.TrimSpace(string(q.Data)) == "" {
-		return store.Errorf(store.CodeInvalidArgument, "--data must be a JSON value")
-	}
-	return withStore(ctx, *cfg, func(st store.Store) error {
-		p, err := st.Fetch(ctx, q)
-		if err != nil {
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs("fetch", pos, 0, "only flags"); err != nil {
 			return err
 		}
-		return printPage(p)
-	})
-}
-
-func runStoreList(ctx context.Context, args []string) error {
-	fs, cfg := storeFlagSet("list")
-	prefix := fs.String("prefix", "", "only keys starting with this")
-	cursor := fs.String("cursor", "", "continue after a previous page (its next cursor)")
-	limit := fs.Int("limit", 0, "page size (default 100, at most 1000)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("list", pos, 1, "NAME"); err != nil {
-		return err
-	}
-	return withStore(ctx, *cfg, func(st store.Store) error {
-		p, err := st.List(ctx, pos[0], *prefix, *cursor, *limit)
-		if err != nil {
-			return err
+		if fs.Changed("data") {
+			if strings.TrimSpace(*data) == "" {
+				return store.Errorf(store.CodeInvalidArgument, "--data must be a JSON value")
+			}
+			q.Data = json.RawMessage(*data)
 		}
-		return printPage(p)
-	})
-}
-
-func runStoreNames(ctx context.Context, args []string) error {
-	fs, cfg := storeFlagSet("names")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("names", pos, 0, "none"); err != nil {
-		return err
-	}
-	return withStore(ctx, *cfg, func(st store.Store) error {
-		names, err := st.Names(ctx)
-		if err != nil {
-			return err
-		}
-		ixs, err := st.Indexes(ctx, "")
-		if err != nil {
-			return err
-		}
-		fields := map[string][]string{}
-		for _, ix := range ixs {
-			fields[ix.Name] = append(fields[ix.Name], ix.Field)
-		}
-		for _, n := range names {
-			line := struct {
-				store.NameCount
-				Indexes []string `json:"indexes,omitempty"`
-			}{n, fields[n.Name]}
-			if err := printJSON(stdout, line); err != nil {
+		return withStore(ctx, *cfg, func(st store.Store) error {
+			p, err := st.Fetch(ctx, q)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			return printPage(p)
+		})
 	})
+	return c
+}
+
+func storeListCmd() *cobra.Command {
+	c, cfg := storeLeaf("list NAME [flags]", "key-prefix scan of one namespace (JSONL; next cursor on stderr)")
+	prefix := c.Flags().String("prefix", "", "only keys starting with this")
+	cursor := c.Flags().String("cursor", "", "continue after a previous page (its next cursor)")
+	limit := c.Flags().Int("limit", 0, "page size (default 100, at most 1000)")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs("list", pos, 1, "NAME"); err != nil {
+			return err
+		}
+		return withStore(ctx, *cfg, func(st store.Store) error {
+			p, err := st.List(ctx, pos[0], *prefix, *cursor, *limit)
+			if err != nil {
+				return err
+			}
+			return printPage(p)
+		})
+	})
+	return c
+}
+
+func storeNamesCmd() *cobra.Command {
+	c, cfg := storeLeaf("names [flags]", "namespaces with their entry counts and declared indexes (JSONL)")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if err := wantArgs("names", pos, 0, "none"); err != nil {
+			return err
+		}
+		return withStore(ctx, *cfg, func(st store.Store) error {
+			names, err := st.Names(ctx)
+			if err != nil {
+				return err
+			}
+			ixs, err := st.Indexes(ctx, "")
+			if err != nil {
+				return err
+			}
+			fields := map[string][]string{}
+			for _, ix := range ixs {
+				fields[ix.Name] = append(fields[ix.Name], ix.Field)
+			}
+			for _, n := range names {
+				line := struct {
+					store.NameCount
+					Indexes []string `json:"indexes,omitempty"`
+				}{n, fields[n.Name]}
+				if err := printJSON(stdout, line); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	return c
 }

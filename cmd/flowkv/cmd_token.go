@@ -8,55 +8,27 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/flowkv/flowkv/internal/config"
+	"github.com/spf13/cobra"
+
 	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
 
-func init() {
-	register(command{
-		name:    "token",
-		summary: "manage HTTP API tokens: token create --grant NS:read|write [--scope flows|admin] [--name L] [--ops-per-month N] [--script-runs N], token list, token revoke ID, token quota ID [--ops-per-month N] [--script-runs N]",
-		run:     runToken,
-	})
+func newTokenCmd() *cobra.Command {
+	return group("token SUBCOMMAND", "manage HTTP API tokens: create, list, revoke, quota",
+		tokenCreateCmd(), tokenListCmd(), tokenRevokeCmd(), tokenQuotaCmd())
 }
 
-// grantList collects a repeated string flag.
-type grantList []string
-
-func (m *grantList) String() string     { return strings.Join(*m, ",") }
-func (m *grantList) Set(v string) error { *m = append(*m, v); return nil }
-
-func runToken(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token create|list|revoke|quota (see flowkv token create -h)")
-	}
-	sub, args := args[0], args[1:]
-	cfg := config.FromEnv()
-	fs := newFlags("token " + sub)
-	cfg.StoreFlags(fs)
-	var grants, scopes grantList
-	var name string
-	var quotaFlags *tokenQuotaFlags
-	switch sub {
-	case "create":
-		fs.Var(&grants, "grant", "namespace:read or namespace:write (* = every namespace); repeatable")
-		fs.Var(&scopes, "scope", "flows (save, run and delete flows; manage scripts and run inline source) or admin (everything); repeatable")
-		fs.StringVar(&name, "name", "", "a label shown by token list")
-		quotaFlags = addTokenQuotaFlags(fs)
-	case "quota":
-		quotaFlags = addTokenQuotaFlags(fs)
-	case "list", "revoke":
-	default:
-		return store.Errorf(store.CodeInvalidArgument, "unknown token command %q (want create, list, revoke or quota)", sub)
-	}
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "create":
+func tokenCreateCmd() *cobra.Command {
+	c, cfg := dataLeaf("create --grant NS:read|NS:write [flags]",
+		"create a token; prints its secret on stdout (shown only this once) and its ID on stderr")
+	var grants, scopes []string
+	c.Flags().StringArrayVar(&grants, "grant", nil, "namespace:read or namespace:write (* = every namespace); repeatable")
+	c.Flags().StringArrayVar(&scopes, "scope", nil, "flows (save, run and delete flows; manage scripts and run inline source) or admin (everything); repeatable")
+	name := c.Flags().String("name", "", "a label shown by token list")
+	quotaFlags := addTokenQuotaFlags(c.Flags())
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
 		if len(pos) > 0 {
 			return store.Errorf(store.CodeInvalidArgument, "token create takes no arguments, only --grant and --name (got %q)", pos[0])
 		}
@@ -71,8 +43,8 @@ func runToken(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return withStore(ctx, cfg, func(st store.Store) error {
-			secret, t, err := tokens.New(st).Create(ctx, name, g, sc...)
+		return withStore(ctx, *cfg, func(st store.Store) error {
+			secret, t, err := tokens.New(st).Create(ctx, *name, g, sc...)
 			if err != nil {
 				return err
 			}
@@ -90,11 +62,17 @@ func runToken(ctx context.Context, args []string) error {
 				t.ID, strings.Join(t.Grants.Strings(), " "), sc)
 			return nil
 		})
-	case "list":
+	})
+	return c
+}
+
+func tokenListCmd() *cobra.Command {
+	c, cfg := dataLeaf("list [flags]", "tokens, oldest first: ID, name, grants, scopes, creation, status, this month's operations and quotas")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
 		if len(pos) > 0 {
 			return store.Errorf(store.CodeInvalidArgument, "token list takes no arguments")
 		}
-		return withStore(ctx, cfg, func(st store.Store) error {
+		return withStore(ctx, *cfg, func(st store.Store) error {
 			ts, err := tokens.New(st).List(ctx)
 			if err != nil {
 				return err
@@ -120,16 +98,17 @@ func runToken(ctx context.Context, args []string) error {
 			}
 			return tw.Flush()
 		})
-	case "quota":
-		if len(pos) != 1 {
-			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token quota ID|NAME [--ops-per-month N] [--script-runs N]")
-		}
-		return withStore(ctx, cfg, func(st store.Store) error { return runTokenQuota(ctx, st, pos[0], quotaFlags) })
-	default: // revoke
+	})
+	return c
+}
+
+func tokenRevokeCmd() *cobra.Command {
+	c, cfg := dataLeaf("revoke ID|NAME [flags]", "revoke a token by its tok_… ID, the hash-prefix ID of an older token, or a unique name")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
 		if len(pos) != 1 {
 			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token revoke ID (tok_…, or the hash-prefix ID of a token made before random IDs, or a unique name; see flowkv token list)")
 		}
-		return withStore(ctx, cfg, func(st store.Store) error {
+		return withStore(ctx, *cfg, func(st store.Store) error {
 			t, err := tokens.New(st).Revoke(ctx, pos[0])
 			if err != nil {
 				return err
@@ -137,7 +116,20 @@ func runToken(ctx context.Context, args []string) error {
 			fmt.Fprintf(stdout, "revoked token %s\n", t.ID)
 			return nil
 		})
-	}
+	})
+	return c
+}
+
+func tokenQuotaCmd() *cobra.Command {
+	c, cfg := dataLeaf("quota ID|NAME [flags]", "change the flags given of a token's quota (0 = unlimited / the default); print its quota and this month's usage")
+	quotaFlags := addTokenQuotaFlags(c.Flags())
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return store.Errorf(store.CodeInvalidArgument, "usage: flowkv token quota ID|NAME [--ops-per-month N] [--script-runs N]")
+		}
+		return withStore(ctx, *cfg, func(st store.Store) error { return runTokenQuota(ctx, st, pos[0], quotaFlags) })
+	})
+	return c
 }
 
 // scopeText shows scopes in token list ("-" for none).

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flag"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/flowkv/flowkv/blocks/javascript"
 	"github.com/flowkv/flowkv/scripting"
@@ -42,16 +43,24 @@ func closeScriptEngine() {
 }
 
 // sandboxFlags adds the sandbox's settings to fs (serve).
-func sandboxFlags(fs *flag.FlagSet) {
+func sandboxFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&sandboxOpts.Timeout, "script-timeout", sandboxOpts.Timeout,
 		"time limit of a script run that sets none (inline and stored scripts); 0 = 5s (env FLOWKV_SCRIPT_TIMEOUT)")
 	fs.IntVar(&sandboxOpts.MaxWorkers, "script-workers", sandboxOpts.MaxWorkers,
 		"most sandbox worker processes alive at once, so scripts running at once; 0 = 16 (env FLOWKV_SCRIPT_WORKERS)")
-	fs.Func("script-memory-mb", "memory budget of each sandbox worker in MiB; 0 = 256 (env FLOWKV_SCRIPT_MEMORY_MB)", func(s string) error {
-		n, err := strconv.ParseInt(s, 10, 64)
-		sandboxOpts.WorkerMemory = n << 20
-		return err
-	})
+	fs.Var((*mibFlag)(&sandboxOpts.WorkerMemory), "script-memory-mb",
+		"memory budget of each sandbox worker in MiB; 0 = 256 (env FLOWKV_SCRIPT_MEMORY_MB)")
+}
+
+// mibFlag is a byte count given in MiB.
+type mibFlag int64
+
+func (m *mibFlag) String() string { return strconv.FormatInt(int64(*m)>>20, 10) }
+func (m *mibFlag) Type() string   { return "int" }
+func (m *mibFlag) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	*m = mibFlag(n << 20)
+	return err
 }
 
 func envDuration(k string) time.Duration {
