@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/flowkv/flowkv/blocks/all" // the block types the flow tests use (the binary registers them in production)
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"

@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/blocks"
-	_ "github.com/flowkv/flowkv/blocks/all" // register the built-in blocks
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
@@ -26,7 +25,8 @@ import (
 //
 // The engine comes from Options.Extra["flows"] (a *blocks.Engine, shared
 // with the scheduler serve starts); without it the routes build their own
-// over the raw store.
+// over the raw store. Either way the block types are those the binary
+// registered (cmd/flowkv imports blocks/all): this package registers none.
 
 func init() { Register("flows", registerFlowRoutes) }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowkv/flowkv/blocks"
+	_ "github.com/flowkv/flowkv/blocks/all" // the block types serve's flows may use (package web registers none)
 	"github.com/flowkv/flowkv/internal/changes"
 	"github.com/flowkv/flowkv/internal/config"
 	"github.com/flowkv/flowkv/internal/quota"
