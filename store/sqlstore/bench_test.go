@@ -593,3 +593,89 @@ func benchDialect(b *testing.B, dialect string) {
 
 func BenchmarkSQLite(b *testing.B)   { benchDialect(b, SQLite) }
 func BenchmarkPostgres(b *testing.B) { benchDialect(b, Postgres) }
+
+// Group commit (issue 14): write throughput of many goroutines against raw
+// database/sql running one transaction per write (the same statements:
+// SQLite's single-statement upsert in autocommit mode, PostgreSQL's locking
+// transaction), and the latency of a lone writer with and without group
+// commit (a second Store on the same database with batching off):
+//
+//	go test -run '^$' -bench 'Writers' -benchtime 2s ./store/sqlstore/
+func benchWriters(b *testing.B, dialect string) {
+	dsn := benchDataset(b, dialect)
+	ctx := context.Background()
+	s, err := Open(ctx, dsn, Options{ReapInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	s0, err := Open(ctx, dsn, Options{ReapInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s0.Close() })
+	s0.noBatch = true
+	find := func(ops []benchOp, name string) benchOp {
+		for _, op := range ops {
+			if op.name == name {
+				return op
+			}
+		}
+		b.Fatalf("no %s benchmark op", name)
+		return benchOp{}
+	}
+	ops, ops0 := benchOps(b, s, dsn), benchOps(b, s0, dsn)
+	for _, name := range []string{"Upsert", "Insert"} {
+		op := find(ops, name)
+		b.Run(name+"/g32", func(b *testing.B) { runThroughput(b, s, 32, op) })
+		// One goroutine: group commit on (the API) against off (raw here).
+		b.Run(name+"/g1-batch-vs-not", func(b *testing.B) {
+			runAB(b, 1, benchOp{name: name, api: op.api, raw: find(ops0, name).api})
+		})
+	}
+}
+
+// runThroughput runs op.api and op.raw with g goroutines in alternating
+// phases (api, raw, api, raw), reporting each side's writes per second and
+// api÷raw as a factor, and the mean writes per group commit transaction.
+func runThroughput(b *testing.B, s *Store, g int, op benchOp) {
+	ctx := context.Background()
+	b.SetParallelism(max(1, g/runtime.GOMAXPROCS(0)))
+	var seed atomic.Uint64
+	var elapsed [2]time.Duration
+	var count [2]atomic.Int64
+	before := s.CommitStats()
+	b.ResetTimer()
+	for phase := 0; phase < 4; phase++ {
+		side := phase % 2
+		f := op.api
+		if side == 1 {
+			f = op.raw
+		}
+		t0 := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			rng := mrand.New(mrand.NewPCG(seed.Add(1), 7))
+			for pb.Next() {
+				if err := f(ctx, rng); err != nil {
+					b.Error(err)
+					return
+				}
+				count[side].Add(1)
+			}
+		})
+		elapsed[side] += time.Since(t0)
+	}
+	b.StopTimer()
+	after := s.CommitStats()
+	api := float64(count[0].Load()) / elapsed[0].Seconds()
+	raw := float64(count[1].Load()) / elapsed[1].Seconds()
+	b.ReportMetric(api, "api-writes/s")
+	b.ReportMetric(raw, "raw-writes/s")
+	b.ReportMetric(api/raw, "api÷raw-x")
+	if n := after.Batches - before.Batches; n > 0 {
+		b.ReportMetric(float64(after.Batched-before.Batched)/float64(n), "writes/batch")
+	}
+}
+
+func BenchmarkSQLiteWriters(b *testing.B)   { benchWriters(b, SQLite) }
+func BenchmarkPostgresWriters(b *testing.B) { benchWriters(b, Postgres) }

@@ -30,7 +30,9 @@ type stmts struct {
 
 	lockRow, placeholder, nextVersion, put, putNext, delete, deleteIn, countName, lockName, dropPlaceholder *sql.Stmt
 	reap, dropZeroCounts                                                                                    *sql.Stmt
-	all                                                                                                     []*sql.Stmt
+	// Group commit: each write of a batch in a savepoint of its own.
+	savepoint, rollbackTo, release *sql.Stmt
+	all                            []*sql.Stmt
 	// text is each statement's SQL (benchmarks run it raw).
 	text map[*sql.Stmt]string
 }
@@ -186,6 +188,9 @@ VALUES (?, ?, `+dataParam+`, ?, `+nextSQL+`, ?, ?, ?, ?)
 ON CONFLICT (name, key) DO UPDATE SET data = excluded.data, data_hash = excluded.data_hash, version = excluded.version,
   flow_uuid = excluded.flow_uuid, expires_at = excluded.expires_at, created_at = excluded.created_at, updated_at = excluded.updated_at
 RETURNING version`)
+	s.st.savepoint = prep(w, "SAVEPOINT flowkv_write")
+	s.st.rollbackTo = prep(w, "ROLLBACK TO SAVEPOINT flowkv_write")
+	s.st.release = prep(w, "RELEASE SAVEPOINT flowkv_write")
 	s.st.delete = prep(w, "DELETE FROM entries WHERE name = ? AND key = ? AND (CAST(? AS BIGINT) = 0 OR version = ?) RETURNING expires_at")
 	s.st.deleteIn = prep(w, "DELETE FROM entries WHERE name = ? AND key = ?")
 	if pg {

@@ -12,6 +12,12 @@
 // Import, writes under an entries cap, and Insert/Upsert on PostgreSQL are
 // transactions that lock what they touch before drawing versions.
 //
+// Writes go through group commit (groupcommit.go): a writer that finds the
+// writer idle runs its write at once, alone; writers that arrive meanwhile
+// queue, and the next of them commits the whole queue in one transaction,
+// each write in a savepoint of its own so that it fails alone. A caller is
+// answered once the transaction holding its write has committed.
+//
 // SQLite runs in WAL mode with one writer connection whose transactions
 // begin IMMEDIATE, and a separate pool of query-only reader connections:
 // writers queue in Go instead of meeting SQLITE_BUSY, readers never block
@@ -90,6 +96,12 @@ type Store struct {
 	ck *sql.DB
 
 	st stmts
+	// gc batches writes into shared transactions (group commit).
+	gc    committer
+	hooks batchHooks
+	// noBatch runs every write on its own, as before group commit (the
+	// benchmarks' baseline).
+	noBatch bool
 
 	fetchMu    sync.Mutex
 	fetchStmts map[string]*sql.Stmt

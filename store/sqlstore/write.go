@@ -28,26 +28,35 @@ func (r *row) liveAt(n int64) bool {
 	return r != nil && !r.placeholder && r.version > 0 && (!r.expires.Valid || r.expires.Int64 > n)
 }
 
-// inTx runs fn in a write transaction: on SQLite on the single writer
-// connection with BEGIN IMMEDIATE; on PostgreSQL at READ COMMITTED with the
-// rows it touches locked (see lockAddr), retried on deadlock or
-// serialization failure.
-func (s *Store) inTx(ctx context.Context, step string, fn func(tx *sql.Tx) error) error {
-	if s.closed.Load() {
-		return store.Errorf(store.CodeUnavailable, "the data store is closed")
-	}
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = s.tryTx(ctx, fn)
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
-	}
-	return dbErr(step, mapDriverErr(err))
+// inTx runs fn in a write transaction through the committer (see
+// submit): on SQLite on the single writer connection with BEGIN IMMEDIATE;
+// on PostgreSQL at READ COMMITTED with the rows it touches locked (see
+// lockAddr), retried on deadlock or serialization failure. Batched with
+// other writes, fn runs inside a savepoint of its own; fn must run its
+// statements with the ctx it is given.
+func (s *Store) inTx(ctx context.Context, step string, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return dbErr(step, mapDriverErr(s.submit(ctx, false, fn)))
 }
 
-func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+// txAttempts bounds the tries of a transaction that PostgreSQL aborted for
+// a deadlock or serialization failure.
+const txAttempts = 5
+
+func retryPause(attempt int) time.Duration { return time.Duration(attempt) * 5 * time.Millisecond }
+
+// txRetry runs fn in a transaction of its own, retried while retryable.
+func (s *Store) txRetry(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.tryTx(ctx, fn)
+		if err == nil || !retryable(err) || ctx.Err() != nil || attempt == txAttempts {
+			return err
+		}
+		time.Sleep(retryPause(attempt))
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -57,10 +66,19 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error
 			_ = tx.Rollback()
 		}
 	}()
-	if err = fn(tx); err != nil {
+	if err = fn(ctx, tx); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// on returns st to run inside tx, or st itself when tx is nil (a write
+// running alone, in autocommit mode).
+func on(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	if tx == nil {
+		return st
+	}
+	return tx.StmtContext(ctx, st)
 }
 
 // retryable reports PostgreSQL deadlocks and serialization failures.
@@ -244,7 +262,7 @@ func (s *Store) write(ctx context.Context, op writeOp, name, key string, data js
 	if s.limits.MaxEntriesPerName == 0 && fast {
 		return s.writeFast(ctx, op, e, hash, opts.IfVersion)
 	}
-	err = s.inTx(ctx, op.String()+" "+name+"/"+key, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, op.String()+" "+name+"/"+key, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := s.lockAddr(ctx, tx, name, key, op != opUpdate)
 		if err != nil {
 			return err
@@ -278,30 +296,30 @@ func (s *Store) write(ctx context.Context, op writeOp, name, key string, data js
 // the version inside the statement. Only a failed conditional write reads
 // once more, to report absent and mismatched entries apart.
 func (s *Store) writeFast(ctx context.Context, op writeOp, e store.Entry, hash string, ifVersion int64) (store.Entry, error) {
-	if s.closed.Load() {
-		return store.Entry{}, store.Errorf(store.CodeUnavailable, "the data store is closed")
-	}
 	var exp any
 	if e.ExpiresAt != nil {
 		exp = micros(*e.ExpiresAt)
 	}
 	n := micros(e.UpdatedAt)
 	var created int64
-	var err error
-	switch {
-	case op == opUpdate || ifVersion > 0:
-		err = s.st.fastUpdate.QueryRowContext(ctx, jsonText(e.Data), hash, e.FlowUUID, exp, n, e.Name, e.Key, n, ifVersion, ifVersion).Scan(&e.Version, &created)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.Entry{}, s.explainMiss(ctx, op, e.Name, e.Key, ifVersion)
+	err := s.submit(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		switch {
+		case op == opUpdate || ifVersion > 0:
+			err = on(ctx, tx, s.st.fastUpdate).QueryRowContext(ctx, jsonText(e.Data), hash, e.FlowUUID, exp, n, e.Name, e.Key, n, ifVersion, ifVersion).Scan(&e.Version, &created)
+			if errors.Is(err, sql.ErrNoRows) {
+				return s.explainMiss(ctx, tx, op, e.Name, e.Key, ifVersion)
+			}
+		case op == opInsert:
+			err = on(ctx, tx, s.st.fastInsert).QueryRowContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.FlowUUID, exp, n, n).Scan(&e.Version, &created)
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.Errorf(store.CodeAlreadyExists, "entry %s/%s already exists", e.Name, e.Key)
+			}
+		default:
+			err = on(ctx, tx, s.st.fastUpsert).QueryRowContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.FlowUUID, exp, n, n).Scan(&e.Version, &created)
 		}
-	case op == opInsert:
-		err = s.st.fastInsert.QueryRowContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.FlowUUID, exp, n, n).Scan(&e.Version, &created)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.Entry{}, store.Errorf(store.CodeAlreadyExists, "entry %s/%s already exists", e.Name, e.Key)
-		}
-	default:
-		err = s.st.fastUpsert.QueryRowContext(ctx, e.Name, e.Key, jsonText(e.Data), hash, e.FlowUUID, exp, n, n).Scan(&e.Version, &created)
-	}
+		return err
+	})
 	if err != nil {
 		return store.Entry{}, dbErr(op.String()+" "+e.Name+"/"+e.Key, mapDriverErr(err))
 	}
@@ -311,11 +329,26 @@ func (s *Store) writeFast(ctx context.Context, op writeOp, e store.Entry, hash s
 
 // explainMiss returns the error of an update or conditional upsert that
 // matched no row: not_found for an update of an absent entry, else conflict.
-func (s *Store) explainMiss(ctx context.Context, op writeOp, name, key string, ifVersion int64) error {
+// In a batch (tx set) it reads the row inside the transaction, which holds
+// the batch's earlier writes.
+func (s *Store) explainMiss(ctx context.Context, tx *sql.Tx, op writeOp, name, key string, ifVersion int64) error {
 	if op == opUpdate && ifVersion == 0 {
 		return store.Errorf(store.CodeNotFound, "no entry %s/%s", name, key)
 	}
-	cur, err := s.FindNameKey(ctx, name, key)
+	var cur store.Entry
+	var err error
+	if tx != nil {
+		var r *row
+		if r, err = s.lockAddr(ctx, tx, name, key, false); err == nil {
+			if r.liveAt(micros(now())) {
+				cur.Version = r.version
+			} else {
+				err = store.Errorf(store.CodeNotFound, "no entry %s/%s", name, key)
+			}
+		}
+	} else {
+		cur, err = s.FindNameKey(ctx, name, key)
+	}
 	switch {
 	case store.CodeOf(err) == store.CodeNotFound:
 		if op == opUpdate {
@@ -340,27 +373,28 @@ func (s *Store) Delete(ctx context.Context, name, key string, opts store.DeleteO
 	if opts.IfVersion < 0 {
 		return false, store.Errorf(store.CodeInvalidArgument, "ifVersion must not be negative")
 	}
-	if s.closed.Load() {
-		return false, store.Errorf(store.CodeUnavailable, "the data store is closed")
-	}
 	n := micros(now())
-	rows, err := s.st.delete.QueryContext(ctx, name, key, opts.IfVersion, opts.IfVersion)
-	if err != nil {
-		return false, dbErr("delete "+name+"/"+key, err)
-	}
 	wasLive := false
-	for rows.Next() {
-		var exp sql.NullInt64
-		if err := rows.Scan(&exp); err != nil {
-			rows.Close()
-			return false, dbErr("delete "+name+"/"+key, err)
+	err := s.submit(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		wasLive = false
+		rows, err := on(ctx, tx, s.st.delete).QueryContext(ctx, name, key, opts.IfVersion, opts.IfVersion)
+		if err != nil {
+			return err
 		}
-		wasLive = !exp.Valid || exp.Int64 > n
-	}
-	if err := rows.Close(); err != nil {
-		return false, dbErr("delete "+name+"/"+key, err)
-	}
-	if err := rows.Err(); err != nil {
+		for rows.Next() {
+			var exp sql.NullInt64
+			if err := rows.Scan(&exp); err != nil {
+				rows.Close()
+				return err
+			}
+			wasLive = !exp.Valid || exp.Int64 > n
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return false, dbErr("delete "+name+"/"+key, err)
 	}
 	if opts.IfVersion > 0 && !wasLive {
@@ -405,7 +439,7 @@ func (s *Store) Atomic(ctx context.Context, checks []store.Check, mutations []st
 	versions := make([]int64, len(muts))
 	t := now()
 	n := micros(t)
-	err = s.inTx(ctx, "atomic", func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "atomic", func(ctx context.Context, tx *sql.Tx) error {
 		rows := make(map[addr]*row, len(addrs))
 		for _, a := range addrs {
 			r, err := s.lockAddr(ctx, tx, a.name, a.key, true)
@@ -542,7 +576,7 @@ func (s *Store) Import(ctx context.Context, in store.Entry) (store.Entry, error)
 	if s.dialect == Postgres && !lockTable {
 		minVersion = 0
 	}
-	err = s.inTx(ctx, "import "+e.Name+"/"+e.Key, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "import "+e.Name+"/"+e.Key, func(ctx context.Context, tx *sql.Tx) error {
 		if lockTable {
 			if _, err := tx.ExecContext(ctx, "LOCK TABLE entries IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 				return err
