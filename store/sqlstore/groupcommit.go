@@ -11,7 +11,8 @@ import (
 	"github.com/flowkv/flowkv/store"
 )
 
-// Group commit. Every write of the store (Insert, Upsert, Update, Delete,
+// Group commit (on by default for SQLite only, see Options.GroupCommit;
+// off, every write runs alone as below). Every write of the store (Insert, Upsert, Update, Delete,
 // Atomic, Import) is a request to the store's committer: the first writer
 // to arrive while no batch runs becomes the leader, takes every request
 // queued at that moment (itself included) and applies them in one

@@ -50,14 +50,20 @@ func hammer(t *testing.T, rounds int, stop func() bool, fn func(w, i int) error)
 	t.Fatalf("no batch of more than one write formed in %d rounds of %d concurrent writers", rounds, gcWriters)
 }
 
-func openGC(t *testing.T, dsn func(t *testing.T) string) *sqlstore.Store {
-	t.Helper()
-	s, err := sqlstore.Open(context.Background(), dsn(t), sqlstore.Options{ReapInterval: -1})
-	if err != nil {
-		t.Fatal(err)
+// eachDialect runs fn in parallel subtests on SQLite and PostgreSQL, each
+// with a fresh store with group commit on.
+func eachDialect(t *testing.T, fn func(t *testing.T, s *sqlstore.Store)) {
+	for name, dsn := range dsns(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := sqlstore.Open(context.Background(), dsn(t), sqlstore.Options{ReapInterval: -1, GroupCommit: sqlstore.GroupCommitOn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			fn(t, s)
+		})
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // A batch where some writes fail (an insert of an existing key, an update
@@ -65,272 +71,256 @@ func openGC(t *testing.T, dsn func(t *testing.T) string) *sqlstore.Store {
 // failures are answered with their own codes, the successes are stored, and
 // the failed writes left nothing behind.
 func TestGroupCommitFailsAlone(t *testing.T) {
-	for name, dsn := range dsns(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s := openGC(t, dsn)
-			var mixed atomic.Int64 // batches holding failures and successes
-			sqlstore.SetBatchHooks(s, nil, func(errs []error) {
-				var ok, failed int
-				for _, err := range errs {
-					if err == nil {
-						ok++
-					} else {
-						failed++
-					}
-				}
-				if ok > 0 && failed > 0 {
-					mixed.Add(1)
-				}
-			})
-			if _, err := s.Insert(ctx, "gc", "taken", []byte(`"first"`), store.WriteOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			hammer(t, 50, func() bool { return mixed.Load() > 0 }, func(w, i int) error {
-				key := fmt.Sprintf("w%d-%d", w, i)
-				switch w % 4 {
-				case 0: // fails: the key exists
-					_, err := s.Insert(ctx, "gc", "taken", []byte(`"again"`), store.WriteOptions{})
-					if store.CodeOf(err) != store.CodeAlreadyExists {
-						return fmt.Errorf("insert of an existing key: %v, want already_exists", err)
-					}
-				case 1: // fails: stale version
-					_, err := s.Upsert(ctx, "gc", "taken", []byte(`"stale"`), store.WriteOptions{IfVersion: 1 << 40})
-					if store.CodeOf(err) != store.CodeConflict {
-						return fmt.Errorf("upsert at a stale version: %v, want conflict", err)
-					}
-				case 2: // fails as a whole after its first mutation applied: taken is not a number
-					_, err := s.Atomic(ctx, nil, []store.Mutation{
-						{Op: store.OpSet, Name: "gc", Key: key, Data: []byte(`1`)},
-						{Op: store.OpSum, Name: "gc", Key: "taken", Data: []byte(`1`)},
-					})
-					if store.CodeOf(err) != store.CodeInvalidArgument {
-						return fmt.Errorf("atomic summing a string: %v, want invalid_argument", err)
-					}
-				default:
-					if _, err := s.Insert(ctx, "gc", key, []byte(`"ok"`), store.WriteOptions{}); err != nil {
-						return fmt.Errorf("insert %s: %w", key, err)
-					}
-				}
-				return nil
-			})
-			st := s.CommitStats()
-			if st.Batches == 0 || st.Largest < 2 {
-				t.Fatalf("stats %+v: no batch", st)
-			}
-			got, err := s.FindNameKey(ctx, "gc", "taken")
-			if err != nil || string(got.Data) != `"first"` {
-				t.Fatalf("taken: %s, %v", got.Data, err)
-			}
-			page, err := s.FindName(ctx, "gc", 1000, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range page {
-				if e.Key != "taken" && string(e.Data) != `"ok"` {
-					t.Errorf("a failed write left %s = %s", e.Key, e.Data)
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		var mixed atomic.Int64 // batches holding failures and successes
+		sqlstore.SetBatchHooks(s, nil, func(errs []error) {
+			var ok, failed int
+			for _, err := range errs {
+				if err == nil {
+					ok++
+				} else {
+					failed++
 				}
 			}
-			rounds := (len(page) - 1) / (gcWriters / 4)
-			if len(page) != 1+rounds*gcWriters/4 {
-				t.Errorf("%d entries, not 1 + %d per round", len(page), gcWriters/4)
+			if ok > 0 && failed > 0 {
+				mixed.Add(1)
 			}
-			t.Logf("%d rounds, %d mixed batches, stats %+v", rounds, mixed.Load(), st)
 		})
-	}
+		if _, err := s.Insert(ctx, "gc", "taken", []byte(`"first"`), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		hammer(t, 50, func() bool { return mixed.Load() > 0 }, func(w, i int) error {
+			key := fmt.Sprintf("w%d-%d", w, i)
+			switch w % 4 {
+			case 0: // fails: the key exists
+				_, err := s.Insert(ctx, "gc", "taken", []byte(`"again"`), store.WriteOptions{})
+				if store.CodeOf(err) != store.CodeAlreadyExists {
+					return fmt.Errorf("insert of an existing key: %v, want already_exists", err)
+				}
+			case 1: // fails: stale version
+				_, err := s.Upsert(ctx, "gc", "taken", []byte(`"stale"`), store.WriteOptions{IfVersion: 1 << 40})
+				if store.CodeOf(err) != store.CodeConflict {
+					return fmt.Errorf("upsert at a stale version: %v, want conflict", err)
+				}
+			case 2: // fails as a whole after its first mutation applied: taken is not a number
+				_, err := s.Atomic(ctx, nil, []store.Mutation{
+					{Op: store.OpSet, Name: "gc", Key: key, Data: []byte(`1`)},
+					{Op: store.OpSum, Name: "gc", Key: "taken", Data: []byte(`1`)},
+				})
+				if store.CodeOf(err) != store.CodeInvalidArgument {
+					return fmt.Errorf("atomic summing a string: %v, want invalid_argument", err)
+				}
+			default:
+				if _, err := s.Insert(ctx, "gc", key, []byte(`"ok"`), store.WriteOptions{}); err != nil {
+					return fmt.Errorf("insert %s: %w", key, err)
+				}
+			}
+			return nil
+		})
+		st := s.CommitStats()
+		if st.Batches == 0 || st.Largest < 2 {
+			t.Fatalf("stats %+v: no batch", st)
+		}
+		got, err := s.FindNameKey(ctx, "gc", "taken")
+		if err != nil || string(got.Data) != `"first"` {
+			t.Fatalf("taken: %s, %v", got.Data, err)
+		}
+		page, err := s.FindName(ctx, "gc", 1000, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			if e.Key != "taken" && string(e.Data) != `"ok"` {
+				t.Errorf("a failed write left %s = %s", e.Key, e.Data)
+			}
+		}
+		rounds := (len(page) - 1) / (gcWriters / 4)
+		if len(page) != 1+rounds*gcWriters/4 {
+			t.Errorf("%d entries, not 1 + %d per round", len(page), gcWriters/4)
+		}
+		t.Logf("%d rounds, %d mixed batches, stats %+v", rounds, mixed.Load(), st)
+	})
 }
 
 // Under 32 concurrent writers versions stay unique, each writer sees its
 // own versions increase, and every key ends at the highest version
 // acknowledged for it.
 func TestGroupCommitVersions(t *testing.T) {
-	for name, dsn := range dsns(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s := openGC(t, dsn)
-			var mu sync.Mutex
-			seen := map[int64]string{}
-			last := make([]int64, gcWriters)
-			top := map[string]int64{}
-			hammer(t, 200, func() bool { return s.CommitStats().Batches > 0 && len(seen) >= 20*gcWriters }, func(w, i int) error {
-				key := fmt.Sprintf("k%d", (w*7+i)%5) // five keys shared by all
-				data := []byte(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))
-				var v int64
-				switch i % 3 {
-				case 0:
-					e, err := s.Upsert(ctx, "v", key, data, store.WriteOptions{})
-					if err != nil {
-						return err
-					}
-					v = e.Version
-				case 1:
-					r, err := s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "v", Key: "sum", Data: []byte(`1`)}, {Op: store.OpSet, Name: "v", Key: key, Data: data}})
-					if err != nil {
-						return err
-					}
-					if r.Versions[0] >= r.Versions[1] {
-						return fmt.Errorf("atomic versions %v do not increase", r.Versions)
-					}
-					v = r.Versions[1]
-					mu.Lock()
-					if seen[r.Versions[0]] != "" {
-						mu.Unlock()
-						return fmt.Errorf("version %d given twice", r.Versions[0])
-					}
-					seen[r.Versions[0]] = "v/sum"
-					top["sum"] = max(top["sum"], r.Versions[0])
-					mu.Unlock()
-				default:
-					if _, err := s.Delete(ctx, "v", key, store.DeleteOptions{}); err != nil {
-						return err
-					}
-					e, err := s.Insert(ctx, "v", key, data, store.WriteOptions{})
-					if store.CodeOf(err) == store.CodeAlreadyExists {
-						return nil // another writer re-created it first
-					}
-					if err != nil {
-						return err
-					}
-					v = e.Version
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				if prev := seen[v]; prev != "" {
-					return fmt.Errorf("version %d given to %s and %s", v, prev, key)
-				}
-				seen[v] = key
-				if v <= last[w] {
-					return fmt.Errorf("writer %d got version %d after %d", w, v, last[w])
-				}
-				last[w] = v
-				top[key] = max(top[key], v)
-				return nil
-			})
-			for key, v := range top {
-				e, err := s.FindNameKey(ctx, "v", key)
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		var mu sync.Mutex
+		seen := map[int64]string{}
+		last := make([]int64, gcWriters)
+		top := map[string]int64{}
+		hammer(t, 200, func() bool { return s.CommitStats().Batches > 0 && len(seen) >= 20*gcWriters }, func(w, i int) error {
+			key := fmt.Sprintf("k%d", (w*7+i)%5) // five keys shared by all
+			data := []byte(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))
+			var v int64
+			switch i % 3 {
+			case 0:
+				e, err := s.Upsert(ctx, "v", key, data, store.WriteOptions{})
 				if err != nil {
-					t.Fatalf("%s: %v", key, err)
+					return err
 				}
-				if e.Version != v {
-					t.Errorf("%s ends at version %d, the highest acknowledged was %d", key, e.Version, v)
+				v = e.Version
+			case 1:
+				r, err := s.Atomic(ctx, nil, []store.Mutation{{Op: store.OpSum, Name: "v", Key: "sum", Data: []byte(`1`)}, {Op: store.OpSet, Name: "v", Key: key, Data: data}})
+				if err != nil {
+					return err
 				}
+				if r.Versions[0] >= r.Versions[1] {
+					return fmt.Errorf("atomic versions %v do not increase", r.Versions)
+				}
+				v = r.Versions[1]
+				mu.Lock()
+				if seen[r.Versions[0]] != "" {
+					mu.Unlock()
+					return fmt.Errorf("version %d given twice", r.Versions[0])
+				}
+				seen[r.Versions[0]] = "v/sum"
+				top["sum"] = max(top["sum"], r.Versions[0])
+				mu.Unlock()
+			default:
+				if _, err := s.Delete(ctx, "v", key, store.DeleteOptions{}); err != nil {
+					return err
+				}
+				e, err := s.Insert(ctx, "v", key, data, store.WriteOptions{})
+				if store.CodeOf(err) == store.CodeAlreadyExists {
+					return nil // another writer re-created it first
+				}
+				if err != nil {
+					return err
+				}
+				v = e.Version
 			}
-			t.Logf("%d versions, stats %+v", len(seen), s.CommitStats())
+			mu.Lock()
+			defer mu.Unlock()
+			if prev := seen[v]; prev != "" {
+				return fmt.Errorf("version %d given to %s and %s", v, prev, key)
+			}
+			seen[v] = key
+			if v <= last[w] {
+				return fmt.Errorf("writer %d got version %d after %d", w, v, last[w])
+			}
+			last[w] = v
+			top[key] = max(top[key], v)
+			return nil
 		})
-	}
+		for key, v := range top {
+			e, err := s.FindNameKey(ctx, "v", key)
+			if err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			if e.Version != v {
+				t.Errorf("%s ends at version %d, the highest acknowledged was %d", key, e.Version, v)
+			}
+		}
+		t.Logf("%d versions, stats %+v", len(seen), s.CommitStats())
+	})
 }
 
 // A batch whose COMMIT fails answers every write in it with an error, and
 // none of them is stored; writes outside failed batches are.
 func TestGroupCommitCommitFailure(t *testing.T) {
-	for name, dsn := range dsns(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s := openGC(t, dsn)
-			injected := errors.New("injected commit failure")
-			var failedBatches, inFailed atomic.Int64
-			sqlstore.SetBatchHooks(s, func() error {
-				if failedBatches.Load() < 3 {
-					failedBatches.Add(1)
-					return injected
-				}
-				return nil
-			}, func(errs []error) {
-				for _, err := range errs {
-					if errors.Is(err, injected) {
-						inFailed.Add(1)
-					}
-				}
-			})
-			var mu sync.Mutex
-			failed, acked := map[string]bool{}, map[string]bool{}
-			hammer(t, 100, func() bool { return failedBatches.Load() >= 3 }, func(w, i int) error {
-				key := fmt.Sprintf("w%d-%d", w, i)
-				_, err := s.Upsert(ctx, "cf", key, []byte(`1`), store.WriteOptions{})
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					acked[key] = true
-				case store.CodeOf(err) == store.CodeUnavailable && errors.Is(err, injected):
-					failed[key] = true
-				default:
-					return fmt.Errorf("upsert %s: %v", key, err)
-				}
-				return nil
-			})
-			if int64(len(failed)) != inFailed.Load() || len(failed) < 6 {
-				t.Fatalf("%d callers answered with the commit failure, the failed batches held %d writes", len(failed), inFailed.Load())
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		injected := errors.New("injected commit failure")
+		var failedBatches, inFailed atomic.Int64
+		sqlstore.SetBatchHooks(s, func() error {
+			if failedBatches.Load() < 3 {
+				failedBatches.Add(1)
+				return injected
 			}
-			for key := range failed {
-				if _, err := s.FindNameKey(ctx, "cf", key); store.CodeOf(err) != store.CodeNotFound {
-					t.Errorf("%s of a failed commit: %v, want not_found", key, err)
-				}
-			}
-			for key := range acked {
-				if _, err := s.FindNameKey(ctx, "cf", key); err != nil {
-					t.Errorf("acknowledged %s: %v", key, err)
+			return nil
+		}, func(errs []error) {
+			for _, err := range errs {
+				if errors.Is(err, injected) {
+					inFailed.Add(1)
 				}
 			}
 		})
-	}
+		var mu sync.Mutex
+		failed, acked := map[string]bool{}, map[string]bool{}
+		hammer(t, 100, func() bool { return failedBatches.Load() >= 3 }, func(w, i int) error {
+			key := fmt.Sprintf("w%d-%d", w, i)
+			_, err := s.Upsert(ctx, "cf", key, []byte(`1`), store.WriteOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				acked[key] = true
+			case store.CodeOf(err) == store.CodeUnavailable && errors.Is(err, injected):
+				failed[key] = true
+			default:
+				return fmt.Errorf("upsert %s: %v", key, err)
+			}
+			return nil
+		})
+		if int64(len(failed)) != inFailed.Load() || len(failed) < 6 {
+			t.Fatalf("%d callers answered with the commit failure, the failed batches held %d writes", len(failed), inFailed.Load())
+		}
+		for key := range failed {
+			if _, err := s.FindNameKey(ctx, "cf", key); store.CodeOf(err) != store.CodeNotFound {
+				t.Errorf("%s of a failed commit: %v, want not_found", key, err)
+			}
+		}
+		for key := range acked {
+			if _, err := s.FindNameKey(ctx, "cf", key); err != nil {
+				t.Errorf("acknowledged %s: %v", key, err)
+			}
+		}
+	})
 }
 
 // A writer whose context ends while it waits in the queue is answered with
 // timeout and its write is not applied; the batch it queued in goes on.
 func TestGroupCommitCanceledWaiter(t *testing.T) {
-	for name, dsn := range dsns(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := openGC(t, dsn)
-			release := make(chan struct{})
-			holding := make(chan struct{}, 1)
-			var once sync.Once
-			// The first batch to commit waits for release, holding the
-			// writer while the canceled writer queues behind it.
-			sqlstore.SetBatchHooks(s, func() error {
-				once.Do(func() { holding <- struct{}{}; <-release })
-				return nil
-			}, nil)
-			bg := context.Background()
-			var wg sync.WaitGroup
-			// Writers in fours until one batch holds the writer.
-			for held := false; !held; {
-				for i := 0; i < 4; i++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						if _, err := s.Upsert(bg, "cw", fmt.Sprint(i), []byte(`1`), store.WriteOptions{}); err != nil {
-							t.Error(err)
-						}
-					}()
-				}
-				select {
-				case <-holding:
-					held = true
-				case <-time.After(20 * time.Millisecond):
-				}
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		release := make(chan struct{})
+		holding := make(chan struct{}, 1)
+		var once sync.Once
+		// The first batch to commit waits for release, holding the
+		// writer while the canceled writer queues behind it.
+		sqlstore.SetBatchHooks(s, func() error {
+			once.Do(func() { holding <- struct{}{}; <-release })
+			return nil
+		}, nil)
+		bg := context.Background()
+		var wg sync.WaitGroup
+		// Writers in fours until one batch holds the writer.
+		for held := false; !held; {
+			for i := 0; i < 4; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := s.Upsert(bg, "cw", fmt.Sprint(i), []byte(`1`), store.WriteOptions{}); err != nil {
+						t.Error(err)
+					}
+				}()
 			}
-			ctx, cancel := context.WithCancel(bg)
-			done := make(chan error)
-			go func() {
-				_, err := s.Upsert(ctx, "cw", "canceled", []byte(`1`), store.WriteOptions{})
-				done <- err
-			}()
-			cancel()
-			close(release)
-			// Canceled before the writer was free, it cannot have been
-			// taken into a batch.
-			if err := <-done; store.CodeOf(err) != store.CodeTimeout {
-				t.Fatalf("canceled writer: %v, want timeout", err)
+			select {
+			case <-holding:
+				held = true
+			case <-time.After(20 * time.Millisecond):
 			}
-			if _, err := s.FindNameKey(bg, "cw", "canceled"); store.CodeOf(err) != store.CodeNotFound {
-				t.Fatalf("a canceled write was applied: %v", err)
-			}
-			wg.Wait()
-		})
-	}
+		}
+		ctx, cancel := context.WithCancel(bg)
+		done := make(chan error)
+		go func() {
+			_, err := s.Upsert(ctx, "cw", "canceled", []byte(`1`), store.WriteOptions{})
+			done <- err
+		}()
+		cancel()
+		close(release)
+		// Canceled before the writer was free, it cannot have been
+		// taken into a batch.
+		if err := <-done; store.CodeOf(err) != store.CodeTimeout {
+			t.Fatalf("canceled writer: %v, want timeout", err)
+		}
+		if _, err := s.FindNameKey(bg, "cw", "canceled"); store.CodeOf(err) != store.CodeNotFound {
+			t.Fatalf("a canceled write was applied: %v", err)
+		}
+		wg.Wait()
+	})
 }

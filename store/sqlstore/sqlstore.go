@@ -12,11 +12,12 @@
 // Import, writes under an entries cap, and Insert/Upsert on PostgreSQL are
 // transactions that lock what they touch before drawing versions.
 //
-// Writes go through group commit (groupcommit.go): a writer that finds the
-// writer idle runs its write at once, alone; writers that arrive meanwhile
-// queue, and the next of them commits the whole queue in one transaction,
-// each write in a savepoint of its own so that it fails alone. A caller is
-// answered once the transaction holding its write has committed.
+// SQLite writes go through group commit (groupcommit.go; Options.GroupCommit
+// turns it on for PostgreSQL too): a writer that finds the writer idle runs
+// its write at once, alone; writers that arrive meanwhile queue, and the
+// next of them commits the whole queue in one transaction, each write in a
+// savepoint of its own so that it fails alone. A caller is answered once
+// the transaction holding its write has committed.
 //
 // SQLite runs in WAL mode with one writer connection whose transactions
 // begin IMMEDIATE, and a separate pool of query-only reader connections:
@@ -78,7 +79,23 @@ type Options struct {
 	// ReapBatch bounds the entries one reaper statement deletes
 	// (0 means DefaultReapBatch), so a reap never holds the writer long.
 	ReapBatch int
+	// GroupCommit turns group commit on or off (see groupcommit.go). The
+	// default is on for SQLite (one writer connection: writes queue there
+	// anyway) and off for PostgreSQL, where each write keeps a transaction
+	// of its own on the connection pool: batching them on one connection
+	// made writes slower there (BENCHMARKS.md), and PostgreSQL already
+	// flushes its WAL once for the commits waiting at the same moment.
+	GroupCommit GroupCommit
 }
+
+// GroupCommit is Options.GroupCommit.
+type GroupCommit int
+
+const (
+	GroupCommitDefault GroupCommit = iota // on for SQLite, off for PostgreSQL
+	GroupCommitOn
+	GroupCommitOff
+)
 
 // Store is the SQL store.Store and store.Importer. It is safe for
 // concurrent use by many goroutines (and, on SQLite, by several processes
@@ -99,8 +116,7 @@ type Store struct {
 	// gc batches writes into shared transactions (group commit).
 	gc    committer
 	hooks batchHooks
-	// noBatch runs every write on its own, as before group commit (the
-	// benchmarks' baseline).
+	// noBatch runs every write on its own (GroupCommitOff).
 	noBatch bool
 
 	fetchMu    sync.Mutex
@@ -153,6 +169,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
+	s.noBatch = opts.GroupCommit == GroupCommitOff || (opts.GroupCommit == GroupCommitDefault && s.dialect == Postgres)
 	if err := s.prepare(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
