@@ -49,7 +49,7 @@ blocks:
 		`{id: w, type: dataStore, operation: upsert, name: "{{ input.ns }}", key: o-2, data: 1}`,
 		`{id: w, type: dataStore, operation: deleteOneNameKey, name: "{{ input.ns }}", key: o-1}`,
 		`{id: w, type: javascript, code: "await dataStore.upsert(input.ns, 'o-2', 1)"}`,
-		`{id: w, type: javascript, code: "await kv.set([input.ns, 'o-2'], 1)"}`,
+		`{id: w, type: javascript, code: "await (await openKv(input.ns)).set(['o-2'], 1)"}`,
 	} {
 		mustPut(t, e, "id: writer\ndataStores: [orders:read]\nblocks:\n  - "+w+"\n")
 		r := mustRun(t, e, "writer", `{"ns":"orders"}`)

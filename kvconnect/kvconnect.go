@@ -7,14 +7,13 @@
 //
 // Keys are stored with store.TupleKey (Deno's key order kept), values with
 // denokv.ToData (JSON when the value has an exact JSON form), and
-// versionstamps are entry versions (Versionstamp). docs/deno-kv.md is the
+// versionstamps are entry versions (kvdb.Versionstamp). docs/deno-kv.md is the
 // user's side of this.
 package kvconnect
 
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/flowkv/flowkv/internal/denokv"
 	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/kvconnect/kvdb"
 	"github.com/flowkv/flowkv/kvconnect/pb"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/web"
@@ -43,14 +43,9 @@ const DefaultDatabase = "default"
 // Deno KV's limits (denokv proto/limits.rs), applied where flowkv's own are
 // not stricter.
 const (
-	maxWriteKeyBytes = 2048
-	maxReadKeyBytes  = maxWriteKeyBytes + 1
-	maxReadRanges    = 10
-	maxReadEntries   = 1000
-	maxChecks        = 10
-	maxMutations     = 1000
-	maxTotalMutation = 819200
-	maxWatchedKeys   = 10
+	maxReadRanges  = 10
+	maxReadEntries = 1000
+	maxWatchedKeys = 10
 	// maxReadBytes bounds the values of one snapshot read: entries written
 	// by other faces may hold up to FLOWKV_MAX_DATA_BYTES each, and 1000 of
 	// them must not become one giant response.
@@ -134,25 +129,6 @@ func DatabaseID(name string) string {
 	h[8] = h[8]&0x3f | 0x80 // RFC 4122 variant
 	x := hex.EncodeToString(h[:16])
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
-}
-
-// Versionstamp is the 10-byte versionstamp of an entry version: the version
-// big-endian, then two zero bytes. It grows with every write of a key and
-// is never reused for it, as flowkv's versions are.
-func Versionstamp(version int64) []byte {
-	b := make([]byte, 10)
-	binary.BigEndian.PutUint64(b, uint64(version))
-	return b
-}
-
-// versionOf inverts Versionstamp; ok is false for a versionstamp no entry
-// can have.
-func versionOf(vs []byte) (int64, bool) {
-	if len(vs) != 10 || vs[8] != 0 || vs[9] != 0 {
-		return 0, false
-	}
-	v := int64(binary.BigEndian.Uint64(vs))
-	return v, v > 0
 }
 
 // fail answers a KV Connect error: plain text "code: message" with the
@@ -329,7 +305,7 @@ func kvEntry(e store.Entry) (*pb.KvEntry, error) {
 	if err != nil {
 		return nil, store.Errorf(store.CodeUnavailable, "entry %s/%s: %v", e.Name, e.Key, err)
 	}
-	return &pb.KvEntry{Key: key, Value: val, Encoding: pb.ValueEncoding(enc), Versionstamp: Versionstamp(e.Version)}, nil
+	return &pb.KvEntry{Key: key, Value: val, Encoding: pb.ValueEncoding(enc), Versionstamp: kvdb.Versionstamp(e.Version)}, nil
 }
 
 func (h *handler) snapshotRead(c echo.Context) error {
@@ -347,8 +323,8 @@ func (h *handler) snapshotRead(c echo.Context) error {
 		if r.Limit <= 0 {
 			return badRequest(c, "ranges[%d]: the limit must be positive", i)
 		}
-		if len(r.Start) > maxReadKeyBytes || len(r.End) > maxReadKeyBytes {
-			return badRequest(c, "ranges[%d]: a key exceeds Deno KV's key size limit (%d bytes)", i, maxReadKeyBytes)
+		if len(r.Start) > kvdb.MaxReadKeyBytes || len(r.End) > kvdb.MaxReadKeyBytes {
+			return badRequest(c, "ranges[%d]: a key exceeds Deno KV's key size limit (%d bytes)", i, kvdb.MaxReadKeyBytes)
 		}
 		total += int(r.Limit)
 		ranges[i] = store.KeyRange{Start: store.TupleKey(r.Start), End: store.TupleKey(r.End), Reverse: r.Reverse, Limit: int(r.Limit)}
@@ -411,8 +387,8 @@ func (h *handler) watch(c echo.Context) error {
 	}
 	keys := make([][]byte, len(req.Keys))
 	for i, k := range req.Keys {
-		if len(k.Key) > maxWriteKeyBytes {
-			return badRequest(c, "keys[%d] exceeds Deno KV's key size limit (%d bytes)", i, maxWriteKeyBytes)
+		if len(k.Key) > kvdb.MaxWriteKeyBytes {
+			return badRequest(c, "keys[%d] exceeds Deno KV's key size limit (%d bytes)", i, kvdb.MaxWriteKeyBytes)
 		}
 		keys[i] = k.Key
 	}

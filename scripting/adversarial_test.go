@@ -147,7 +147,7 @@ return got[0].data.id + got[1].value;`
 		}(i)
 	}
 	wg.Wait()
-	ent, err := st.FindNameKey(context.Background(), "conc", "total")
+	ent, err := st.FindNameKey(context.Background(), "default", tupleKey(t, "conc", "total"))
 	if err != nil || string(ent.Data) != "64" {
 		t.Fatalf("total: %s %v", ent.Data, err)
 	}

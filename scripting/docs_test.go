@@ -1,6 +1,7 @@
 package scripting
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"testing"
@@ -28,5 +29,19 @@ func TestDocsExamples(t *testing.T) {
 			continue
 		}
 		t.Logf("example %d → %s", i+1, res.Value)
+		// A last line "// → JSON" is the result the page promises.
+		if w := regexp.MustCompile(`(?m)^// → (.*)$`).FindStringSubmatch(m[1]); w != nil && !jsonSame(string(res.Value), w[1]) {
+			t.Errorf("example %d returned %s, the page says %s", i+1, res.Value, w[1])
+		}
 	}
+}
+
+func jsonSame(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
 }

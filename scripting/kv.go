@@ -1,199 +1,127 @@
 package scripting
 
 import (
+	"bytes"
 	"context"
-	"math"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"math/big"
 	"strconv"
-	"strings"
 
 	"github.com/dop251/goja"
 
+	"github.com/flowkv/flowkv/internal/denokv"
+	"github.com/flowkv/flowkv/kvconnect/kvdb"
 	"github.com/flowkv/flowkv/store"
 )
 
-// KV keys are arrays of parts (strings or finite numbers). The first part
-// of a key with two or more parts is the namespace; the other parts form
-// the entry's key, each encoded and joined with ':':
-//
-//	a string part is its text with '\' written "\\", ':' written "\:",
-//	  and a leading '#' written "\#";
-//	a number part is '#' followed by the number (as JSON writes it).
-//
-// So ['users', '1'] is entry users/1, ['cache', 'product', 'p1'] is
-// cache/product:p1, ['a', 'b:c'] is a/b\:c while ['a', 'b', 'c'] is a/b:c,
-// and ['a', 1] is a/#1 while ['a', '1'] is a/1: distinct keys never share
-// an entry. A key of one part lives in the namespace `default`: ['x'] is
-// default/x (the same entry as ['default', 'x']; list returns it as ['x']).
+// The `kv` facade is Deno KV (docs/scripting.md): `kv` is the database
+// `default`, `await openKv(name)` the database (namespace) name, and a key
+// is a Deno KV key — an array of strings, numbers, bigints, booleans and
+// {bytes: base64} parts (the sandbox has no Uint8Array) — stored as
+// store.TupleKey(store.PackTuple(parts)) in that namespace, exactly as the
+// KV Connect server (package kvconnect) stores it. Writes go through
+// kvdb, as the server's do, so scripts and Deno clients share entries,
+// versionstamps and the rules of atomic writes.
 
-// DefaultNamespace holds kv keys of one part.
-const DefaultNamespace = "default"
+// DefaultDatabase is the database of the `kv` global.
+const DefaultDatabase = "default"
 
-// KVKey encodes kv key parts (string, int64, int, float64) into the entry
-// address (namespace, key) they name.
-func KVKey(parts []any) (name, key string, err error) {
-	if len(parts) == 0 {
-		return "", "", argErr("a kv key needs at least one part")
-	}
-	if len(parts) == 1 {
-		var b strings.Builder
-		if err := encodePart(&b, parts[0]); err != nil {
-			return "", "", err
-		}
-		return DefaultNamespace, b.String(), nil
-	}
-	name, ok := parts[0].(string)
-	if !ok {
-		return "", "", argErr("the first part of a kv key (the namespace) must be a string")
-	}
-	key, err = joinParts(parts[1:])
-	return name, key, err
-}
+// Deno KV's bounds on one list batch and one getMany.
+const (
+	maxGetMany       = 10
+	defaultListBatch = 100
+	maxDefaultBatch  = 500
+)
 
-func joinParts(parts []any) (string, error) {
-	var b strings.Builder
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		if err := encodePart(&b, p); err != nil {
-			return "", err
-		}
-	}
-	return b.String(), nil
-}
-
-func encodePart(b *strings.Builder, p any) error {
-	switch x := p.(type) {
-	case string:
-		for i := 0; i < len(x); i++ {
-			c := x[i]
-			if c == '\\' || c == ':' || (c == '#' && i == 0) {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(c)
-		}
-		return nil
-	case int:
-		b.WriteByte('#')
-		b.WriteString(strconv.Itoa(x))
-		return nil
+// keyPart reads one part of a Deno KV key.
+func keyPart(v goja.Value, what string, i int) (any, error) {
+	switch x := v.Export().(type) {
+	case string, bool, *big.Int:
+		return x, nil
 	case int64:
-		b.WriteByte('#')
-		b.WriteString(strconv.FormatInt(x, 10))
-		return nil
+		return float64(x), nil
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return argErr("a kv key part must be a finite number")
-		}
-		b.WriteByte('#')
-		b.WriteString(store.FormatNumber(x))
-		return nil
-	}
-	return argErr("kv key parts must be strings or numbers")
-}
-
-// KVParts decodes an entry address back into kv key parts (strings and
-// float64 numbers). Keys written by other faces decode as best they can:
-// a '#' part that is not a number stays a string.
-func KVParts(name, key string) []any {
-	parts := splitParts(key)
-	if name == DefaultNamespace && len(parts) == 1 {
-		return parts
-	}
-	return append([]any{name}, parts...)
-}
-
-func splitParts(key string) []any {
-	var parts []any
-	var b strings.Builder
-	num, start := false, true
-	flush := func() {
-		s := b.String()
-		if num {
-			if f, err := strconv.ParseFloat(s, 64); err == nil {
-				parts = append(parts, f)
-			} else {
-				parts = append(parts, "#"+s)
+		return x, nil
+	case map[string]any:
+		if b64, ok := x["bytes"].(string); ok && len(x) == 1 {
+			b, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				return nil, argErr("%s part %d: bytes must be base64", what, i)
 			}
-		} else {
-			parts = append(parts, s)
+			return b, nil
 		}
-		b.Reset()
-		num, start = false, true
 	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c == '\\' && i+1 < len(key):
-			i++
-			b.WriteByte(key[i])
-		case c == ':':
-			flush()
-			continue
-		case c == '#' && start:
-			num = true
-		default:
-			b.WriteByte(c)
-		}
-		start = false
-	}
-	flush()
-	return parts
+	return nil, argErr("%s part %d: a key part is a string, number, bigint, boolean or {bytes: base64}", what, i)
 }
 
-// keyParts reads a JavaScript key array.
-func keyParts(v goja.Value, what string) ([]any, error) {
+// packKey reads a JavaScript key array into Deno KV's tuple bytes; a key
+// to read or write (not a list prefix) needs at least one part.
+func packKey(v goja.Value, what string, prefix bool) ([]byte, error) {
 	o, ok := v.(*goja.Object)
 	if !ok || o.ClassName() != "Array" {
-		return nil, argErr("%s must be an array of strings and numbers", what)
+		return nil, argErr("%s must be an array of key parts", what)
 	}
 	n := o.Get("length").ToInteger()
 	if n > 64 {
 		return nil, argErr("%s has more than 64 parts", what)
 	}
+	if n == 0 && !prefix {
+		return nil, argErr("%s must have at least one part", what)
+	}
 	parts := make([]any, n)
-	for i := int64(0); i < n; i++ {
-		switch x := o.Get(strconv.FormatInt(i, 10)).Export().(type) {
-		case string, int64, float64:
-			parts[i] = x
-		default:
-			return nil, argErr("%s: parts must be strings or numbers", what)
+	for i := range parts {
+		p, err := keyPart(o.Get(strconv.Itoa(i)), what, i)
+		if err != nil {
+			return nil, err
 		}
+		parts[i] = p
 	}
-	return parts, nil
-}
-
-func (s *runState) kvAddr(v goja.Value) (string, string, error) {
-	parts, err := keyParts(v, "key")
+	b, err := store.PackTuple(parts)
 	if err != nil {
-		return "", "", err
+		return nil, argErr("%s: %s", what, store.Text(err))
 	}
-	name, key, err := KVKey(parts)
+	if len(b) > kvdb.MaxWriteKeyBytes {
+		return nil, argErr("%s exceeds Deno KV's key size limit (%d bytes)", what, kvdb.MaxWriteKeyBytes)
+	}
+	return b, nil
+}
+
+// keyJS turns a stored tuple key back into a JavaScript key array.
+func (s *runState) keyJS(key string) goja.Value {
+	b, _ := store.TupleBytes(key)
+	parts, err := store.UnpackTuple(b)
 	if err != nil {
-		return "", "", err
+		return s.vm.NewArray()
 	}
-	if err := s.limits.ValidateNameKey(name, key); err != nil {
-		return "", "", err
+	vals := make([]any, len(parts))
+	for i, p := range parts {
+		if raw, ok := p.([]byte); ok {
+			o := s.vm.NewObject()
+			_ = o.Set("bytes", base64.StdEncoding.EncodeToString(raw))
+			vals[i] = o
+			continue
+		}
+		vals[i] = p
 	}
-	return name, key, nil
+	return s.vm.NewArray(vals...)
 }
 
-func (s *runState) keyJS(name, key string) goja.Value {
-	return s.vm.NewArray(KVParts(name, key)...)
-}
+func versionstampJS(version int64) string { return hex.EncodeToString(kvdb.Versionstamp(version)) }
 
-// kvEntry is {key, value, version}; value and version are null when the
-// entry is absent.
-func (s *runState) kvEntry(keyVal goja.Value, e *store.Entry) goja.Value {
+// kvEntry is Deno's {key, value, versionstamp}; value and versionstamp are
+// null when the entry is absent.
+func (s *runState) kvEntry(key goja.Value, e *store.Entry) goja.Value {
 	o := s.vm.NewObject()
-	_ = o.Set("key", keyVal)
+	_ = o.Set("key", key)
 	if e == nil {
 		_ = o.Set("value", goja.Null())
-		_ = o.Set("version", goja.Null())
+		_ = o.Set("versionstamp", goja.Null())
 		return o
 	}
 	_ = o.Set("value", s.jsValue(e.Data))
-	_ = o.Set("version", e.Version)
+	_ = o.Set("versionstamp", versionstampJS(e.Version))
 	return o
 }
 
@@ -212,14 +140,63 @@ func expireIn(v goja.Value) (ttlMS float64, err error) {
 	return 0, nil
 }
 
-// kv builds the Deno/OWN3D-style API.
-func (s *runState) kv() *goja.Object {
+// kvDB is one open Deno KV database: namespace name.
+type kvDB struct {
+	s    *runState
+	name string
+}
+
+// storedKey reads a key and checks it against the store's limits.
+func (d kvDB) storedKey(v goja.Value, what string) ([]byte, string, error) {
+	b, err := packKey(v, what, false)
+	if err != nil {
+		return nil, "", err
+	}
+	k := store.TupleKey(b)
+	if err := d.s.limits.ValidateNameKey(d.name, k); err != nil {
+		return nil, "", err
+	}
+	return b, k, nil
+}
+
+// pointRange is the range holding exactly the key b.
+func pointRange(b []byte) store.KeyRange {
+	return store.KeyRange{Start: store.TupleKey(b), End: store.TupleKey(append(bytes.Clone(b), 0)), Limit: 1}
+}
+
+// kv builds the `kv` global, the database `default`.
+func (s *runState) kv() *goja.Object { return s.kvObject(DefaultDatabase) }
+
+// openKv is the global openKv(name?): a promise of the database name
+// (default without one), refused with access_denied unless the run may
+// read it.
+func (s *runState) openKv(call goja.FunctionCall) goja.Value {
+	name := DefaultDatabase
+	if a := call.Argument(0); present(a) {
+		n, ok := a.Export().(string)
+		if !ok {
+			return s.rejected(argErr("openKv takes a database (namespace) name"))
+		}
+		name = n
+	}
+	if err := s.limits.ValidateName(name); err != nil {
+		return s.rejected(err)
+	}
+	if err := s.guard(name, store.Read); err != nil {
+		return s.rejected(err)
+	}
+	return s.resolved(s.kvObject(name))
+}
+
+// kvObject builds the Deno KV API on database name.
+func (s *runState) kvObject(name string) *goja.Object {
 	vm := s.vm
+	d := kvDB{s: s, name: name}
 	kv := newLazy(vm)
 
 	kv.def("get", s.fn(func(call goja.FunctionCall) goja.Value {
 		keyVal := call.Argument(0)
-		name, key, err := s.kvAddr(keyVal)
+		_, k, err := d.storedKey(keyVal, "key")
 		if err == nil {
 			err = s.guard(name, store.Read)
 		}
@@ -227,7 +204,7 @@ func (s *runState) kv() *goja.Object {
 			return s.rejected(err)
 		}
 		return s.async(func(ctx context.Context) (any, error) {
-			e, err := s.st.FindNameKey(ctx, name, key)
+			e, err := s.st.FindNameKey(ctx, name, k)
 			if store.CodeOf(err) == store.CodeNotFound {
 				return (*store.Entry)(nil), nil
 			}
@@ -241,40 +218,35 @@ func (s *runState) kv() *goja.Object {
 			return s.rejected(argErr("getMany takes an array of keys"))
 		}
 		n := o.Get("length").ToInteger()
-		if n > int64(s.limits.MaxListLimit) {
-			return s.rejected(argErr("getMany takes at most %d keys", s.limits.MaxListLimit))
+		if n > maxGetMany {
+			return s.rejected(argErr("too many ranges (max %d): getMany takes at most %d keys", maxGetMany, maxGetMany))
 		}
-		type addr struct{ name, key string }
 		keys := make([]goja.Value, n)
-		addrs := make([]addr, n)
+		ranges := make([]store.KeyRange, n)
 		for i := range keys {
 			keys[i] = o.Get(strconv.Itoa(i))
-			name, key, err := s.kvAddr(keys[i])
-			if err == nil {
-				err = s.guard(name, store.Read)
-			}
+			b, _, err := d.storedKey(keys[i], "keys["+strconv.Itoa(i)+"]")
 			if err != nil {
 				return s.rejected(err)
 			}
-			addrs[i] = addr{name, key}
+			ranges[i] = pointRange(b)
+		}
+		if err := s.guard(name, store.Read); err != nil {
+			return s.rejected(err)
 		}
 		return s.async(func(ctx context.Context) (any, error) {
-			out := make([]*store.Entry, len(addrs))
-			for i, a := range addrs {
-				e, err := s.st.FindNameKey(ctx, a.name, a.key)
-				if store.CodeOf(err) == store.CodeNotFound {
-					continue
-				}
-				if err != nil {
-					return nil, err
-				}
-				out[i] = &e
+			if len(ranges) == 0 {
+				return [][]store.Entry{}, nil
 			}
-			return out, nil
+			return s.st.ReadRanges(ctx, name, ranges)
 		}, func(x any) goja.Value {
-			es := x.([]*store.Entry)
-			vals := make([]any, len(es))
-			for i, e := range es {
+			res := x.([][]store.Entry)
+			vals := make([]any, len(res))
+			for i, es := range res {
+				var e *store.Entry
+				if len(es) == 1 {
+					e = &es[0]
+				}
 				vals[i] = s.kvEntry(keys[i], e)
 			}
 			return vm.NewArray(vals...)
@@ -282,130 +254,185 @@ func (s *runState) kv() *goja.Object {
 	}))
 
 	kv.def("set", s.fn(func(call goja.FunctionCall) goja.Value {
-		name, key, err := s.kvAddr(call.Argument(0))
-		if err != nil {
+		b := newKVAtomic(d)
+		if err := b.set(call.Argument(0), call.Argument(1), call.Argument(2)); err != nil {
 			return s.rejected(err)
 		}
-		data, err := s.data(call.Argument(1), "value")
-		if err != nil {
-			return s.rejected(err)
-		}
-		ms, err := expireIn(call.Argument(2))
-		if err != nil {
-			return s.rejected(err)
-		}
-		ttl, err := store.MillisTTL(ms)
-		if err == nil {
-			err = s.guard(name, store.Write)
-		}
-		if err != nil {
-			return s.rejected(err)
-		}
-		return s.async(func(ctx context.Context) (any, error) {
-			return s.st.Upsert(ctx, name, key, data, store.WriteOptions{TTL: ttl})
-		}, func(x any) goja.Value {
-			o := vm.NewObject()
-			_ = o.Set("ok", true)
-			_ = o.Set("version", x.(store.Entry).Version)
-			return o
-		})
+		return b.commit()
 	}))
 
 	kv.def("delete", s.fn(func(call goja.FunctionCall) goja.Value {
-		name, key, err := s.kvAddr(call.Argument(0))
-		if err == nil {
-			err = s.guard(name, store.Write)
-		}
-		if err != nil {
+		b := newKVAtomic(d)
+		if err := b.del(call.Argument(0)); err != nil {
 			return s.rejected(err)
 		}
-		return s.async(func(ctx context.Context) (any, error) {
-			return s.st.Delete(ctx, name, key, store.DeleteOptions{})
-		}, s.boolResult)
+		return b.commitThen(func(goja.Value) goja.Value { return goja.Undefined() })
 	}))
 
 	kv.def("list", s.fn(func(call goja.FunctionCall) goja.Value {
-		it, err := s.kvList(call.Argument(0), call.Argument(1))
+		it, err := d.list(call.Argument(0), call.Argument(1))
 		if err != nil {
 			panic(s.newError(err))
 		}
 		return it
 	}))
 
-	kv.def("atomic", s.fn(func(goja.FunctionCall) goja.Value { return s.kvAtomic() }))
+	kv.def("atomic", s.fn(func(goja.FunctionCall) goja.Value { return newKVAtomic(d).js() }))
+	kv.def("close", s.fn(func(goja.FunctionCall) goja.Value { return goja.Undefined() }))
+	kv.def("watch", s.fn(func(goja.FunctionCall) goja.Value {
+		panic(s.newError(argErr("kv.watch is not available in scripts (a script runs to its end; watch from a Deno client)")))
+	}))
 	return vm.NewDynamicObject(kv)
 }
 
-// kvList is kv.list({prefix}, {limit, cursor, batchSize}): an async
-// iterator of {key, value, version} in key order. Use it with
-// `for await (const e of kv.list({prefix: ['users']}))` or by calling
-// next(). Its `cursor` property continues after the last page read.
-func (s *runState) kvList(sel, opts goja.Value) (goja.Value, error) {
-	so, ok := sel.(*goja.Object)
+// selector is a list selector as byte bounds (Deno's RawSelector).
+type selector struct {
+	prefix     []byte // the common prefix of the keys selected
+	start, end []byte // the range, start inclusive, end exclusive
+	// explicit bounds the cursor may not leave
+	minStart, maxEnd []byte
+}
+
+func (d kvDB) selectorOf(v goja.Value) (selector, error) {
+	so, ok := v.(*goja.Object)
 	if !ok {
-		return nil, argErr("list takes a selector like {prefix: ['users']}")
+		return selector{}, argErr("list takes a selector: {prefix}, {prefix, start}, {prefix, end} or {start, end}")
 	}
-	pv := so.Get("prefix")
-	if !present(pv) {
-		return nil, argErr("list needs a prefix with at least one part (the namespace); start/end selectors are not supported")
-	}
-	parts, err := keyParts(pv, "prefix")
-	if err != nil {
-		return nil, err
-	}
-	if len(parts) == 0 {
-		return nil, argErr("list needs a prefix with at least one part (the namespace)")
-	}
-	name, ok := parts[0].(string)
-	if !ok {
-		return nil, argErr("the first part of a prefix (the namespace) must be a string")
-	}
-	prefix := ""
-	if len(parts) > 1 {
-		if prefix, err = joinParts(parts[1:]); err != nil {
-			return nil, err
+	part := func(field string) ([]byte, bool, error) {
+		x := so.Get(field)
+		if !present(x) {
+			return nil, false, nil
 		}
-		prefix += ":"
+		b, err := packKey(x, field, true)
+		return b, true, err
 	}
-	if err := s.limits.ValidateName(name); err != nil {
-		return nil, err
+	prefix, hasPrefix, err := part("prefix")
+	if err != nil {
+		return selector{}, err
 	}
-	if err := s.limits.ValidatePrefix(prefix); err != nil {
+	start, hasStart, err := part("start")
+	if err != nil {
+		return selector{}, err
+	}
+	end, hasEnd, err := part("end")
+	if err != nil {
+		return selector{}, err
+	}
+	var sel selector
+	switch {
+	case hasPrefix && hasStart && hasEnd:
+		return selector{}, argErr("Selector can not specify both 'start' and 'end' key when specifying 'prefix'.")
+	case hasPrefix:
+		sel.prefix = prefix
+		sel.start = append(bytes.Clone(prefix), 0)
+		sel.end = append(bytes.Clone(prefix), 0xff)
+		if hasStart {
+			if !bytes.HasPrefix(start, prefix) {
+				return selector{}, argErr("Start key is not in the keyspace defined by prefix")
+			}
+			sel.start, sel.minStart = start, start
+		}
+		if hasEnd {
+			if !bytes.HasPrefix(end, prefix) {
+				return selector{}, argErr("End key is not in the keyspace defined by prefix")
+			}
+			sel.end, sel.maxEnd = end, end
+		}
+	case hasStart && hasEnd:
+		if bytes.Compare(start, end) > 0 {
+			return selector{}, argErr("Start key is greater than end key")
+		}
+		n := 0
+		for n < len(start) && n < len(end) && start[n] == end[n] {
+			n++
+		}
+		sel = selector{prefix: start[:n], start: start, end: end, minStart: start, maxEnd: end}
+	default:
+		return selector{}, argErr("Selector must specify either 'prefix' or both 'start' and 'end' key.")
+	}
+	return sel, nil
+}
+
+// applyCursor narrows the selector's range to continue after cursor
+// (Deno's decode_selector_and_cursor).
+func (sel *selector) applyCursor(cursor string, reverse bool) error {
+	c, err := base64.URLEncoding.DecodeString(cursor)
+	if err != nil {
+		if c, err = base64.RawURLEncoding.DecodeString(cursor); err != nil {
+			return argErr("invalid cursor")
+		}
+	}
+	key := append(bytes.Clone(sel.prefix), c...)
+	if reverse {
+		sel.end = key
+	} else {
+		sel.start = append(key, 0)
+	}
+	if (sel.minStart != nil && bytes.Compare(sel.start, sel.minStart) < 0) ||
+		(sel.maxEnd != nil && bytes.Compare(sel.end, sel.maxEnd) > 0) {
+		return argErr("cursor out of bounds")
+	}
+	return nil
+}
+
+// list is kv.list(selector, {limit, reverse, cursor, batchSize}): an
+// async iterator of {key, value, versionstamp} in Deno's key order (from
+// the end with reverse). Its `cursor` property continues after the last
+// entry it yielded.
+func (d kvDB) list(selV, optsV goja.Value) (goja.Value, error) {
+	s, vm := d.s, d.s.vm
+	sel, err := d.selectorOf(selV)
+	if err != nil {
 		return nil, err
 	}
 	var oo *goja.Object
-	if present(opts) {
-		oo = opts.ToObject(s.vm)
+	if present(optsV) {
+		oo = optsV.ToObject(vm)
 	}
-	limit, err := intArg(get(oo, "limit"), "limit")
+	positive := func(field string) (int, bool, error) {
+		v := get(oo, field)
+		if !present(v) {
+			return 0, false, nil
+		}
+		n, err := intArg(v, field)
+		if err == nil && n == 0 {
+			err = argErr("%s must be positive", field)
+		}
+		return n, true, err
+	}
+	limit, hasLimit, err := positive("limit")
 	if err != nil {
 		return nil, err
 	}
-	batch, err := intArg(get(oo, "batchSize"), "batchSize")
+	batch, hasBatch, err := positive("batchSize")
 	if err != nil {
 		return nil, err
 	}
-	if batch == 0 {
-		batch = store.DefaultLimit
+	if !hasBatch {
+		batch = defaultListBatch
+		if hasLimit {
+			batch = min(limit, maxDefaultBatch)
+		}
 	}
 	batch = min(batch, s.limits.MaxListLimit)
-	cursor := ""
-	if c := get(oo, "cursor"); present(c) {
-		cursor = c.String()
+	reverse := false
+	if r := get(oo, "reverse"); present(r) {
+		reverse = r.ToBoolean()
 	}
-	if r := get(oo, "reverse"); present(r) && r.ToBoolean() {
-		return nil, argErr("reverse listing is not supported")
+	if c := get(oo, "cursor"); present(c) && c.String() != "" {
+		if err := sel.applyCursor(c.String(), reverse); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.guard(name, store.Read); err != nil {
+	if err := s.guard(d.name, store.Read); err != nil {
 		return nil, err
 	}
 
-	vm := s.vm
 	it := vm.NewObject()
 	var buf []store.Entry
-	exhausted := false
+	exhausted := bytes.Compare(sel.start, sel.end) >= 0
 	yielded := 0
-	_ = it.Set("cursor", cursor)
+	_ = it.Set("cursor", "")
 	finished := func() goja.Value {
 		r := vm.NewObject()
 		_ = r.Set("value", goja.Undefined())
@@ -413,34 +440,46 @@ func (s *runState) kvList(sel, opts goja.Value) (goja.Value, error) {
 		return r
 	}
 	item := func() goja.Value {
-		if len(buf) == 0 || (limit > 0 && yielded >= limit) {
+		if len(buf) == 0 || (hasLimit && yielded >= limit) {
 			return finished()
 		}
 		e := buf[0]
 		buf = buf[1:]
 		yielded++
+		if b, ok := store.TupleBytes(e.Key); ok && bytes.HasPrefix(b, sel.prefix) {
+			_ = it.Set("cursor", base64.URLEncoding.EncodeToString(b[len(sel.prefix):]))
+		}
 		r := vm.NewObject()
-		_ = r.Set("value", s.kvEntry(s.keyJS(e.Name, e.Key), &e))
+		_ = r.Set("value", s.kvEntry(s.keyJS(e.Key), &e))
 		_ = r.Set("done", false)
 		return r
 	}
 	_ = it.Set("next", s.fn(func(goja.FunctionCall) goja.Value {
-		if len(buf) > 0 || exhausted || (limit > 0 && yielded >= limit) {
+		if len(buf) > 0 || exhausted || (hasLimit && yielded >= limit) {
 			return s.resolved(item())
 		}
 		n := batch
-		if limit > 0 {
+		if hasLimit {
 			n = min(n, limit-yielded)
 		}
-		cur := cursor
+		r := store.KeyRange{Start: store.TupleKey(sel.start), End: store.TupleKey(sel.end), Reverse: reverse, Limit: n}
 		return s.async(func(ctx context.Context) (any, error) {
-			return s.st.List(ctx, name, prefix, cur, n)
+			res, err := s.st.ReadRanges(ctx, d.name, []store.KeyRange{r})
+			if err != nil {
+				return nil, err
+			}
+			return res[0], nil
 		}, func(x any) goja.Value {
-			p := x.(store.Page)
-			buf = p.Entries
-			cursor = p.NextCursor
-			exhausted = cursor == ""
-			_ = it.Set("cursor", cursor)
+			buf = x.([]store.Entry)
+			exhausted = len(buf) < n
+			if len(buf) > 0 {
+				last, _ := store.TupleBytes(buf[len(buf)-1].Key)
+				if reverse {
+					sel.end = last
+				} else {
+					sel.start = append(bytes.Clone(last), 0)
+				}
+			}
 			return item()
 		})
 	}))
@@ -449,7 +488,7 @@ func (s *runState) kvList(sel, opts goja.Value) (goja.Value, error) {
 		return s.resolved(finished())
 	}))
 	if s.asyncIter == nil {
-		v, err := s.vm.RunProgram(asyncIterPrg)
+		v, err := vm.RunProgram(asyncIterPrg)
 		if err != nil {
 			panic(err)
 		}
@@ -461,10 +500,143 @@ func (s *runState) kvList(sel, opts goja.Value) (goja.Value, error) {
 	return it, nil
 }
 
-// kvAtomic is kv.atomic(): check({key, version}…), set(key, value,
-// {expireIn}), delete(key), sum(key, n), commit() → {ok, versions}.
-func (s *runState) kvAtomic() goja.Value {
-	b := &atomicBuilder{}
+// kvAtomic is kv.atomic(): check({key, versionstamp}…), set(key, value,
+// {expireIn}), delete(key), sum(key, n), min(key, n), max(key, n),
+// commit() → {ok: true, versionstamp} or {ok: false}.
+type kvAtomic struct {
+	d      kvDB
+	checks []kvdb.Check
+	muts   []kvdb.Mutation
+}
+
+func newKVAtomic(d kvDB) *kvAtomic { return &kvAtomic{d: d} }
+
+func (b *kvAtomic) check(v goja.Value) error {
+	co, ok := v.(*goja.Object)
+	if !ok {
+		return argErr("check takes {key, versionstamp} objects")
+	}
+	key, _, err := b.d.storedKey(co.Get("key"), "key")
+	if err != nil {
+		return err
+	}
+	c := kvdb.Check{Key: key}
+	if vs := co.Get("versionstamp"); present(vs) {
+		x, ok := vs.Export().(string)
+		raw, err := hex.DecodeString(x)
+		if !ok || err != nil || len(raw) != 10 {
+			return argErr("invalid versionstamp: a versionstamp is 20 hexadecimal digits, or null for an absent key")
+		}
+		c.Versionstamp = raw
+	}
+	b.checks = append(b.checks, c)
+	return nil
+}
+
+func (b *kvAtomic) set(key, value, opts goja.Value) error {
+	k, _, err := b.d.storedKey(key, "key")
+	if err != nil {
+		return err
+	}
+	data, err := b.d.s.data(value, "value")
+	if err != nil {
+		return err
+	}
+	ms, err := expireIn(opts)
+	if err != nil {
+		return err
+	}
+	ttl, err := store.MillisTTL(ms)
+	if err != nil {
+		return err
+	}
+	b.muts = append(b.muts, kvdb.Mutation{Key: k, Op: kvdb.Set, Data: data, TTL: ttl})
+	return nil
+}
+
+func (b *kvAtomic) del(key goja.Value) error {
+	k, _, err := b.d.storedKey(key, "key")
+	if err != nil {
+		return err
+	}
+	b.muts = append(b.muts, kvdb.Mutation{Key: k, Op: kvdb.Delete})
+	return nil
+}
+
+// operand reads the argument of sum, min or max: a bigint is a Deno.KvU64
+// (0 to 2^64-1), a number a JavaScript number (summed as Deno sums V8
+// numbers; min and max take KvU64 only).
+func (b *kvAtomic) operand(key, n goja.Value, op kvdb.Op) error {
+	k, _, err := b.d.storedKey(key, "key")
+	if err != nil {
+		return err
+	}
+	m := kvdb.Mutation{Key: k, Op: op}
+	switch x := n.Export().(type) {
+	case *big.Int:
+		if x.Sign() < 0 || !x.IsUint64() {
+			return argErr("%s: a KvU64 (bigint) operand is between 0 and 2^64-1", op)
+		}
+		m.Enc, m.Raw = denokv.EncLE64, binary.LittleEndian.AppendUint64(nil, x.Uint64())
+	case int64:
+		m.Enc, m.Raw = denokv.EncV8, denokv.EncodeV8(denokv.Value{Kind: denokv.Number, N: float64(x)})
+	case float64:
+		m.Enc, m.Raw = denokv.EncV8, denokv.EncodeV8(denokv.Value{Kind: denokv.Number, N: x})
+	default:
+		return argErr("%s takes a bigint (a KvU64) or a number", op)
+	}
+	b.muts = append(b.muts, m)
+	return nil
+}
+
+func (b *kvAtomic) full() error {
+	if len(b.checks)+len(b.muts) >= store.MaxAtomicActions {
+		return argErr("atomic has more than %d checks and mutations", store.MaxAtomicActions)
+	}
+	return nil
+}
+
+// commit applies the write: {ok: true, versionstamp}, or {ok: false} when
+// a check failed.
+func (b *kvAtomic) commit() goja.Value {
+	return b.commitThen(func(v goja.Value) goja.Value { return v })
+}
+
+func (b *kvAtomic) commitThen(then func(goja.Value) goja.Value) goja.Value {
+	s, name := b.d.s, b.d.name
+	checks := append([]kvdb.Check(nil), b.checks...)
+	muts := append([]kvdb.Mutation(nil), b.muts...)
+	want := store.Read
+	if len(muts) > 0 {
+		want = store.Write
+	}
+	if err := s.guard(name, want); err != nil {
+		return s.rejected(err)
+	}
+	return s.async(func(ctx context.Context) (any, error) {
+		vs, ok, err := kvdb.Apply(ctx, s.st, name, checks, muts)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return "", nil
+		}
+		return hex.EncodeToString(vs), nil
+	}, func(x any) goja.Value {
+		o := s.vm.NewObject()
+		vs := x.(string)
+		_ = o.Set("ok", vs != "")
+		if vs != "" {
+			_ = o.Set("versionstamp", vs)
+		}
+		return then(o)
+	})
+}
+
+// js is the builder as scripts see it: its methods throw on bad arguments
+// and return the builder; commit is async.
+func (b *kvAtomic) js() goja.Value {
+	s := b.d.s
 	o := s.vm.NewObject()
 	must := func(err error) {
 		if err != nil {
@@ -473,48 +645,28 @@ func (s *runState) kvAtomic() goja.Value {
 	}
 	_ = o.Set("check", s.fn(func(call goja.FunctionCall) goja.Value {
 		for _, a := range call.Arguments {
-			must(b.add(s))
-			co, ok := a.(*goja.Object)
-			if !ok {
-				must(argErr("check takes {key, version} objects"))
-			}
-			name, key, err := s.kvAddr(co.Get("key"))
-			must(err)
-			v, err := versionArg(co.Get("version"))
-			must(err)
-			b.checks = append(b.checks, store.Check{Name: name, Key: key, Version: v})
+			must(b.full())
+			must(b.check(a))
 		}
 		return o
 	}))
 	_ = o.Set("set", s.fn(func(call goja.FunctionCall) goja.Value {
-		must(b.add(s))
-		name, key, err := s.kvAddr(call.Argument(0))
-		must(err)
-		data, err := s.data(call.Argument(1), "value")
-		must(err)
-		ms, err := expireIn(call.Argument(2))
-		must(err)
-		ttl, err := store.MillisTTL(ms)
-		must(err)
-		b.muts = append(b.muts, store.Mutation{Op: store.OpSet, Name: name, Key: key, Data: data, TTL: ttl})
+		must(b.full())
+		must(b.set(call.Argument(0), call.Argument(1), call.Argument(2)))
 		return o
 	}))
 	_ = o.Set("delete", s.fn(func(call goja.FunctionCall) goja.Value {
-		must(b.add(s))
-		name, key, err := s.kvAddr(call.Argument(0))
-		must(err)
-		b.muts = append(b.muts, store.Mutation{Op: store.OpDelete, Name: name, Key: key})
+		must(b.full())
+		must(b.del(call.Argument(0)))
 		return o
 	}))
-	_ = o.Set("sum", s.fn(func(call goja.FunctionCall) goja.Value {
-		must(b.add(s))
-		name, key, err := s.kvAddr(call.Argument(0))
-		must(err)
-		n, err := numberArg(call.Argument(1), "n")
-		must(err)
-		b.muts = append(b.muts, store.Mutation{Op: store.OpSum, Name: name, Key: key, Data: n})
-		return o
-	}))
-	_ = o.Set("commit", s.fn(func(goja.FunctionCall) goja.Value { return s.commitAtomic(b) }))
+	for _, op := range []kvdb.Op{kvdb.Sum, kvdb.Min, kvdb.Max} {
+		_ = o.Set(op.String(), s.fn(func(call goja.FunctionCall) goja.Value {
+			must(b.full())
+			must(b.operand(call.Argument(0), call.Argument(1), op))
+			return o
+		}))
+	}
+	_ = o.Set("commit", s.fn(func(goja.FunctionCall) goja.Value { return b.commit() }))
 	return o
 }

@@ -54,7 +54,7 @@ return [await getProductWithCache(input.id), await getProductWithCache(input.id)
 		`[{"from":"source","product":{"id":"p1","price":10}},{"from":"cache","product":{"id":"p1","price":10}}]`)
 	jsonEq(t, mustRun(t, e, st, src, map[string]string{"id": "p1"}),
 		`[{"from":"cache","product":{"id":"p1","price":10}},{"from":"cache","product":{"id":"p1","price":10}}]`)
-	ent, err := st.FindNameKey(context.Background(), "cache", "product:p1")
+	ent, err := st.FindNameKey(context.Background(), "default", tupleKey(t, "cache", "product", "p1"))
 	if err != nil || ent.ExpiresAt == nil {
 		t.Fatalf("cache entry: %+v %v", ent, err)
 	}
@@ -131,7 +131,7 @@ func TestUseCaseCounterSum(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ent, err := st.FindNameKey(context.Background(), "hits", "page")
+	ent, err := st.FindNameKey(context.Background(), "default", tupleKey(t, "hits", "page"))
 	if err != nil || string(ent.Data) != "32" {
 		t.Fatalf("counter: %s %v", ent.Data, err)
 	}

@@ -84,6 +84,7 @@ type wireCall struct {
 	Muts   []store.Mutation
 	Query  *store.Query
 	Field  string
+	Ranges []store.KeyRange
 }
 
 // wireReply answers a wireCall.
@@ -98,6 +99,7 @@ type wireReply struct {
 	Query   *store.QueryPage
 	Index   *store.Index
 	Indexes []store.Index
+	Ranges  [][]store.Entry
 	Code    store.Code
 	Msg     string
 }
@@ -113,6 +115,7 @@ const (
 	opDelete      = "delete"
 	opAtomic      = "atomic"
 	opList        = "list"
+	opReadRanges  = "readRanges"
 	opNames       = "names"
 	opQuery       = "query"
 	opCreateIndex = "createIndex"
@@ -182,6 +185,8 @@ func serveCall(ctx context.Context, st store.Store, c *wireCall) *wireReply {
 		var p store.Page
 		p, err = st.List(ctx, c.Name, c.Prefix, c.Cursor, c.Limit)
 		rep.Page = &p
+	case opReadRanges:
+		rep.Ranges, err = st.ReadRanges(ctx, c.Name, c.Ranges)
 	case opNames:
 		rep.Names, err = st.Names(ctx)
 	case opQuery:
@@ -206,7 +211,7 @@ func serveCall(ctx context.Context, st store.Store, c *wireCall) *wireReply {
 	if err != nil {
 		rep.Code, rep.Msg = codeMsg(err)
 		rep.Entry, rep.Entries, rep.Page, rep.Atomic, rep.Names = nil, nil, nil, nil, nil
-		rep.Query, rep.Index, rep.Indexes = nil, nil, nil
+		rep.Query, rep.Index, rep.Indexes, rep.Ranges = nil, nil, nil, nil
 	}
 	return rep
 }

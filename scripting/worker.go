@@ -280,9 +280,15 @@ func (s *remoteStore) List(ctx context.Context, name, prefix, cursor string, lim
 	return pageOf(s.do(ctx, wireCall{Op: opList, Name: name, Prefix: prefix, Cursor: cursor, Limit: limit}))
 }
 
-// ReadRanges is not part of the worker protocol: scripts list by prefix.
-func (s *remoteStore) ReadRanges(context.Context, string, []store.KeyRange) ([][]store.Entry, error) {
-	return nil, store.Errorf(store.CodeUnavailable, "key range reads are not available inside the script sandbox")
+func (s *remoteStore) ReadRanges(ctx context.Context, name string, ranges []store.KeyRange) ([][]store.Entry, error) {
+	rep, err := s.do(ctx, wireCall{Op: opReadRanges, Name: name, Ranges: ranges})
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Ranges) != len(ranges) {
+		return nil, store.Errorf(store.CodeUnavailable, "sandbox: %d ranges answered for %d read", len(rep.Ranges), len(ranges))
+	}
+	return rep.Ranges, nil
 }
 
 func (s *remoteStore) Names(ctx context.Context) ([]store.NameCount, error) {

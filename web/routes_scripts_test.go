@@ -8,9 +8,10 @@ import (
 
 func TestScriptRoutes(t *testing.T) {
 	h := newSQLite(t)
-	src := `const r = await kv.atomic().sum(['orders', 'count'], input.n).commit();
+	src := `const orders = await openKv('orders');
+const r = await orders.atomic().sum(['count'], input.n).commit();
 console.log('ok', r.ok);
-return {count: (await kv.get(['orders', 'count'])).value};`
+return {count: (await orders.get(['count'])).value};`
 
 	// Saving needs scope flows (even *:write is not enough); a syntax error
 	// is 400 with the position.

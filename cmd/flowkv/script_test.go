@@ -22,9 +22,10 @@ func writeJS(t *testing.T, src string) string {
 func TestCLIScript(t *testing.T) {
 	c := cli{t: t, dsn: testenv.SQLiteDSN(t)}
 	counter := writeJS(t, `
-const r = await kv.atomic().sum(['counters', input.name], input.by ?? 1).commit();
+const counters = await openKv('counters');
+const r = await counters.atomic().sum([input.name], input.by ?? 1).commit();
 console.log('committed', r.ok);
-return (await kv.get(['counters', input.name])).value;`)
+return (await counters.get([input.name])).value;`)
 
 	// Run a file directly: the result is JSON on stdout.
 	r := c.run("script", "run", "--file", counter, "--input", `{"name":"visits"}`)
@@ -40,8 +41,8 @@ return (await kv.get(['counters', input.name])).value;`)
 	if strings.TrimSpace(r.out) != "6" || !strings.Contains(r.err, "log: committed true") {
 		t.Fatalf("run NAME: out %q err %q", r.out, r.err)
 	}
-	// The entry is an ordinary one.
-	r = c.run("store", "get", "counters", "visits")
+	// The entry is an ordinary one, under its Deno KV key.
+	r = c.run("store", "get", "counters", `["visits"]`)
 	if !strings.Contains(r.out, `"data":6`) {
 		t.Fatalf("store get: %q", r.out)
 	}
