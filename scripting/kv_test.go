@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/flowkv/flowkv/store"
@@ -31,7 +32,7 @@ const showKey = `const show = (k) => k.map((p) => typeof p === 'bigint' ? {bigin
 // kvconnect stores them, entries are {key, value, versionstamp}.
 func TestKV(t *testing.T) {
 	t.Parallel()
-	e := New(Options{})
+	e := New(Options{Timeout: time.Minute}) // many store calls: generous under a loaded -race run
 	st := openStore(t)
 	ctx := context.Background()
 	out := mustRun(t, e, st, `
@@ -97,7 +98,7 @@ return {ok: r.ok, vs: /^[0-9a-f]{20}$/.test(r.versionstamp), g: [g.key, g.value,
 // packs it and read back with its type.
 func TestKVKeys(t *testing.T) {
 	t.Parallel()
-	e := New(Options{})
+	e := New(Options{Timeout: time.Minute}) // many store calls: generous under a loaded -race run
 	st := openStore(t)
 	out := mustRun(t, e, st, showKey+`
 const keys = [['s', 'x'], ['n', 2.5], ['n', -0], ['n', NaN], ['n', -Infinity], ['b', 12345678901234567890n], ['b', -3n],
@@ -121,7 +122,7 @@ return back;`, nil)
 // them, in Deno's key order.
 func TestKVList(t *testing.T) {
 	t.Parallel()
-	e := New(Options{})
+	e := New(Options{Timeout: time.Minute}) // many store calls: generous under a loaded -race run
 	st := openStore(t)
 	out := mustRun(t, e, st, showKey+`
 await kv.set(['items'], 'the prefix key itself');
@@ -169,7 +170,7 @@ return {n: all.length, head: all.slice(0, 3), tail: all.slice(-3), rev, range, f
 // min and max with Deno's rules (kvdb, shared with the KV Connect server).
 func TestKVAtomic(t *testing.T) {
 	t.Parallel()
-	e := New(Options{})
+	e := New(Options{Timeout: time.Minute}) // many store calls: generous under a loaded -race run
 	st := openStore(t)
 	out := mustRun(t, e, st, `
 const key = ['users', '1'];
@@ -205,7 +206,7 @@ return {r1: r1.ok, r2, r3: r3.ok, wrong, c: c.value, gone: gone.value,
 // write it, and cannot open orders; the default database needs its grant.
 func TestKVGrants(t *testing.T) {
 	t.Parallel()
-	e := New(Options{})
+	e := New(Options{Timeout: time.Minute}) // many store calls: generous under a loaded -race run
 	st := openStore(t)
 	ctx := context.Background()
 	mustRun(t, e, st, `await (await openKv('users')).set(['users', '1'], {name: 'Ada'}); await (await openKv('orders')).set(['o'], 1)`, nil)
