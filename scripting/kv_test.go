@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"math/big"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/flowkv/flowkv/store"
 )
