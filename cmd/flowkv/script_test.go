@@ -47,7 +47,7 @@ return (await counters.get([input.name])).value;`)
 		t.Fatalf("store get: %q", r.out)
 	}
 	// get, list, delete.
-	if r = c.run("script", "get", "counter"); !strings.Contains(r.out, "kv.atomic()") {
+	if r = c.run("script", "get", "counter"); !strings.Contains(r.out, "counters.atomic()") {
 		t.Fatalf("get: %q", r.out)
 	}
 	if r = c.run("script", "list"); strings.Count(r.out, "\n") != 1 || !strings.Contains(r.out, `"counter"`) {
