@@ -304,3 +304,33 @@ wait:
 		t.Errorf("16 KiB header with --max-header-bytes 4096: %d, want 431", res.StatusCode)
 	}
 }
+
+// TestServeFlagsFromEnvironment: serve's documented variables
+// (FLOWKV_MAX_HEADER_BYTES, FLOWKV_DSN, …) reach the server through the
+// generic FLOWKV_FOO_BAR mechanism, and a flag on the command line wins.
+func TestServeFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("FLOWKV_DSN", testenv.SQLiteDSN(t))
+	t.Setenv("FLOWKV_MAX_HEADER_BYTES", "4096")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"env", nil, http.StatusRequestHeaderFieldsTooLarge},
+		{"flag over env", []string{"--max-header-bytes", "65536"}, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServe(t, tc.args...)
+			req, _ := http.NewRequest("GET", s.base+"/healthz", nil)
+			req.Header.Set("X-Big", strings.Repeat("b", 16<<10))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Errorf("16 KiB header, FLOWKV_MAX_HEADER_BYTES=4096, args %v: %d, want %d", tc.args, res.StatusCode, tc.want)
+			}
+		})
+	}
+}
