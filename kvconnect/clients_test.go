@@ -59,7 +59,7 @@ func serve(t *testing.T, st store.Store) *server {
 		_ = st.Close()
 	})
 	// The store browser too, as `flowkv serve` mounts it.
-	ui.New(ui.Config{Store: st, Verify: srv.Tokens().Verify}).Register(srv.Echo())
+	ui.New(ui.Config{Store: st, Verify: srv.Tokens()}).Register(srv.Echo())
 	tm := tokens.New(st)
 	admin, err := tm.EnsureAdmin(context.Background(), "")
 	if err != nil {

@@ -43,10 +43,11 @@ type Options struct {
 	// BodyLimit bounds request bodies in bytes; 0 means the store's
 	// MaxDataBytes + DefaultBodyOverhead.
 	BodyLimit int64
-	// TokenCache, when > 0, lets a verified token be trusted for that long
-	// without reading the store again (tokens.Manager.SetCacheFor): faster,
-	// but a revocation by another process (flowkv token revoke) takes
-	// effect only after it. 0 (the default) checks every request.
+	// TokenCache bounds the token cache (tokens.Manager.SetCacheFor): a
+	// verified token is trusted without reading the store, and a
+	// revocation by another process (flowkv token revoke, another server)
+	// takes effect within TokenCache. 0 means tokens.DefaultCacheBound
+	// (1s); negative turns the cache off (every request reads its token).
 	TokenCache time.Duration
 	// Version is reported by /healthz.
 	Version string

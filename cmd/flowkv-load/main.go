@@ -50,7 +50,7 @@ func main() {
 	keys := flag.Int("keys", 1000, "distinct keys read and written")
 	target := flag.String("url", "", "drive this running flowkv (base URL) instead of an in-process one")
 	token := flag.String("token", os.Getenv("FLOWKV_TOKEN"), "token for -url (env FLOWKV_TOKEN)")
-	tokenCache := flag.Duration("token-cache", 0, "the in-process server's web.Options.TokenCache (0: verify every request against the database)")
+	tokenCache := flag.Duration("token-cache", 0, "the in-process server's web.Options.TokenCache (0: the default bound, 1s; negative: verify every request against the database)")
 	dsn := flag.String("dsn", "", "database of the in-process server (default: SQLite in a temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) here")
 	only := flag.String("only", "", "run only scenarios whose name contains this")

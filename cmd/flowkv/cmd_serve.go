@@ -51,8 +51,8 @@ func newServeCmd() *cobra.Command {
 	f.bodyLimit = fs.Int64("max-body-bytes", 0, "largest request body; 0 = the data limit + 64 KiB (env FLOWKV_MAX_BODY_BYTES)")
 	f.grace = fs.Duration("shutdown-grace", 15*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
 	f.logJSON = fs.Bool("log-json", os.Getenv("FLOWKV_LOG_FORMAT") == "json", "log JSON lines instead of text (env FLOWKV_LOG_JSON=true or FLOWKV_LOG_FORMAT=json)")
-	f.tokenCache = fs.Duration("token-cache", 0,
-		"trust a verified token this long without reading the database; a revocation from another process then waits for it (env FLOWKV_TOKEN_CACHE; default 0: every request)")
+	f.tokenCache = fs.Duration("token-cache", tokens.DefaultCacheBound,
+		"verified tokens are cached; a revocation by another process (the CLI, another server) takes effect within this (env FLOWKV_TOKEN_CACHE; 0: no cache, every request reads its token)")
 	*f.lim = web.DefaultLimits
 	fs.DurationVar(&f.lim.ReadHeaderTimeout, "read-header-timeout", f.lim.ReadHeaderTimeout,
 		"time a client has to send a request's headers (env FLOWKV_READ_HEADER_TIMEOUT)")
@@ -139,6 +139,9 @@ func runServe(ctx context.Context, f serveFlags) error {
 	// UI's editor. Flows are held to namespace quotas.
 	scripts := scriptEngine()
 	engine := blocks.NewEngine(quotas.Namespaces(st), blocks.Options{Logger: log, RunKeep: *runKeep, RunMaxBytes: *runMaxBytes})
+	if *tokenCache == 0 {
+		*tokenCache = -1 // web.Options: negative is no cache
+	}
 	srv, err := web.New(web.Options{
 		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
 		Quotas: quotas, Limits: lim, Changes: hub,
@@ -150,7 +153,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if !*noUI {
 		u := ui.New(ui.Config{
 			Store:  st,
-			Verify: srv.Tokens().Verify,
+			Verify: srv.Tokens(),
 			Quotas: quotas,
 			Flows:  engine,
 			Logger: log,

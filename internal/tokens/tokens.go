@@ -1,9 +1,18 @@
 // Package tokens manages the HTTP API's access tokens: random secrets shown
 // once, stored only as SHA-256 hashes in the reserved namespace
 // _flowkv.tokens of the raw (unguarded) store, so they work on every backend.
-// A token carries store.Grants and scopes (ScopeFlows, ScopeAdmin); a
-// revoked token fails verification at once because every verification reads
-// the store (unless SetCacheFor trades that for speed).
+// A token carries store.Grants and scopes (ScopeFlows, ScopeAdmin).
+//
+// Verified tokens are cached in memory, so a request does not read the
+// store. Revoking a token also bumps a generation item
+// (GenerationNamespace), in the same atomic write; a Manager trusts a
+// cached verification only while a read of that item that started less
+// than its cache bound ago (DefaultCacheBound, 1s) still shows the
+// generation the token was verified under. A revocation by any process
+// (another server, the CLI) therefore takes effect everywhere within the
+// bound, and one through this Manager at once. The item is read at most
+// about twice per bound, whatever the request rate, in the background of
+// a request (or, after the Manager was idle for a bound, in it).
 //
 // A token is identified in lists, logs and revocation by a random ID
 // ("tok_" + 16 hex digits) stored with it, never by anything derived from
@@ -162,28 +171,69 @@ type Manager struct {
 	s   store.Store
 	now func() time.Time
 	// parsed caches decoded records by ID at an entry version (versions are
-	// never reused), so Verify still reads the store on every call, and
-	// sees a revocation at once, but decodes a record only when it changed.
+	// never reused), so a read of a record decodes it only when it changed.
 	parsed sync.Map // id -> parsedRecord
 	nCache atomic.Int64
 
-	// verified remembers successful verifications when CacheFor > 0.
-	cacheFor time.Duration
-	verified sync.Map // [32]byte hash -> verifiedAt
+	// bound is the cache bound (0: no cache, every verification reads).
+	bound time.Duration
+	// verified holds verifications by record key, each valid while the
+	// generation observed within bound is the one it was made under.
+	verified sync.Map // key -> cachedToken
 	nVerif   atomic.Int64
+	// obs is the latest observation of the generation item; refreshing
+	// is set while a background read of it runs; obsMu serialises the
+	// reads a request waits for.
+	obs        atomic.Pointer[observation]
+	refreshing atomic.Bool
+	obsMu      sync.Mutex
 }
 
-type verifiedAt struct {
-	tok Token
-	at  time.Time
+// GenerationNamespace holds the token generation item (key GenerationKey):
+// every revocation rewrites it, so its version changes, in the same atomic
+// write as the token's record.
+const (
+	GenerationNamespace = store.ReservedPrefix + "tokengen"
+	GenerationKey       = "generation"
+)
+
+// DefaultCacheBound is the default cache bound: the longest a revocation
+// made by another process takes to reach a Manager.
+const DefaultCacheBound = time.Second
+
+type cachedToken struct {
+	hash []byte
+	tok  Token
+	gen  int64
 }
 
-// SetCacheFor makes Verify trust a successful verification for d without
-// reading the store again (0, the default, reads it on every call).
-// Revoking through this Manager takes effect at once; a revocation by
-// another process (flowkv token revoke) takes effect within d. Call it
-// before the Manager is used.
-func (m *Manager) SetCacheFor(d time.Duration) { m.cacheFor = max(d, 0) }
+// observation is a read of the generation item: its version (0 when
+// absent) and when the read started.
+type observation struct {
+	version int64
+	at      time.Time
+}
+
+// SetCacheFor sets the cache bound: a verification is reused without
+// reading the store while the generation item, read less than d ago, has
+// not changed; a revocation by another process (flowkv token revoke,
+// another server) takes effect within d, one through this Manager at once.
+// d == 0 means DefaultCacheBound; d < 0 turns the cache off (every
+// verification reads the token's record). Call it before the Manager is
+// used.
+func (m *Manager) SetCacheFor(d time.Duration) {
+	switch {
+	case d == 0:
+		m.bound = DefaultCacheBound
+	case d < 0:
+		m.bound = 0
+	default:
+		m.bound = d
+	}
+}
+
+// CacheBound returns the cache bound in effect (0: no cache).
+func (m *Manager) CacheBound() time.Duration { return m.bound }
 
 type parsedRecord struct {
 	version int64
@@ -198,7 +248,7 @@ const maxCached = 10000
 // New returns a Manager over the raw store s (not a WithGrants view: grants
 // never cover reserved namespaces).
 func New(s store.Store) *Manager {
-	return &Manager{s: s, now: func() time.Time { return time.Now().UTC() }}
+	return &Manager{s: s, now: func() time.Time { return time.Now().UTC() }, bound: DefaultCacheBound}
 }
 
 func hashOf(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
@@ -357,59 +407,156 @@ func decode(e store.Entry) (record, error) {
 
 var errBadToken = store.Errorf(store.CodeUnauthenticated, "the token is not valid")
 
+var errRevoked = store.Errorf(store.CodeUnauthenticated, "the token has been revoked")
+
 // Verify returns the token whose secret is secret, or unauthenticated when
 // it is unknown or revoked. The stored hash is compared in constant time.
-// It reads the store on every call unless SetCacheFor was given a duration.
-// Store failures keep their own code (a database outage is not a bad token).
+// A verification is cached (see SetCacheFor); unknown and revoked tokens
+// are not. Store failures keep their own code (a database outage is not a
+// bad token).
 func (m *Manager) Verify(ctx context.Context, secret string) (Token, error) {
 	if secret == "" || len(secret) > 1024 {
 		return Token{}, errBadToken
 	}
 	h := hashOf(secret)
-	if m.cacheFor > 0 {
-		if v, ok := m.verified.Load(h); ok && time.Since(v.(verifiedAt).at) < m.cacheFor {
-			return v.(verifiedAt).tok, nil
+	key := hex.EncodeToString(h[:8])
+	c, err := m.lookup(ctx, key)
+	if err != nil {
+		return Token{}, err
+	}
+	if subtle.ConstantTimeCompare(c.hash, h[:]) != 1 {
+		return Token{}, errBadToken
+	}
+	return c.tok, nil
+}
+
+// ByKey returns the token whose record key is key (Token.Key), or
+// unauthenticated when there is none or it is revoked. It does not prove
+// that the caller holds the secret: it is for sessions made by a
+// successful Verify (the web UI keeps the key, never the secret). It
+// shares Verify's cache.
+func (m *Manager) ByKey(ctx context.Context, key string) (Token, error) {
+	if len(key) != 16 {
+		return Token{}, errBadToken
+	}
+	c, err := m.lookup(ctx, key)
+	return c.tok, err
+}
+
+// lookup returns the live (not revoked) token record under key, from the
+// cache when its generation is still current.
+func (m *Manager) lookup(ctx context.Context, key string) (cachedToken, error) {
+	var gen int64
+	cache := m.bound > 0
+	if cache {
+		o, err := m.observe(ctx)
+		if err != nil {
+			return cachedToken{}, err
+		}
+		gen = o.version
+		if v, ok := m.verified.Load(key); ok && v.(cachedToken).gen == gen {
+			return v.(cachedToken), nil
 		}
 	}
-	t, err := m.verify(ctx, h)
-	if err == nil && m.cacheFor > 0 {
+	// The generation was read before the record: a revocation committed
+	// after that read changes the generation, so the entry cached below
+	// is never trusted past it.
+	pr, err := m.read(ctx, key)
+	if err != nil {
+		return cachedToken{}, err
+	}
+	if pr.tok.RevokedAt != nil {
+		return cachedToken{}, errRevoked
+	}
+	c := cachedToken{hash: pr.hash, tok: pr.tok, gen: gen}
+	if cache {
 		if m.nVerif.Add(1) > maxCached {
 			m.verified.Clear()
 			m.nVerif.Store(0)
 		}
-		m.verified.Store(h, verifiedAt{tok: t, at: time.Now()})
+		m.verified.Store(key, c)
 	}
-	return t, err
+	return c, nil
 }
 
-func (m *Manager) verify(ctx context.Context, h [sha256.Size]byte) (Token, error) {
-	e, err := m.s.FindNameKey(ctx, Namespace, hex.EncodeToString(h[:8]))
+// observe returns an observation of the generation item that started less
+// than the cache bound ago. A younger one than half the bound is used as
+// it is; an older one is used while a background read replaces it; with
+// none young enough the caller waits for a read.
+func (m *Manager) observe(ctx context.Context) (observation, error) {
+	if o := m.obs.Load(); o != nil {
+		age := time.Since(o.at)
+		if age < m.bound/2 {
+			return *o, nil
+		}
+		if age < m.bound {
+			if m.refreshing.CompareAndSwap(false, true) {
+				go func() {
+					defer m.refreshing.Store(false)
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					_, _ = m.readGeneration(ctx)
+				}()
+			}
+			return *o, nil
+		}
+	}
+	m.obsMu.Lock()
+	defer m.obsMu.Unlock()
+	if o := m.obs.Load(); o != nil && time.Since(o.at) < m.bound {
+		return *o, nil // another request read it meanwhile
+	}
+	return m.readGeneration(ctx)
+}
+
+// readGeneration reads the generation item and records the observation
+// (unless a newer one was recorded meanwhile).
+func (m *Manager) readGeneration(ctx context.Context) (observation, error) {
+	at := time.Now()
+	var o observation
+	e, err := m.s.FindNameKey(ctx, GenerationNamespace, GenerationKey)
+	switch {
+	case err == nil:
+		o = observation{version: e.Version, at: at}
+	case errors.Is(err, store.ErrNotFound):
+		o = observation{at: at}
+	default:
+		return observation{}, err
+	}
+	for {
+		cur := m.obs.Load()
+		if cur != nil && cur.at.After(at) {
+			return *cur, nil
+		}
+		if m.obs.CompareAndSwap(cur, &o) {
+			return o, nil
+		}
+	}
+}
+
+// read reads the token record under key (migrating a legacy one).
+func (m *Manager) read(ctx context.Context, key string) (parsedRecord, error) {
+	e, err := m.s.FindNameKey(ctx, Namespace, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return Token{}, errBadToken
+		return parsedRecord{}, errBadToken
 	}
 	if err != nil {
-		return Token{}, err
+		return parsedRecord{}, err
 	}
 	pr, err := m.parse(e)
 	if err != nil {
-		return Token{}, err
-	}
-	if subtle.ConstantTimeCompare(pr.hash, h[:]) != 1 {
-		return Token{}, errBadToken
+		return parsedRecord{}, err
 	}
 	if pr.legacy {
 		// First use since random IDs and scopes: store them.
 		if e, err = m.migrate(ctx, e); err != nil {
-			return Token{}, err
+			return parsedRecord{}, err
 		}
 		if pr, err = m.parse(e); err != nil {
-			return Token{}, err
+			return parsedRecord{}, err
 		}
 	}
-	if pr.tok.RevokedAt != nil {
-		return Token{}, store.Errorf(store.CodeUnauthenticated, "the token has been revoked")
-	}
-	return pr.tok, nil
+	return pr, nil
 }
 
 // parse decodes a token record, reusing the decoded form of the same
@@ -514,13 +661,24 @@ func (m *Manager) Revoke(ctx context.Context, idOrName string) (Token, error) {
 		if err != nil {
 			return Token{}, err
 		}
-		if _, err := m.s.Update(ctx, Namespace, e.Key, data, store.WriteOptions{IfVersion: e.Version}); err != nil {
+		// The record and the generation change together: every Manager's
+		// cache drops the token once it reads the generation again.
+		res, err := m.s.Atomic(ctx, []store.Check{{Name: Namespace, Key: e.Key, Version: e.Version}}, []store.Mutation{
+			{Op: store.OpSet, Name: Namespace, Key: e.Key, Data: data},
+			{Op: store.OpSum, Name: GenerationNamespace, Key: GenerationKey, Data: json.RawMessage("1")},
+		})
+		if err != nil {
 			return Token{}, err
 		}
+		if !res.OK {
+			return Token{}, store.Errorf(store.CodeConflict, "token %s changed while being revoked: try again", r.ID)
+		}
 	}
-	if hash, err := hex.DecodeString(r.Hash); err == nil && len(hash) == sha256.Size {
-		m.verified.Delete([sha256.Size]byte(hash))
-	}
+	// Entries cached before now are not trusted again (no generation
+	// matches -1); a read of the generation that started before now
+	// cannot replace this observation.
+	m.verified.Delete(e.Key)
+	m.obs.Store(&observation{version: -1, at: time.Now()})
 	return r.token(e.Key)
 }
 

@@ -74,13 +74,17 @@ func setupBench(b *testing.B) *benchEnv {
 			}
 		}
 		tm := tokens.New(st)
-		admin, _, err := tm.Create(ctx, "admin", store.AllGrants())
+		_, admin, err := tm.Create(ctx, "admin", store.AllGrants())
 		if err != nil {
 			benchErr = err
 			return
 		}
 		u := New(Config{Store: st, Verify: TokenVerifier(tm)})
-		ss := u.sessions.create(admin, "admin")
+		ss, err := u.sessions.create(ctx, admin.Key, "admin")
+		if err != nil {
+			benchErr = err
+			return
+		}
 		env := &benchEnv{st: st, ui: u, handler: u.Handler(), cookie: &http.Cookie{Name: sessionCookie, Value: ss.id}, n: n, dir: dir}
 		// Walk to the middle with the largest pages the store allows.
 		cursor, seen := "", 0

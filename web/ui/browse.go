@@ -311,7 +311,7 @@ func (u *UI) entries(c echo.Context) error {
 		NewURL:    "/new?name=" + url.QueryEscape(q.Name),
 		ImportURL: "/import?name=" + url.QueryEscape(q.Name),
 		CanWrite:  s.grants.Level(q.Name) >= store.Write,
-		CSRF:      s.sess.csrf,
+		CSRF:      s.sess.CSRF,
 	}
 	if err := s.grants.Allow(q.Name, store.Read); err != nil {
 		return u.fail(c, err)

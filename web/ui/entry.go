@@ -25,7 +25,7 @@ func (u *UI) entryView(c echo.Context, e store.Entry) templates.EntryView {
 		Created: e.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Updated: e.UpdatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Pretty:  pretty, Tokens: templates.HighlightJSON(pretty), Size: len(e.Data),
-		CanWrite: s.grants.Level(e.Name) >= store.Write, CSRF: s.sess.csrf,
+		CanWrite: s.grants.Level(e.Name) >= store.Write, CSRF: s.sess.CSRF,
 		BackURL:  "/entries?name=" + url.QueryEscape(e.Name),
 		EditData: pretty, TTLUnit: "never",
 	}
@@ -179,7 +179,7 @@ func (u *UI) deleteConfirm(c echo.Context) error {
 	if err := s.grants.Allow(name, store.Write); err != nil {
 		return u.fail(c, err)
 	}
-	v := templates.DeleteView{Name: name, Keys: []string{shownKey(key)}, Version: formVersion(c), CSRF: s.sess.csrf, BackURL: entryURL(name, key)}
+	v := templates.DeleteView{Name: name, Keys: []string{shownKey(key)}, Version: formVersion(c), CSRF: s.sess.CSRF, BackURL: entryURL(name, key)}
 	return render(c, http.StatusOK, templates.DeleteConfirm(u.page(c, "Delete", "namespaces"), v))
 }
 
@@ -207,7 +207,7 @@ func (u *UI) bulkDelete(c echo.Context) error {
 	}
 	version := formVersion(c)
 	if form.Get("confirm") != "yes" {
-		v := templates.DeleteView{Name: name, Keys: shown, CSRF: s.sess.csrf, BackURL: back}
+		v := templates.DeleteView{Name: name, Keys: shown, CSRF: s.sess.CSRF, BackURL: back}
 		return render(c, http.StatusOK, templates.DeleteConfirm(u.page(c, "Delete", "namespaces"), v))
 	}
 	for _, k := range keys {
@@ -230,7 +230,7 @@ func (u *UI) bulkDelete(c echo.Context) error {
 
 func (u *UI) newEntryPage(c echo.Context) error {
 	s := state(c)
-	v := templates.NewEntryView{Name: c.QueryParam("name"), Data: "{\n  \n}", TTLUnit: "never", CSRF: s.sess.csrf}
+	v := templates.NewEntryView{Name: c.QueryParam("name"), Data: "{\n  \n}", TTLUnit: "never", CSRF: s.sess.CSRF}
 	v.Namespaces = u.writableNames(c)
 	return render(c, http.StatusOK, templates.NewEntry(u.page(c, "New entry", "namespaces"), v))
 }
@@ -267,7 +267,7 @@ func (u *UI) createEntry(c echo.Context) error {
 	s := state(c)
 	v := templates.NewEntryView{
 		Name: strings.TrimSpace(c.FormValue("name")), Key: c.FormValue("key"), Data: c.FormValue("data"),
-		TTLUnit: c.FormValue("timeoutUnit"), TTLValue: c.FormValue("timeoutValue"), CSRF: s.sess.csrf,
+		TTLUnit: c.FormValue("timeoutUnit"), TTLValue: c.FormValue("timeoutValue"), CSRF: s.sess.CSRF,
 	}
 	again := func(status int, msg string) error {
 		v.Error = msg

@@ -84,7 +84,7 @@ func (u *UI) deleteMatching(c echo.Context) error {
 		if err != nil {
 			return u.fail(c, err)
 		}
-		v := templates.DeleteMatchingView{Name: q.Name, Count: n, AtLeast: more, CSRF: s.sess.csrf, BackURL: back}
+		v := templates.DeleteMatchingView{Name: q.Name, Count: n, AtLeast: more, CSRF: s.sess.CSRF, BackURL: back}
 		for _, r := range q.Conds {
 			v.Summary = append(v.Summary, r.Field+" "+r.Op+" "+r.Value)
 		}

@@ -96,7 +96,7 @@ func (u *UI) flows(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	v := templates.FlowsView{CSRF: s.sess.csrf}
+	v := templates.FlowsView{CSRF: s.sess.CSRF}
 	now := u.now()
 	for _, f := range list {
 		if f.Flow == nil || !flowAccess(s.grants, f.Flow.DataStores, store.Read) {
@@ -153,7 +153,7 @@ func (u *UI) newFlow(c echo.Context) error {
 	if !canManageFlows(s) {
 		return u.fail(c, errNoFlowsScope)
 	}
-	v := templates.FlowView{IsNew: true, Trigger: blocks.TriggerManual, Palette: u.palette(), CSRF: s.sess.csrf, CanWrite: true, RunInput: "{}"}
+	v := templates.FlowView{IsNew: true, Trigger: blocks.TriggerManual, Palette: u.palette(), CSRF: s.sess.CSRF, CanWrite: true, RunInput: "{}"}
 	return render(c, http.StatusOK, templates.FlowPage(u.page(c, "New flow", "flows"), v))
 }
 
@@ -181,7 +181,7 @@ func (u *UI) flowView(c echo.Context, f *blocks.Flow) templates.FlowView {
 	s := state(c)
 	v := templates.FlowView{
 		ID: f.ID, DataStores: strings.Join(f.DataStores, ", "), Trigger: f.Trigger.Type,
-		TriggerEvery: f.Trigger.Every, Palette: u.palette(), CSRF: s.sess.csrf,
+		TriggerEvery: f.Trigger.Every, Palette: u.palette(), CSRF: s.sess.CSRF,
 		CanWrite: canManageFlows(s) && flowAccess(s.grants, f.DataStores, store.NoAccess), RunInput: "{}",
 		SecretSet: f.Trigger.HasSecret(),
 	}

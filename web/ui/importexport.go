@@ -89,7 +89,7 @@ func safeFileName(s string) string {
 }
 
 func (u *UI) importPage(c echo.Context) error {
-	v := templates.ImportView{Name: c.QueryParam("name"), CSRF: state(c).sess.csrf}
+	v := templates.ImportView{Name: c.QueryParam("name"), CSRF: state(c).sess.CSRF}
 	return render(c, http.StatusOK, templates.Import(u.page(c, "Import", "namespaces"), v))
 }
 
@@ -215,7 +215,7 @@ func (u *UI) importOptions(s *reqState, into string) dump.Options {
 func (u *UI) importDryRun(c echo.Context) error {
 	s := state(c)
 	ctx := c.Request().Context()
-	v := templates.ImportView{Name: strings.TrimSpace(c.FormValue("name")), CSRF: s.sess.csrf}
+	v := templates.ImportView{Name: strings.TrimSpace(c.FormValue("name")), CSRF: s.sess.CSRF}
 	again := func(status int, msg string) error {
 		v.Error = msg
 		return render(c, status, templates.Import(u.page(c, "Import", "namespaces"), v))
@@ -271,7 +271,7 @@ func (u *UI) importApply(c echo.Context) error {
 	s := state(c)
 	ctx := c.Request().Context()
 	p := u.imports.take(c.FormValue("id"), s.sess.id)
-	v := templates.ImportView{CSRF: s.sess.csrf}
+	v := templates.ImportView{CSRF: s.sess.CSRF}
 	if p == nil {
 		v.Error = "That dry run has expired, was already applied, or was dropped to make room for newer ones: upload the file again."
 		return render(c, http.StatusGone, templates.Import(u.page(c, "Import", "namespaces"), v))

@@ -13,7 +13,7 @@ import (
 )
 
 func (u *UI) loginPage(c echo.Context) error {
-	if ck, err := c.Cookie(sessionCookie); err == nil && u.sessions.get(ck.Value) != nil {
+	if u.sessions.live(c.Request()) {
 		return c.Redirect(http.StatusSeeOther, "/namespaces")
 	}
 	return u.renderLogin(c, http.StatusOK, "")
@@ -102,7 +102,7 @@ func (u *UI) login(c echo.Context) error {
 		return u.renderLogin(c, http.StatusTooManyRequests, "Too many failed sign-ins. Wait "+itoa(int(wait.Seconds())+1)+" seconds and try again.")
 	}
 	token := strings.TrimSpace(c.FormValue("token"))
-	tok, err := u.cfg.Verify(r.Context(), token)
+	tok, err := u.cfg.Verify.Verify(r.Context(), token)
 	if err != nil || token == "" {
 		if err == nil || store.CodeOf(err) == store.CodeUnauthenticated || store.CodeOf(err) == store.CodeInvalidArgument {
 			u.limiter.fail(key)
@@ -110,7 +110,10 @@ func (u *UI) login(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
-	ss := u.sessions.create(token, grantsLabel(tok.Grants))
+	ss, err := u.sessions.create(r.Context(), tok.Key, grantsLabel(tok.Grants))
+	if err != nil {
+		return u.fail(c, err)
+	}
 	u.setCookie(c, sessionCookie, ss.id, 0)
 	u.setCookie(c, loginCookie, "", -1)
 	// After sign-in only a path on this site is followed; anything else
@@ -125,7 +128,9 @@ func (u *UI) login(c echo.Context) error {
 }
 
 func (u *UI) logout(c echo.Context) error {
-	u.sessions.drop(state(c).sess.id)
+	if err := u.sessions.drop(c.Request().Context(), state(c).sess.id); err != nil {
+		return u.fail(c, err) // not signed out: say so rather than pretend
+	}
 	u.setCookie(c, sessionCookie, "", -1)
 	return c.Redirect(http.StatusSeeOther, "/login?done=signed-out")
 }

@@ -29,8 +29,8 @@ func render(c echo.Context, status int, comp templ.Component) error {
 func (u *UI) page(c echo.Context, title, nav string) templates.Page {
 	p := templates.Page{Title: title, Nav: nav}
 	if s := state(c); s != nil {
-		p.CSRF = s.sess.csrf
-		p.Who = s.sess.label
+		p.CSRF = s.sess.CSRF
+		p.Who = s.sess.Label
 	}
 	if msg := flashText(c.QueryParam("done")); msg != "" {
 		p.Flash = msg

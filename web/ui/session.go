@@ -1,9 +1,14 @@
 package ui
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,26 +30,34 @@ const (
 	csrfHeader  = "X-CSRF-Token"
 )
 
+// SessionsNamespace holds the UI's sessions, in the store every server of
+// a deployment shares: a session made on one server works on every other,
+// survives a restart, and signing out (deleting it) ends it everywhere.
+// It is reserved: no token's grants reach it.
+const SessionsNamespace = store.ReservedPrefix + "sessions"
+
 // session is a signed-in browser. Only its random id travels in the
-// cookie; the token stays in server memory so every request re-verifies it
-// (a revoked token signs its sessions out at once).
+// cookie, and only the id's SHA-256 is the record's key (a reader of the
+// database cannot take over a session). The record names the token by its
+// record key, never its secret, and every request looks the token up
+// (tokens.Manager.ByKey, cached), so a revoked token signs its sessions
+// out on every server within the token cache's bound.
 type session struct {
-	id      string
-	token   string
-	csrf    string
-	label   string
-	expires time.Time
+	id       string // the cookie's value, never stored
+	TokenKey string `json:"token"`
+	CSRF     string `json:"csrf"`
+	Label    string `json:"label"`
 }
 
+// sessions keeps sessions in the store with a TTL: an idle session lasts
+// ttl; use renews it (a write at most every tenth of ttl, not per request).
 type sessions struct {
-	mu  sync.Mutex
-	m   map[string]*session
+	st  store.Store
 	ttl time.Duration
-	now func() time.Time
 }
 
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{m: map[string]*session{}, ttl: ttl, now: now}
+func newSessions(st store.Store, ttl time.Duration) *sessions {
+	return &sessions{st: st, ttl: ttl}
 }
 
 func randomToken() string {
@@ -53,42 +66,66 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *sessions) create(token, label string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	// Drop expired sessions while here, so the map cannot grow forever.
-	for id, x := range s.m {
-		if now.After(x.expires) {
-			delete(s.m, id)
-		}
-	}
-	ss := &session{id: randomToken(), token: token, csrf: randomToken(), label: label, expires: now.Add(s.ttl)}
-	s.m[ss.id] = ss
-	return ss
+// sessionKey is the record key of the session whose cookie value is id.
+func sessionKey(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:])
 }
 
-func (s *sessions) get(id string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.m[id]
-	if ss == nil {
-		return nil
+func (s *sessions) create(ctx context.Context, tokenKey, label string) (*session, error) {
+	ss := &session{id: randomToken(), TokenKey: tokenKey, CSRF: randomToken(), Label: label}
+	data, err := json.Marshal(ss)
+	if err != nil {
+		return nil, err
 	}
-	now := s.now()
-	if now.After(ss.expires) {
-		delete(s.m, id)
-		return nil
+	if _, err := s.st.Insert(ctx, SessionsNamespace, sessionKey(ss.id), data, store.WriteOptions{TTL: s.ttl}); err != nil {
+		return nil, err
 	}
-	ss.expires = now.Add(s.ttl)
-	cp := *ss
-	return &cp
+	return ss, nil
 }
 
-func (s *sessions) drop(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
+// get returns the live session with cookie value id, nil when there is
+// none (never made, expired, signed out); an error only when the store
+// fails.
+func (s *sessions) get(ctx context.Context, id string) (*session, error) {
+	if id == "" || len(id) > 128 {
+		return nil, nil
+	}
+	e, err := s.st.FindNameKey(ctx, SessionsNamespace, sessionKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ss session
+	if json.Unmarshal(e.Data, &ss) != nil || ss.TokenKey == "" || ss.CSRF == "" {
+		return nil, nil // a damaged record signs nobody in
+	}
+	ss.id = id
+	if e.ExpiresAt != nil && time.Until(*e.ExpiresAt) < s.ttl-s.ttl/10 {
+		// Renew an idle timer that has run for a tenth of ttl. Only an
+		// existing record at this version is renewed: a sign-out on
+		// another server meanwhile wins (not_found or conflict, ignored).
+		_, _ = s.st.Update(ctx, SessionsNamespace, e.Key, e.Data, store.WriteOptions{TTL: s.ttl, IfVersion: e.Version})
+	}
+	return &ss, nil
+}
+
+// live reports whether the request carries a live session's cookie
+// (store failures count as no).
+func (s *sessions) live(r *http.Request) bool {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return false
+	}
+	ss, err := s.get(r.Context(), ck.Value)
+	return err == nil && ss != nil
+}
+
+func (s *sessions) drop(ctx context.Context, id string) error {
+	_, err := s.st.Delete(ctx, SessionsNamespace, sessionKey(id), store.DeleteOptions{})
+	return err
 }
 
 // reqState is what requireSession puts on the echo context.
@@ -127,7 +164,9 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
 		var ss *session
 		if ck, err := r.Cookie(sessionCookie); err == nil {
-			ss = u.sessions.get(ck.Value)
+			if ss, err = u.sessions.get(r.Context(), ck.Value); err != nil {
+				return u.fail(c, err)
+			}
 		}
 		if ss == nil {
 			if safe {
@@ -150,14 +189,14 @@ func (u *UI) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			if sent == "" {
 				sent = c.FormValue(csrfField)
 			}
-			if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(ss.csrf)) != 1 {
+			if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(ss.CSRF)) != 1 {
 				return u.forbidden(c, "Missing or invalid CSRF token: reload the page and try again.")
 			}
 		}
-		tok, err := u.cfg.Verify(r.Context(), ss.token)
+		tok, err := u.cfg.Verify.ByKey(r.Context(), ss.TokenKey)
 		if err != nil {
 			if store.CodeOf(err) == store.CodeUnauthenticated {
-				u.sessions.drop(ss.id)
+				_ = u.sessions.drop(r.Context(), ss.id) // gone already is fine
 				u.setCookie(c, sessionCookie, "", -1)
 				if safe {
 					return toLogin(c, "/login")

@@ -28,11 +28,15 @@ import (
 	"github.com/flowkv/flowkv/web"
 )
 
-// Verifier checks an access token and returns its record (grants, id);
-// an unknown or revoked token is an error with code unauthenticated. It is
-// called at sign-in and again on every request, so a revoked token ends
-// its sessions at once. (tokens.Manager.Verify is one: TokenVerifier.)
-type Verifier func(ctx context.Context, token string) (tokens.Token, error)
+// Verifier checks access tokens (a *tokens.Manager is one:
+// TokenVerifier). Verify checks a secret at sign-in; ByKey looks the
+// session's token up by its record key on every request, so a revoked
+// token ends its sessions (within the Manager's cache bound). An unknown
+// or revoked token is an error with code unauthenticated.
+type Verifier interface {
+	Verify(ctx context.Context, secret string) (tokens.Token, error)
+	ByKey(ctx context.Context, key string) (tokens.Token, error)
+}
 
 // Quotas counts a session's store calls against its token's quotas and
 // reports usage for the pages (a *quota.Manager).
@@ -62,7 +66,8 @@ type Config struct {
 	// SecureCookies forces the Secure cookie attribute (behind a TLS
 	// proxy); requests over TLS always get it.
 	SecureCookies bool
-	// SessionTTL is how long an idle session lasts (default 12h).
+	// SessionTTL is how long an idle session lasts (default 12h). Sessions
+	// live in Store (SessionsNamespace), shared by every server over it.
 	SessionTTL time.Duration
 	// MaxImportBytes bounds an uploaded import file (default 64 MiB).
 	MaxImportBytes int64
@@ -112,7 +117,7 @@ func New(cfg Config) *UI {
 	}
 	return &UI{
 		cfg:      cfg,
-		sessions: newSessions(cfg.SessionTTL, cfg.Now),
+		sessions: newSessions(cfg.Store, cfg.SessionTTL),
 		limiter:  newFailLimiter(5, 30*time.Second, cfg.Now),
 		imports:  newImportCache(cfg.MaxPendingImportBytes, max(cfg.MaxImportBytes, cfg.MaxPendingImportBytes/4), cfg.Now),
 		log:      cfg.Logger,
@@ -221,7 +226,7 @@ const uploadTimeout = 5 * time.Minute
 // before requireSession, whose CSRF check reads the form.)
 func (u *UI) uploadDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if ck, err := c.Request().Cookie(sessionCookie); err == nil && u.sessions.get(ck.Value) != nil {
+		if u.sessions.live(c.Request()) {
 			// ErrNotSupported outside a real server: nothing to move.
 			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(uploadTimeout))
 		}
