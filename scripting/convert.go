@@ -8,10 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dop251/goja"
 
+	"github.com/flowkv/flowkv/internal/jsonx"
 	"github.com/flowkv/flowkv/store"
 )
 
@@ -127,7 +127,7 @@ func (e *encoder) primitive(x any) {
 		if len(e.buf)+len(x) > e.max {
 			e.fail(store.CodeTooLarge, "more than %d bytes as JSON", e.max)
 		}
-		e.buf = appendString(e.buf, x)
+		e.buf = jsonx.AppendString(e.buf, x)
 	case *big.Int:
 		e.fail(store.CodeInvalidArgument, "a BigInt cannot be stored as JSON")
 	default:
@@ -167,7 +167,7 @@ func (e *encoder) object(o *goja.Object, depth int) bool {
 		e.buf = append(e.buf, ']')
 		return false
 	case "String":
-		e.buf = appendString(e.buf, o.String())
+		e.buf = jsonx.AppendString(e.buf, o.String())
 		return false
 	case "Number":
 		e.primitive(o.ToFloat())
@@ -183,7 +183,7 @@ func (e *encoder) object(o *goja.Object, depth int) bool {
 		if !first {
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = appendString(e.buf, k)
+		e.buf = jsonx.AppendString(e.buf, k)
 		e.buf = append(e.buf, ':')
 		if e.value(o.Get(k), depth+1) {
 			e.buf = e.buf[:mark]
@@ -193,50 +193,6 @@ func (e *encoder) object(o *goja.Object, depth int) bool {
 	}
 	e.buf = append(e.buf, '}')
 	return false
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string (UTF-8 kept, controls escaped).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // data encodes a value to store: encoded within the store's data limit

@@ -8,6 +8,7 @@ import (
 	"github.com/dop251/goja/parser"
 	"github.com/google/uuid"
 
+	"github.com/flowkv/flowkv/internal/jsonx"
 	"github.com/flowkv/flowkv/store"
 )
 
@@ -126,7 +127,10 @@ func (s *runState) parseJSON(raw json.RawMessage) (goja.Value, error) {
 	if len(raw) == 0 {
 		return goja.Null(), nil
 	}
-	if !json.Valid(raw) || jsonDepth(string(raw)) > MaxJSONDepth {
+	if !json.Valid(raw) {
+		return nil, store.ErrInvalidArgument
+	}
+	if at, _ := jsonx.TooDeep(raw, MaxJSONDepth); at >= 0 {
 		return nil, store.ErrInvalidArgument
 	}
 	if v, ok := s.fromJSON(raw); ok {
@@ -200,7 +204,7 @@ func (s *runState) guardJSON(j *goja.Object) {
 			if int64(len(str)) > s.e.opts.MaxMemory {
 				s.throw(store.CodeTooLarge, "JSON.parse: text is %d bytes, the memory budget is %d", len(str), s.e.opts.MaxMemory)
 			}
-			if jsonDepth(str) > MaxJSONDepth {
+			if at, _ := jsonx.TooDeep(str, MaxJSONDepth); at >= 0 {
 				s.throw(store.CodeInvalidArgument, "JSON.parse: nested deeper than %d levels", MaxJSONDepth)
 			}
 		}
@@ -253,39 +257,6 @@ func (s *runState) guardJSON(j *goja.Object) {
 		})
 		return s.call(stringify, goja.Undefined(), call.Argument(0), wrapper, call.Argument(2))
 	})
-}
-
-// jsonDepth returns the deepest bracket nesting of a JSON text, skipping
-// strings.
-func jsonDepth(s string) int {
-	depth, max := 0, 0
-	inStr, esc := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '[', '{':
-			depth++
-			if depth > max {
-				max = depth
-			}
-		case ']', '}':
-			depth--
-		}
-	}
-	return max
 }
 
 func (s *runState) lengthOf(v goja.Value) int64 {

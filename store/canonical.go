@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/flowkv/flowkv/internal/jsonx"
 )
 
 // Canonicalize returns the canonical encoding of a JSON value: compact, object
@@ -29,7 +31,6 @@ func DataHash(canonical []byte) string {
 }
 
 func canonicalize(data []byte, maxDepth int) (json.RawMessage, error) {
-	// Check the nesting depth before decoding: the decoder recurses.
 	if err := checkDepth(data, maxDepth); err != nil {
 		return nil, err
 	}
@@ -70,34 +71,11 @@ func jsonErrText(err error) string {
 	return err.Error()
 }
 
-// checkDepth scans for nesting deeper than max without recursion, skipping
-// brackets inside strings.
+// checkDepth refuses data nested deeper than max (the decoder recurses, so
+// this runs first).
 func checkDepth(data []byte, max int) error {
-	depth := 0
-	inStr, esc := false, false
-	for _, c := range data {
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '[', '{':
-			depth++
-			if depth > max {
-				return Errorf(CodeInvalidArgument, "data is nested deeper than %d levels", max)
-			}
-		case ']', '}':
-			depth--
-		}
+	if at, _ := jsonx.TooDeep(data, max); at >= 0 {
+		return Errorf(CodeInvalidArgument, "data is nested deeper than %d levels", max)
 	}
 	return nil
 }

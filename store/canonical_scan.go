@@ -6,6 +6,8 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/flowkv/flowkv/internal/jsonx"
 )
 
 // scanCanonical is the fast path of canonicalize: one pass over the input
@@ -82,7 +84,7 @@ func (s *scanner) value() bool {
 		if !ok {
 			return false
 		}
-		s.out = appendJSONString(s.out, str)
+		s.out = jsonx.AppendBytes(s.out, str)
 		return true
 	case c == 't':
 		return s.literal("true")
@@ -429,7 +431,7 @@ func (s *scanner) object() bool {
 			obj = append(obj, ',')
 		}
 		first = false
-		obj = appendJSONString(obj, k)
+		obj = jsonx.AppendBytes(obj, k)
 		obj = append(obj, ':')
 		obj = append(obj, s.out[m.start:m.end]...)
 	}
@@ -438,60 +440,4 @@ func (s *scanner) object() bool {
 	s.obj = obj
 	s.members, s.keys = s.members[:base], s.keys[:keysBase]
 	return true
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends str as a JSON string exactly as encoding/json
-// does with HTML escaping off.
-func appendJSONString(dst, str []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(str); {
-		b := str[i]
-		if b < utf8.RuneSelf {
-			if b >= ' ' && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, str[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(str[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, str[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, str[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, str[start:]...)
-	return append(dst, '"')
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/jsonx"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
 )
@@ -319,45 +320,14 @@ func jsonKind(k string) string {
 // checkDepth refuses JSON nested deeper than max, naming the top-level
 // field the deep value is under.
 func checkDepth(b []byte, max int) error {
-	depth := 0
-	inStr, esc := false, false
-	strStart := 0
-	last, field := "", ""
-	for i, ch := range b {
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case ch == '\\':
-				esc = true
-			case ch == '"':
-				inStr = false
-				if depth == 1 {
-					last = string(b[strStart:i])
-				}
-			}
-			continue
-		}
-		switch ch {
-		case '"':
-			inStr, strStart = true, i+1
-		case ':':
-			if depth == 1 {
-				field = last
-			}
-		case '{', '[':
-			depth++
-			if depth > max {
-				if field == "" || depth == 1 {
-					return store.Errorf(store.CodeInvalidArgument, "the request body is nested deeper than %d levels", max)
-				}
-				return store.Errorf(store.CodeInvalidArgument, "%s: nested deeper than %d levels", field, max-1)
-			}
-		case '}', ']':
-			depth--
-		}
+	at, field := jsonx.TooDeep(b, max)
+	switch {
+	case at < 0:
+		return nil
+	case len(field) == 0:
+		return store.Errorf(store.CodeInvalidArgument, "the request body is nested deeper than %d levels", max)
 	}
-	return nil
+	return store.Errorf(store.CodeInvalidArgument, "%s: nested deeper than %d levels", field, max-1)
 }
 
 // QueryInt reads an integer query parameter; absent is def.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/internal/jsonx"
 	"github.com/flowkv/flowkv/store"
 )
 
@@ -119,7 +120,7 @@ func queryPageJSON(c echo.Context, p store.QueryPage) error {
 		b = strconv.AppendInt(b, *p.Count, 10)
 	}
 	b = append(b, `,"index":`...)
-	b = appendString(b, p.Index)
+	b = jsonx.AppendString(b, p.Index)
 	return writeJSONBytes(c, http.StatusOK, append(b, '}'))
 }
 

@@ -22,8 +22,8 @@ import (
 	"github.com/flowkv/flowkv/store"
 )
 
-// Writer writes a dump: one entry per line, encoded like every other face
-// encodes store.Entry. It buffers; call Flush at the end.
+// Writer writes a dump: one entry per line, encoded by store.Entry's own
+// encoder (MarshalJSON), like every other face. It buffers; call Flush at the end.
 type Writer struct {
 	bw  *bufio.Writer
 	enc *json.Encoder
@@ -186,17 +186,13 @@ func parseIndexLine(b []byte, o Options) (ix store.Index, ok bool, err error) {
 	return ix, true, nil
 }
 
-// line is the JSON of one dump line: store.Entry's. Name, key and data
-// are required; the rest is restored when present.
+// line is the JSON of one dump line: a store.Entry, with name and key
+// read apart to tell absent from empty. Name, key and data are required;
+// the rest is restored when present.
 type line struct {
-	Name      *string         `json:"name"`
-	Key       *string         `json:"key"`
-	Data      json.RawMessage `json:"data"`
-	Version   int64           `json:"version"`
-	FlowUUID  string          `json:"flowUuid"`
-	ExpiresAt *time.Time      `json:"expiresAt"`
-	CreatedAt time.Time       `json:"createdAt"`
-	UpdatedAt time.Time       `json:"updatedAt"`
+	store.Entry
+	Name *string `json:"name"`
+	Key  *string `json:"key"`
 }
 
 // ParseLine decodes and validates one dump line (without its newline)
@@ -215,10 +211,8 @@ func ParseLine(b []byte, o Options) (store.Entry, error) {
 	if l.Name == nil || l.Key == nil || l.Data == nil {
 		return store.Entry{}, store.Errorf(store.CodeInvalidArgument, "an entry needs name, key and data")
 	}
-	e := store.Entry{
-		Name: *l.Name, Key: *l.Key, Data: l.Data, Version: l.Version, FlowUUID: l.FlowUUID,
-		ExpiresAt: l.ExpiresAt, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
-	}
+	e := l.Entry
+	e.Name, e.Key = *l.Name, *l.Key
 	if o.Name != "" {
 		e.Name = o.Name
 	}
