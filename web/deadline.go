@@ -1,11 +1,42 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/flowkv/flowkv/store"
 )
+
+// ctxUndeadlined holds a request's context before requestDeadline bounded
+// it (LongResponse goes back to it).
+const ctxUndeadlined = "flowkv.undeadlined"
+
+// requestDeadline is the middleware that bounds every handler by
+// Limits.RequestTimeout: the request's context ends then, and an error the
+// handler returns because of it says so (408 timeout).
+func (s *Server) requestDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+	d := s.limits.RequestTimeout
+	if d <= 0 {
+		return next
+	}
+	return func(c echo.Context) error {
+		r := c.Request()
+		parent := r.Context()
+		ctx, cancel := context.WithTimeout(parent, d)
+		defer cancel()
+		c.Set(ctxUndeadlined, parent)
+		c.SetRequest(r.WithContext(ctx))
+		err := next(c)
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil && c.Request().Context() == ctx {
+			return store.Errorf(store.CodeTimeout, "the request ran longer than the server's request timeout (%s)", d)
+		}
+		return err
+	}
+}
 
 // deadlineWriter sets the connection's write deadline as a response is
 // written: once, at its first byte, to WriteTimeout later; or, after
@@ -75,9 +106,14 @@ func (s *Server) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 // flush must instead make progress within WriteTimeout, so a client that
 // stops reading is still cut off but a stream may last as long as it
 // writes. Routes that stream for long (exports, watch streams) call it
-// before writing, or add the Streaming middleware. It is a no-op on a
-// server without a write timeout.
+// before writing, or add the Streaming middleware. It also lifts the
+// request timeout (Limits.RequestTimeout) from the request's context: call
+// it before taking the context. The write part is a no-op on a server
+// without a write timeout.
 func LongResponse(c echo.Context) {
+	if parent, ok := c.Get(ctxUndeadlined).(context.Context); ok {
+		c.SetRequest(c.Request().WithContext(parent))
+	}
 	for w := c.Response().Writer; w != nil; {
 		if dw, ok := w.(*deadlineWriter); ok {
 			dw.long = true

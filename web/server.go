@@ -99,6 +99,11 @@ type Limits struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds a request's line and headers (431 beyond).
 	MaxHeaderBytes int
+	// RequestTimeout bounds every handler: the request's context ends
+	// after it, so store calls, flow runs and scripts started for it stop,
+	// and the answer is 408 timeout. Routes that stream for long (an
+	// export, a watch: LongResponse) are bounded by write progress instead.
+	RequestTimeout time.Duration
 }
 
 // DefaultLimits are the Limits used for zero fields.
@@ -108,6 +113,7 @@ var DefaultLimits = Limits{
 	WriteTimeout:      60 * time.Second,
 	IdleTimeout:       2 * time.Minute,
 	MaxHeaderBytes:    64 << 10,
+	RequestTimeout:    2 * time.Minute,
 }
 
 // withDefaults fills zero fields from DefaultLimits and turns negative
@@ -127,6 +133,7 @@ func (l Limits) withDefaults() Limits {
 	l.ReadTimeout = pick(l.ReadTimeout, d.ReadTimeout)
 	l.WriteTimeout = pick(l.WriteTimeout, d.WriteTimeout)
 	l.IdleTimeout = pick(l.IdleTimeout, d.IdleTimeout)
+	l.RequestTimeout = pick(l.RequestTimeout, d.RequestTimeout)
 	if l.MaxHeaderBytes <= 0 {
 		l.MaxHeaderBytes = d.MaxHeaderBytes
 	}
@@ -227,7 +234,7 @@ func New(opts Options) (*Server, error) {
 	// Route on the escaped path so that %2F in a key or name is not a
 	// separator; PathParam unescapes each segment.
 	e.Pre(rawPath, s.writeDeadline)
-	e.Use(s.observe, s.recoverPanics)
+	e.Use(s.observe, s.recoverPanics, s.requestDeadline)
 	s.e = e
 	s.v1 = e.Group("/v1", s.authenticate)
 
