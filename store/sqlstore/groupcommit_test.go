@@ -1,9 +1,15 @@
 package sqlstore_test
 
 import (
+	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,4 +329,163 @@ func TestGroupCommitCanceledWaiter(t *testing.T) {
 		}
 		wg.Wait()
 	})
+}
+
+// killChildEnv makes the test binary the writer process of
+// TestGroupCommitKillMidBatch: the value is the SQLite file.
+const killChildEnv = "FLOWKV_GC_KILL_CHILD"
+
+// SIGKILL of a SQLite writer in the middle of a batch (its writes applied
+// inside the transaction, COMMIT not yet run): after the kill the file
+// passes integrity_check, every write acknowledged before the kill is
+// there, and no write of the killed batch (nor of the queue behind it) is.
+func TestGroupCommitKillMidBatch(t *testing.T) {
+	if path := os.Getenv(killChildEnv); path != "" {
+		killChild(path)
+		return
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kill.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestGroupCommitKillMidBatch$")
+	cmd.Env = append(os.Environ(), killChildEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked, tried := map[string]bool{}, map[string]bool{}
+	sc := bufio.NewScanner(out)
+	mid := false
+	for !mid && sc.Scan() {
+		kind, key, _ := strings.Cut(sc.Text(), " ")
+		switch kind {
+		case "try":
+			tried[key] = true
+		case "ack":
+			acked[key] = true
+		case "midbatch":
+			mid = true
+		}
+	}
+	if !mid {
+		t.Fatalf("the writer ended before a batch held (%v)", cmd.Wait())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var check string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check: %q, %v", check, err)
+	}
+	rows, err := db.Query("SELECT key FROM entries WHERE name = 'kill'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		present[k] = true
+	}
+	rows.Close()
+	for k := range acked {
+		if !present[k] {
+			t.Errorf("acknowledged write %s lost", k)
+		}
+	}
+	inflight := 0
+	for k := range tried {
+		if !acked[k] {
+			inflight++
+			if present[k] {
+				t.Errorf("write %s of the killed batch or queue was committed", k)
+			}
+		}
+	}
+	if inflight < 2 {
+		t.Fatalf("%d writes in flight at the kill, want a batch of several", inflight)
+	}
+	t.Logf("%d acknowledged writes kept, %d in flight at the kill absent", len(acked), inflight)
+}
+
+// killChild writes with gcWriters goroutines, printing "try KEY" before and
+// "ack KEY" after each write; the fourth batch of several writes prints
+// "midbatch" (once every acknowledged write so far is printed) and waits,
+// before COMMIT, to be killed.
+func killChild(path string) {
+	s, err := sqlstore.Open(context.Background(), "sqlite:"+path, sqlstore.Options{ReapInterval: -1, GroupCommit: sqlstore.GroupCommitOn})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	var committed, printed, batches int
+	say := func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Println(line)
+		if strings.HasPrefix(line, "ack ") {
+			printed++
+		}
+	}
+	sqlstore.SetBatchHooks(s, func() error {
+		mu.Lock()
+		batches++
+		n := batches
+		mu.Unlock()
+		if n < 4 {
+			return nil
+		}
+		for {
+			mu.Lock()
+			// Writes that ran alone are committed too (the hooks see
+			// batches only); none runs while this batch holds the writer.
+			done := int64(printed) == int64(committed)+s.CommitStats().Solo
+			mu.Unlock()
+			if done {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		say("midbatch")
+		time.Sleep(2 * time.Minute)
+		os.Exit(3)
+		return nil
+	}, func(errs []error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, err := range errs {
+			if err == nil {
+				committed++
+			}
+		}
+	})
+	for w := 0; w < gcWriters; w++ {
+		go func() {
+			for i := 0; ; i++ {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				say("try " + key)
+				if _, err := s.Insert(context.Background(), "kill", key, []byte(`1`), store.WriteOptions{}); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(2)
+				}
+				say("ack " + key)
+			}
+		}()
+	}
+	select {}
 }
