@@ -20,6 +20,13 @@ type Reaper interface {
 	Reaped() int64
 }
 
+// GroupCommitter is implemented by stores that commit concurrent writes in
+// shared transactions (sqlstore): writes that ran alone, transactions of
+// several writes, and the writes those held.
+type GroupCommitter interface {
+	GroupCommitCounts() (solo, batches, batched int64)
+}
+
 // latency buckets in seconds.
 var buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
@@ -115,6 +122,20 @@ func newMetrics(st store.Store) *metrics {
 			Name: "flowkv_store_entries_expired_total",
 			Help: "Expired entries removed by the store's reaper.",
 		}, func() float64 { return float64(r.Reaped()) }))
+	}
+	if g, ok := st.(GroupCommitter); ok {
+		counter := func(name, help string, pick func(solo, batches, batched int64) int64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+				return float64(pick(g.GroupCommitCounts()))
+			})
+		}
+		m.reg.MustRegister(
+			counter("flowkv_store_writes_solo_total", "Store writes committed alone (no other write was waiting).",
+				func(solo, _, _ int64) int64 { return solo }),
+			counter("flowkv_store_commit_batches_total", "Store transactions that committed several waiting writes at once.",
+				func(_, batches, _ int64) int64 { return batches }),
+			counter("flowkv_store_writes_batched_total", "Store writes applied in those shared transactions.",
+				func(_, _, batched int64) int64 { return batched }))
 	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		MaxRequestsInFlight: metricsInFlight,

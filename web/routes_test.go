@@ -359,6 +359,8 @@ func TestHealthReadyMetrics(t *testing.T) {
 		`flowkv_store_operations_total{op="findNameKey",result="not_found"}`,
 		`# TYPE flowkv_store_entries_expired_total counter`,
 		`flowkv_store_entries_expired_total 0`,
+		`# TYPE flowkv_store_commit_batches_total counter`,
+		`# TYPE flowkv_store_writes_solo_total counter`,
 		`# TYPE go_goroutines gauge`,
 	} {
 		if !strings.Contains(body, line) {

@@ -88,6 +88,13 @@ func (s *Store) CommitStats() CommitStats {
 	return CommitStats{Solo: c.solos.Load(), Batches: c.batches.Load(), Batched: c.batched.Load(), Largest: c.largest.Load()}
 }
 
+// GroupCommitCounts is CommitStats without Largest (web.GroupCommitter,
+// for /metrics).
+func (s *Store) GroupCommitCounts() (solo, batches, batched int64) {
+	c := s.CommitStats()
+	return c.Solo, c.Batches, c.Batched
+}
+
 // batchHooks are tests' view into batches of more than one write.
 type batchHooks struct {
 	// commit, when set, runs just before COMMIT: a non-nil error fails the
