@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"math/big"
 	"strconv"
 
@@ -354,25 +355,47 @@ func (d kvDB) selectorOf(v goja.Value) (selector, error) {
 }
 
 // applyCursor narrows the selector's range to continue after cursor
-// (Deno's decode_selector_and_cursor).
+// (Deno's decode_selector_and_cursor). A cursor is what the Deno runtime
+// gives — the URL-safe base64 of the last key's bytes after the common
+// prefix — or what @deno/kv gives: base64 of {"lastYieldedKeyBytes": hex}.
 func (sel *selector) applyCursor(cursor string, reverse bool) error {
-	c, err := base64.URLEncoding.DecodeString(cursor)
-	if err != nil {
-		if c, err = base64.RawURLEncoding.DecodeString(cursor); err != nil {
-			return argErr("invalid cursor")
+	key, ok := npmCursor(cursor)
+	if !ok {
+		c, err := base64.URLEncoding.DecodeString(cursor)
+		if err != nil {
+			if c, err = base64.RawURLEncoding.DecodeString(cursor); err != nil {
+				return argErr("invalid cursor")
+			}
 		}
+		key = append(bytes.Clone(sel.prefix), c...)
 	}
-	key := append(bytes.Clone(sel.prefix), c...)
 	if reverse {
 		sel.end = key
 	} else {
 		sel.start = append(key, 0)
 	}
 	if (sel.minStart != nil && bytes.Compare(sel.start, sel.minStart) < 0) ||
-		(sel.maxEnd != nil && bytes.Compare(sel.end, sel.maxEnd) > 0) {
+		(sel.maxEnd != nil && bytes.Compare(sel.end, sel.maxEnd) > 0) ||
+		!bytes.HasPrefix(key, sel.prefix) {
 		return argErr("cursor out of bounds")
 	}
 	return nil
+}
+
+// npmCursor reads a cursor of @deno/kv (the npm client).
+func npmCursor(cursor string) ([]byte, bool) {
+	raw, err := base64.StdEncoding.DecodeString(cursor)
+	if err != nil || len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	var c struct {
+		LastYieldedKeyBytes string `json:"lastYieldedKeyBytes"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return nil, false
+	}
+	key, err := hex.DecodeString(c.LastYieldedKeyBytes)
+	return key, err == nil && len(key) > 0
 }
 
 // list is kv.list(selector, {limit, reverse, cursor, batchSize}): an

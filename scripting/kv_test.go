@@ -2,6 +2,8 @@ package scripting
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"math/big"
 	"strings"
@@ -234,5 +236,37 @@ return {one: (await u.get(['users', '1'])).value, many: (await u.getMany([['user
 	}
 	if ent, err := st.FindNameKey(ctx, "users", tupleKey(t, "users", "1")); err != nil || string(ent.Data) != `{"name":"Ada"}` {
 		t.Errorf("users/[users,1] after the denied writes: %s %v", ent.Data, err)
+	}
+}
+
+// TestKVListClientCursors: a list continues from the cursor of either Deno
+// client — the runtime's (base64url of the key after the prefix) or
+// @deno/kv's (base64 of {"lastYieldedKeyBytes": hex}) — and a cursor
+// naming a key outside the selector is refused.
+func TestKVListClientCursors(t *testing.T) {
+	t.Parallel()
+	e := New(Options{Timeout: time.Minute})
+	st := openStore(t)
+	mustRun(t, e, st, `for (let i = 0; i < 4; i++) await kv.set(['items', i], i); await kv.set(['other', 1], 1)`, nil)
+	cursor := func(parts ...any) string {
+		b, err := store.PackTuple(parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(map[string]string{"lastYieldedKeyBytes": hex.EncodeToString(b)})
+		return base64.StdEncoding.EncodeToString(j)
+	}
+	b, _ := store.PackTuple([]any{"items"})
+	full, _ := store.PackTuple([]any{"items", 1.0})
+	deno := base64.URLEncoding.EncodeToString(full[len(b):])
+	src := `const out = [];
+for await (const e of kv.list({prefix: ['items']}, {cursor: input.cursor, reverse: input.reverse})) out.push(e.value);
+return out;`
+	jsonEq(t, mustRun(t, e, st, src, map[string]any{"cursor": cursor("items", 1.0)}), `[2,3]`)
+	jsonEq(t, mustRun(t, e, st, src, map[string]any{"cursor": cursor("items", 2.0), "reverse": true}), `[1,0]`)
+	jsonEq(t, mustRun(t, e, st, src, map[string]any{"cursor": deno}), `[2,3]`)
+	res, err := run(t, e, st, src, map[string]any{"cursor": cursor("other", 0.0)})
+	if store.CodeOf(err) != store.CodeInvalidArgument {
+		t.Fatalf("a cursor outside the prefix: %s %v", res.Value, err)
 	}
 }

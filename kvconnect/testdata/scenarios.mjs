@@ -275,6 +275,89 @@ export const scenarios = {
     assert.deepEqual((await kv.get(["xf", "from-js"])).value, { seen: "Ada", n: 2 });
   },
 
+  // A JavaScript script's kv (the database default) and openKv(name) are
+  // the databases this client opens: what a script sets, the client gets,
+  // and the reverse, with the same keys, versionstamps, order and cursors.
+  async scriptKV({ kv, open, api, base, ns, tokens, KvU64 }) {
+    const script = async (source, token = tokens.admin) => {
+      const res = await api("POST", "/v1/operations/scripts", { source, input: { ns } }, token);
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      return JSON.parse(text);
+    };
+    // The script writes, the client reads.
+    const wrote = await script(`
+      const db = await openKv(input.ns);
+      const r = await db.set(["users", "1"], {name: "Ada", email: "ada@example.com", tags: ["a"]});
+      await kv.set(["users", input.ns], {from: "script", n: 1.5});
+      await db.atomic().sum(["users", "count"], 2n).commit();
+      await db.set(["users", 7], "seven", {expireIn: 3600000});
+      return r;`);
+    assert.equal(wrote.ok, true);
+    const one = await kv.get(["users", "1"]);
+    assert.deepEqual(one.value, { name: "Ada", email: "ada@example.com", tags: ["a"] });
+    assert.equal(one.versionstamp, wrote.versionstamp, "the script's versionstamp is the client's");
+    const count = (await kv.get(["users", "count"])).value;
+    assert.ok(count instanceof KvU64, "a script's sum(key, 2n) is a KvU64");
+    assert.equal(count.value, 2n);
+    assert.equal((await kv.get(["users", 7])).value, "seven");
+    const def = await open(`${base}/kv`, tokens.admin);
+    try {
+      assert.deepEqual((await def.get(["users", ns])).value, { from: "script", n: 1.5 }, "kv is the database default");
+    } finally {
+      def.close();
+    }
+    // The client writes, the script reads by get and list.
+    await kv.set(["users", "2"], { name: "Bob" });
+    await kv.set(["users", 10], { name: "Ten" });
+    await kv.atomic().sum(["users", "count"], 3n).commit();
+    const mine = [];
+    for await (const e of kv.list({ prefix: ["users"] })) mine.push([e.key, e.versionstamp]);
+    const it = kv.list({ prefix: ["users"] }, { limit: 2 });
+    for await (const _ of it) { /* the first page */ }
+    const rest = [];
+    for await (const e of kv.list({ prefix: ["users"] }, { cursor: it.cursor })) rest.push(e.key);
+    const read = await script(`
+      const db = await openKv(input.ns);
+      const list = [];
+      for await (const e of db.list({prefix: ["users"]})) list.push([e.key, e.versionstamp]);
+      const rev = [];
+      for await (const e of db.list({prefix: ["users"]}, {reverse: true, limit: 2})) rev.push(e.key);
+      const rest = [];
+      for await (const e of db.list({prefix: ["users"]}, {cursor: input.cursor})) rest.push(e.key);
+      const bob = await db.get(["users", "2"]);
+      return {bob: bob.value, list, rev, rest, count: (await db.get(["users", "count"])).value.$denokv.u64};`.replace("input.cursor", JSON.stringify(it.cursor)));
+    assert.deepEqual(read.bob, { name: "Bob" });
+    assert.deepEqual(read.list, mine, "the script lists what the client lists, in the same order, with the same versionstamps");
+    assert.deepEqual(read.list.map((e) => e[0]), [["users", "1"], ["users", "2"], ["users", "count"], ["users", 7], ["users", 10]],
+      "Deno's order: strings, then numbers by value");
+    assert.deepEqual(read.rev, mine.slice(-2).reverse().map((e) => e[0]));
+    assert.deepEqual(read.rest, rest, "a cursor from the client continues the same listing in a script");
+    assert.equal(read.count, "5");
+    // Grants: a users:read token runs a stored script that can open and
+    // read users, but cannot open orders nor write users.
+    const put = async (name, source) => {
+      const res = await api("PUT", `/v1/scripts/${name}`, { source });
+      assert.equal(res.status, 200, await res.text());
+    };
+    const admin = await open(`${base}/kv/users`, tokens.admin);
+    await admin.set(["users", "1"], { name: "Ada" });
+    admin.close();
+    await put(`kv-read-${ns}`, `return (await (await openKv("users")).get(["users", "1"])).value`);
+    await put(`kv-orders-${ns}`, `return await (await openKv("orders")).get(["o", "1"])`);
+    await put(`kv-write-${ns}`, `return await (await openKv("users")).set(["users", "2"], {name: "Mallory"})`);
+    const runAs = (name) => api("POST", "/v1/operations/scripts", { script: name }, tokens.usersRead);
+    let res = await runAs(`kv-read-${ns}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { name: "Ada" });
+    for (const name of [`kv-orders-${ns}`, `kv-write-${ns}`]) {
+      res = await runAs(name);
+      const text = await res.text();
+      assert.equal(res.status, 403, text);
+      assert.match(text, /access_denied/);
+    }
+  },
+
   // A users:read token reads /kv/users, cannot write it, cannot open /kv/orders.
   async grants({ open, base, tokens, kv }) {
     const admin = await open(`${base}/kv/users`, tokens.admin);
