@@ -2,6 +2,7 @@ package scripting
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -53,6 +54,7 @@ func compile(name, source string) (*goja.Program, error) {
 	res := api.Transform(wrapped, api.TransformOptions{
 		Loader:            api.LoaderTS,
 		Sourcefile:        name,
+		Sourcemap:         api.SourceMapExternal,
 		Supported:         map[string]bool{"for-await": false, "async-generator": false},
 		LegalComments:     api.LegalCommentsNone,
 		Charset:           api.CharsetUTF8,
@@ -84,6 +86,12 @@ func compile(name, source string) (*goja.Program, error) {
 			return nil, store.Errorf(store.CodeInvalidArgument, "script %s: SyntaxError: %s", name, oneLine(syntaxText(perr)))
 		}
 	}
+	// Positions in the lowered code map back to the wrapped source
+	// through esbuild's source map (then sourcePositions takes off the
+	// wrapper's prefix on line 1).
+	if sm, ok := oneBasedSourceMap(name, res.Map); ok {
+		prog2.File.SetSourceMap(sm)
+	}
 	p, err := goja.CompileAST(prog2, false)
 	if err != nil {
 		return nil, store.Errorf(store.CodeInvalidArgument, "script %s: %s", name, oneLine(err.Error()))
@@ -97,6 +105,34 @@ func syntaxText(err error) string {
 		return e.Message + " at line " + itoa(e.Position.Line) + " column " + itoa(col(e.Position))
 	}
 	return err.Error()
+}
+
+// sourcePositions rewrites the positions "NAME:1:COL" in text (a stack
+// frame, an exception's " at …") from the wrapped program's to the
+// source's: only line 1 holds the wrapper's prefix, so only its columns
+// move. Other lines are the source's own.
+func sourcePositions(name, text string) string {
+	mark := name + ":1:"
+	var b strings.Builder
+	for {
+		i := strings.Index(text, mark)
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		j := i + len(mark)
+		k := j
+		for k < len(text) && text[k] >= '0' && text[k] <= '9' {
+			k++
+		}
+		b.WriteString(text[:j])
+		if n, err := strconv.Atoi(text[j:k]); err == nil && n > len(wrapPrefix) {
+			b.WriteString(itoa(n - len(wrapPrefix)))
+		} else {
+			b.WriteString(text[j:k])
+		}
+		text = text[k:]
+	}
 }
 
 func col(p file.Position) int {

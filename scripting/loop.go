@@ -432,7 +432,7 @@ func (s *runState) jsError(err error) error {
 		if i := strings.LastIndex(ex.Error(), " at "); i >= 0 {
 			where = ex.Error()[i:]
 		}
-		return s.valueErrorAt(ex.Value(), "", where)
+		return s.valueErrorAt(ex.Value(), "", sourcePositions(s.name, where))
 	}
 	return store.Errorf(store.CodeInvalidArgument, "script %s: %s", s.name, oneLine(err.Error()))
 }
@@ -456,7 +456,7 @@ func (s *runState) valueErrorAt(v goja.Value, prefix, where string) error {
 				}
 			}
 			if where == "" {
-				where = stackTop(obj)
+				where = sourcePositions(s.name, stackTop(obj))
 			}
 		}
 	}
