@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,4 +270,40 @@ return out;`
 	if store.CodeOf(err) != store.CodeInvalidArgument {
 		t.Fatalf("a cursor outside the prefix: %s %v", res.Value, err)
 	}
+}
+
+// TestKVHostile: attacks on the kv facade fail with a clear code before
+// they reach the store, and the engine goes on serving other runs.
+func TestKVHostile(t *testing.T) {
+	t.Parallel()
+	e := New(Options{Timeout: time.Minute})
+	st := openStore(t)
+	mustRun(t, e, st, `await kv.set(['victim', 1], 'intact'); await (await openKv('other')).set(['secret'], 's')`, nil)
+	invalid, tooLarge := store.CodeInvalidArgument, store.CodeTooLarge
+	for _, c := range []struct {
+		name, src string
+		codes     []store.Code
+	}{
+		{"a key of 64 bigints of 255 bytes", `await kv.set(Array.from({length: 64}, () => 2n ** 2000n), 1)`, []store.Code{invalid}},
+		{"a bigint part past Deno's 255 bytes", `await kv.get([2n ** 4000n])`, []store.Code{invalid}},
+		{"a key of 100,000 parts", `await kv.get(Array(100000).fill('a'))`, []store.Code{invalid}},
+		{"getMany of 10,000 keys", `await kv.getMany(Array.from({length: 10000}, (_, i) => ['k', i]))`, []store.Code{invalid}},
+		{"a 1 MiB bytes part", `await kv.get([{bytes: 'A'.repeat(1 << 20)}])`, []store.Code{invalid}},
+		{"a 100 KiB cursor", `for await (const e of kv.list({prefix: []}, {cursor: 'A'.repeat(100000)})) {}`, []store.Code{invalid, tooLarge}},
+		{"an @deno/kv cursor into another prefix", `for await (const e of kv.list({prefix: ['victim']}, {cursor: 'eyJsYXN0WWllbGRlZEtleUJ5dGVzIjoiMDI3MzAwIn0='})) {}`, []store.Code{invalid}},
+		{"a throwing getter as a key part", `await kv.get([{get bytes() { throw new Error('boom') }}])`, []store.Code{invalid}},
+		{"a proxy as the key", `await kv.get(new Proxy(['a'], {get: () => { throw new Error('trap') }}))`, []store.Code{invalid}},
+		{"150 mutations in one atomic", `const a = kv.atomic(); for (let i = 0; i < 150; i++) a.set(['m', i], i); await a.commit()`, []store.Code{invalid}},
+		{"a sum past 2^64", `await kv.atomic().sum(['victim', 1], 2n ** 64n).commit()`, []store.Code{invalid}},
+		{"a sum into a string", `await kv.atomic().sum(['victim', 1], 1n).commit()`, []store.Code{invalid}},
+		{"a versionstamp of 1 MiB", `await kv.atomic().check({key: ['victim', 1], versionstamp: 'a'.repeat(1 << 20)}).delete(['victim', 1]).commit()`, []store.Code{invalid}},
+		{"openKv of a 10 KiB name", `await openKv('n'.repeat(10240))`, []store.Code{invalid, tooLarge}},
+		{"a batchSize of three billion", `for await (const e of kv.list({prefix: []}, {batchSize: 3e9})) {}`, []store.Code{invalid}},
+	} {
+		res, err := run(t, e, st, c.src, nil)
+		if err == nil || !slices.Contains(c.codes, store.CodeOf(err)) {
+			t.Errorf("%s: %s %v, want one of %v", c.name, res.Value, err, c.codes)
+		}
+	}
+	jsonEq(t, mustRun(t, e, st, `return [(await kv.get(['victim', 1])).value, (await (await openKv('other')).get(['secret'])).value]`, nil), `["intact","s"]`)
 }
