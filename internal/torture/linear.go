@@ -21,7 +21,11 @@ import (
 
 // LinearConfig configures one linearizability run.
 type LinearConfig struct {
-	Server  *Server
+	Server *Server
+	// Servers, when set instead of Server, are several servers over one
+	// database: client i talks to Servers[i % len(Servers)], so the
+	// history checks that they behave as one (no kills then).
+	Servers []*Server
 	Clients int // concurrent clients (default 16)
 	Ops     int // operations to record (default 10,000)
 	Names   int // namespaces (default 2)
@@ -159,9 +163,22 @@ func RunLinear(ctx context.Context, cfg LinearConfig) (LinearResult, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	if cfg.Server == nil && len(cfg.Servers) > 0 {
+		if cfg.Kills > 0 {
+			return LinearResult{}, errors.New("torture: kills need one Server")
+		}
+		cfg.Server = cfg.Servers[0]
+	}
+	if len(cfg.Servers) == 0 {
+		cfg.Servers = []*Server{cfg.Server}
+	}
 	srv := cfg.Server
-	cl := NewClient(srv.URL, srv.Token, cfg.Clients+2)
-	defer cl.Close()
+	cls := make([]*Client, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		cls[i] = NewClient(s.URL, s.Token, cfg.Clients/len(cfg.Servers)+2)
+		defer cls[i].Close()
+	}
+	cl := cls[0]
 
 	names := make([]string, cfg.Names)
 	for i := range names {
@@ -247,7 +264,7 @@ func RunLinear(ctx context.Context, cfg LinearConfig) (LinearResult, error) {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
-			w := &worker{id: c, cfg: cfg, cl: cl, rec: rec, names: names, keys: keys, setName: setName,
+			w := &worker{id: c, cfg: cfg, cl: cls[c%len(cls)], rec: rec, names: names, keys: keys, setName: setName,
 				rng: rand.New(rand.NewPCG(cfg.Seed, uint64(c)+1)), known: map[[2]string]int64{}}
 			for runCtx.Err() == nil && (rec.started.Add(1) <= int64(cfg.Ops) || killing.Load()) {
 				w.one(runCtx)

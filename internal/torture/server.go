@@ -75,8 +75,11 @@ type Server struct {
 	Token string
 	// Args are extra flags for serve (e.g. --max-body-bytes).
 	Args []string
-	// Env is extra environment (KEY=VALUE).
+	// Env is extra environment (KEY=VALUE); it wins over the defaults
+	// (DATA_STORE_MODE=aws with DATA_STORE_AWS_* selects DynamoDB).
 	Env []string
+	// UI serves the web UI too (by default the server runs --no-ui).
+	UI bool
 	// LogPath receives the server's stderr (appended across restarts).
 	LogPath string
 
@@ -123,7 +126,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	args := append([]string{"serve", "--no-ui", "--quiet", "--addr", addr}, s.Args...)
+	args := []string{"serve", "--quiet", "--addr", addr}
+	if !s.UI {
+		args = append(args, "--no-ui")
+	}
+	args = append(args, s.Args...)
 	var lastErr error
 	for attempt := 0; attempt < 50; attempt++ {
 		cmd := exec.Command(s.Bin, args...)

@@ -229,6 +229,9 @@ func (u *UI) uploadDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.sessions.live(c.Request()) {
 			// ErrNotSupported outside a real server: nothing to move.
 			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(uploadTimeout))
+			// Nor does the server's request timeout cut the import of a
+			// large file: its writes are bounded by their progress.
+			web.LongResponse(c)
 		}
 		return next(c)
 	}
