@@ -29,7 +29,8 @@ import (
 )
 
 type common struct {
-	bin, out, backend, pg string
+	bin, out, backend, pg, dynamo string
+	servers                       int
 }
 
 func main() {
@@ -57,7 +58,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 	var c common
 	fs.StringVar(&c.bin, "bin", "", "flowkv binary (default: go build ./cmd/flowkv)")
 	fs.StringVar(&c.out, "out", ".cache/torture", "directory for results")
-	fs.StringVar(&c.backend, "backend", "sqlite", "sqlite or postgres")
+	fs.StringVar(&c.backend, "backend", "sqlite", "sqlite, postgres or dynamodb")
+	fs.StringVar(&c.dynamo, "dynamo", os.Getenv("FLOWKV_TEST_DYNAMO_ENDPOINT"), "DynamoDB Local endpoint for -backend dynamodb (a fresh table per run)")
+	fs.IntVar(&c.servers, "servers", 1, "servers over the one database, clients spread over them (linear; PostgreSQL or DynamoDB)")
 	fs.StringVar(&c.pg, "pg", envOr("FLOWKV_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL server for fresh databases")
 	runs := fs.Int("runs", 1, "runs (linear, crash)")
 	ops := fs.Int("ops", 10000, "operations per run (linear, crash)")
@@ -105,13 +108,16 @@ func run(ctx context.Context, cmd string, args []string) error {
 		fails := 0
 		var results []torture.LinearResult
 		for i := 0; i < *runs && ctx.Err() == nil; i++ {
-			srv, done, err := c.server(ctx, tmp, fmt.Sprintf("%s-%d", cmd, i))
+			if c.servers > 1 && (cmd != "linear" || c.backend == "sqlite") {
+				return errors.New("-servers > 1: linear on postgres or dynamodb only")
+			}
+			srvs, done, err := c.start(ctx, tmp, fmt.Sprintf("%s-%d", cmd, i), c.servers)
 			if err != nil {
 				return err
 			}
 			r, err := torture.RunLinear(ctx, torture.LinearConfig{
-				Server: srv, Clients: *clients, Ops: *ops, Kills: *kills, KillMin: *killMin, KillMax: *killMax,
-				ExternalDB: c.backend == "postgres",
+				Servers: srvs, Clients: *clients, Ops: *ops, Kills: *kills, KillMin: *killMin, KillMax: *killMax,
+				ExternalDB: c.backend != "sqlite",
 				Seed:       *seed + uint64(i), OutDir: c.out, Prefix: fmt.Sprintf("%s-%s-%d", cmd, stamp, i), Logf: logf,
 			})
 			done()
@@ -124,7 +130,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 				st = "FAILED"
 				fails++
 			}
-			logf("%s %s run %d/%d %s: %s", cmd, c.backend, i+1, *runs, st, r)
+			logf("%s %s ×%d servers run %d/%d %s: %s", cmd, c.backend, c.servers, i+1, *runs, st, r)
 		}
 		if err := torture.WriteJSON(filepath.Join(c.out, fmt.Sprintf("%s-%s-%s.json", cmd, c.backend, stamp)), results); err != nil {
 			return err
@@ -220,24 +226,54 @@ func run(ctx context.Context, cmd string, args []string) error {
 
 // server starts flowkv on a fresh database of the chosen backend.
 func (c common) server(ctx context.Context, tmp, name string) (*torture.Server, func(), error) {
+	srvs, done, err := c.start(ctx, tmp, name, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return srvs[0], done, nil
+}
+
+// start starts n servers (one admin token) on one fresh database of the
+// chosen backend.
+func (c common) start(ctx context.Context, tmp, name string, n int) ([]*torture.Server, func(), error) {
 	dsn := "sqlite:" + filepath.Join(tmp, name, "flowkv.db")
 	drop := func() {}
-	if c.backend == "postgres" {
+	var env []string
+	switch c.backend {
+	case "sqlite":
+	case "postgres":
 		var err error
 		dsn, drop, err = torture.FreshPostgres(ctx, c.pg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("fresh PostgreSQL database on %s: %w", c.pg, err)
 		}
-	} else if c.backend != "sqlite" {
-		return nil, nil, fmt.Errorf("-backend: sqlite or postgres, not %q", c.backend)
+	case "dynamodb":
+		if c.dynamo == "" {
+			return nil, nil, errors.New("-backend dynamodb needs -dynamo (or FLOWKV_TEST_DYNAMO_ENDPOINT)")
+		}
+		env = []string{"DATA_STORE_MODE=aws", "DATA_STORE_AWS_ENDPOINT=" + c.dynamo, "DATA_STORE_AWS_REGION=us-east-1",
+			"DATA_STORE_AWS_ACCESS_KEY=local", "DATA_STORE_AWS_SECRET=local", "DATA_STORE_AWS_TABLE=" + strings.ReplaceAll(name, "-", "_") + "_" + torture.NewToken()[13:25]}
+	default:
+		return nil, nil, fmt.Errorf("-backend: sqlite, postgres or dynamodb, not %q", c.backend)
 	}
-	srv := &torture.Server{Bin: c.bin, DSN: dsn, Token: torture.NewToken(), LogPath: filepath.Join(c.out, name+".server.log")}
-	_ = os.Remove(srv.LogPath)
-	if err := srv.Start(ctx); err != nil {
+	tok := torture.NewToken()
+	var srvs []*torture.Server
+	stop := func() {
+		for _, s := range srvs {
+			s.Stop()
+		}
 		drop()
-		return nil, nil, err
 	}
-	return srv, func() { srv.Stop(); drop() }, nil
+	for i := range max(n, 1) {
+		srv := &torture.Server{Bin: c.bin, DSN: dsn, Token: tok, Env: env, LogPath: filepath.Join(c.out, fmt.Sprintf("%s.server%d.log", name, i))}
+		_ = os.Remove(srv.LogPath)
+		if err := srv.Start(ctx); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		srvs = append(srvs, srv)
+	}
+	return srvs, stop, nil
 }
 
 func envOr(k, def string) string {
