@@ -164,8 +164,8 @@ func RunLinear(ctx context.Context, cfg LinearConfig) (LinearResult, error) {
 		logf = func(string, ...any) {}
 	}
 	if cfg.Server == nil && len(cfg.Servers) > 0 {
-		if cfg.Kills > 0 {
-			return LinearResult{}, errors.New("torture: kills need one Server")
+		if cfg.Kills > 0 && len(cfg.Servers) > 1 {
+			return LinearResult{}, errors.New("torture: kills need one server")
 		}
 		cfg.Server = cfg.Servers[0]
 	}
