@@ -77,10 +77,24 @@
     return out;
   }
 
+  // accessibleName is the name of a form control as its label gives it:
+  // aria-label, a <label for>, or the text of the label around it.
+  function accessibleName(el) {
+    if (el.getAttribute("aria-label")) return el.getAttribute("aria-label");
+    var lab = (el.labels && el.labels[0]) || el.closest("label");
+    if (!lab) return "";
+    var first = lab.querySelector("span");
+    return ((first || lab).textContent || "").replace(/\s+/g, " ").replace(/\s*\*$/, "").trim();
+  }
+
   function attachEditors(root) {
     if (!window.FlowkvEditor) return;
     all(root, "textarea[data-editor]").forEach(function (ta) {
-      window.FlowkvEditor.attach(ta, ta.dataset.editor);
+      var view = window.FlowkvEditor.attach(ta, ta.dataset.editor);
+      // The editable element replaces the textarea for assistive
+      // technology: it takes the textarea's name.
+      var name = accessibleName(ta);
+      if (view && view.contentDOM && name) view.contentDOM.setAttribute("aria-label", name);
     });
   }
 

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -117,4 +118,21 @@ func ariaSort(sorted string) string {
 		return "descending"
 	}
 	return "none"
+}
+
+// runFilterURL is the flow editor's address with its run history filtered
+// by status ("" for all).
+func runFilterURL(flowID, status string) string {
+	u := "/flow?id=" + url.QueryEscape(flowID)
+	if status != "" {
+		u += "&runs=" + url.QueryEscape(status)
+	}
+	return u + "#run-filter"
+}
+
+func runFilterLabel(status string) string {
+	if status == "" {
+		return "all"
+	}
+	return status
 }

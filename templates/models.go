@@ -348,15 +348,26 @@ type PaletteItem struct {
 // StepView is one block's result in a run.
 type StepView struct {
 	Block    string
+	Type     string
 	Status   string
 	Output   []JSONToken
 	Error    string
 	Duration string
 }
 
+// LogView is one console line of a run.
+type LogView struct {
+	Time    string
+	Block   string
+	Level   string
+	Message string
+}
+
 // RunView is one run of a flow.
 type RunView struct {
-	ID       string
+	ID string
+	// URL is the run's page.
+	URL      string
 	Status   string
 	Started  string
 	Duration string
@@ -364,6 +375,23 @@ type RunView struct {
 	Error    string
 	Input    string
 	Steps    []StepView
+	Logs     []LogView
+	// Draft marks a run of the editor's unsaved form (not in the history).
+	Draft bool
+}
+
+// RunPageView is the page of one run.
+type RunPageView struct {
+	Run RunView
+	// Flow is the flow's id now (after a rename), FlowURL its editor
+	// ("" when the flow is gone).
+	Flow, FlowURL, FlowUUID string
+	StartedAt, FinishedAt   string
+	Input, Output           []JSONToken
+	// Request is the webhook request (method, query, headers), when any.
+	Request    []JSONToken
+	DataStores string
+	Truncated  bool
 }
 
 // FlowView is the visual flow editor.
@@ -383,8 +411,12 @@ type FlowView struct {
 	RunInput string
 	Run      *RunView
 	Runs     []RunView
-	Saved    bool
-	CanWrite bool
+	// RunFilter is the run history's status filter ("" for all).
+	RunFilter string
+	// WebhookURL is the address that triggers a webhook flow.
+	WebhookURL string
+	Saved      bool
+	CanWrite   bool
 	// SecretSet says whether the flow has a webhook secret (never shown).
 	SecretSet bool
 }

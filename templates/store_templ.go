@@ -1408,7 +1408,7 @@ func EntriesResults(v EntriesView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 138, "</form><nav class=\"pager\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 138, "</form><nav class=\"pager\" aria-label=\"Pages\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2137,14 +2137,14 @@ func Entry(p Page, v EntryView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 201, "\"> <textarea name=\"data\" id=\"edit-data\" class=\"code\" rows=\"14\" spellcheck=\"false\" data-editor=\"json\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 201, "\"> <textarea name=\"data\" id=\"edit-data\" aria-label=\"Data (JSON)\" class=\"code\" rows=\"14\" spellcheck=\"false\" data-editor=\"json\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var113 string
 				templ_7745c5c3_Var113, templ_7745c5c3_Err = templ.JoinStringErrs(v.EditData)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `store.templ`, Line: 366, Col: 116}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `store.templ`, Line: 366, Col: 141}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var113))
 				if templ_7745c5c3_Err != nil {
@@ -2729,7 +2729,7 @@ func NewEntry(p Page, v NewEntryView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 252, "\" required spellcheck=\"false\"></label> <label>Data (JSON)</label> <textarea name=\"data\" id=\"new-data\" class=\"code\" rows=\"10\" spellcheck=\"false\" data-editor=\"json\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 252, "\" required spellcheck=\"false\"></label> <label for=\"new-data\">Data (JSON)</label> <textarea name=\"data\" id=\"new-data\" class=\"code\" rows=\"10\" spellcheck=\"false\" data-editor=\"json\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

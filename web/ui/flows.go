@@ -27,6 +27,8 @@ type FlowService interface {
 	PutFlow(ctx context.Context, src []byte) (blocks.StoredFlow, error)
 	RunFlow(ctx context.Context, id string, req blocks.RunRequest) (*blocks.Run, error)
 	RunsOf(ctx context.Context, flowUUID, cursor string, limit int) (blocks.RunPage, error)
+	RunOf(ctx context.Context, flowUUID, runID string) (blocks.Run, error)
+	FlowByUUID(ctx context.Context, flowUUID string) (blocks.StoredFlow, error)
 }
 
 var _ FlowService = (*blocks.Engine)(nil)
@@ -62,20 +64,36 @@ func canManageFlows(s *reqState) bool { return s.tok.Has(tokens.ScopeFlows) }
 var errNoFlowsScope = store.Errorf(store.CodeAccessDenied, "saving and running flows needs a token with scope flows")
 
 // lastRuns returns up to n runs of the flow with UUID flowUUID that the
-// session may read, newest first.
-func (u *UI) lastRuns(ctx context.Context, s *reqState, flowUUID string, n int) []blocks.Run {
-	rp, err := u.cfg.Flows.RunsOf(ctx, flowUUID, "", n)
-	if err != nil {
-		return nil
-	}
-	out := rp.Runs[:0]
-	for _, r := range rp.Runs {
-		if r.Readable(s.grants) == nil {
-			out = append(out, r)
+// session may read, newest first; with status set, only runs of that
+// status among the most recent runScanLimit.
+func (u *UI) lastRuns(ctx context.Context, s *reqState, flowUUID, status string, n int) []blocks.Run {
+	var out []blocks.Run
+	cursor, seen := "", 0
+	for len(out) < n && seen < runScanLimit {
+		limit := n
+		if status != "" {
+			limit = 100
 		}
+		rp, err := u.cfg.Flows.RunsOf(ctx, flowUUID, cursor, limit)
+		if err != nil {
+			return out
+		}
+		for _, r := range rp.Runs {
+			if len(out) < n && r.Readable(s.grants) == nil && (status == "" || r.Status == status) {
+				out = append(out, r)
+			}
+		}
+		seen += len(rp.Runs)
+		if rp.NextCursor == "" || status == "" {
+			break
+		}
+		cursor = rp.NextCursor
 	}
 	return out
 }
+
+// runScanLimit bounds how many recent runs a status filter looks through.
+const runScanLimit = 1000
 
 func (u *UI) flowsEnabled(c echo.Context) error {
 	if u.cfg.Flows == nil {
@@ -107,7 +125,7 @@ func (u *UI) flows(c echo.Context) error {
 			DataStores: strings.Join(f.Flow.DataStores, ", "), Trigger: triggerText(f.Flow.Trigger),
 			LastStatus: "never run",
 		}
-		if runs := u.lastRuns(ctx, s, f.UUID, 1); len(runs) > 0 {
+		if runs := u.lastRuns(ctx, s, f.UUID, "", 1); len(runs) > 0 {
 			row.LastStatus = runs[0].Status
 			row.LastRun = ago(runs[0].StartedAt, now)
 		}
@@ -172,8 +190,11 @@ func (u *UI) flow(c echo.Context) error {
 	v := u.flowView(c, sf.Flow)
 	v.UUID = sf.UUID
 	v.Saved = c.QueryParam("done") == "flow-saved"
+	v.RunFilter = runStatusFilter(c.QueryParam("runs"))
 	u.addRuns(c, &v)
-	return render(c, http.StatusOK, templates.FlowPage(u.page(c, sf.Flow.ID, "flows"), v))
+	p := u.page(c, sf.Flow.ID, "flows")
+	p.Flash = "" // the page says "Flow saved." itself, once
+	return render(c, http.StatusOK, templates.FlowPage(p, v))
 }
 
 // flowView renders a flow document as editor cards.
@@ -201,30 +222,94 @@ func (u *UI) addRuns(c echo.Context, v *templates.FlowView) {
 	if v.UUID == "" {
 		return
 	}
-	for _, r := range u.lastRuns(c.Request().Context(), state(c), v.UUID, 20) {
+	for _, r := range u.lastRuns(c.Request().Context(), state(c), v.UUID, v.RunFilter, 20) {
 		v.Runs = append(v.Runs, runView(r, u.now()))
 	}
 }
 
+// runStatusFilter is the run history's status filter from the query
+// ("" for all runs, or an unknown status).
+func runStatusFilter(s string) string {
+	switch s {
+	case "succeeded", "failed":
+		return s
+	}
+	return ""
+}
+
+// runURL is the page of run id of the flow with UUID flowUUID.
+func runURL(flowUUID, id string) string {
+	return "/run?flow=" + url.QueryEscape(flowUUID) + "&id=" + url.QueryEscape(id)
+}
+
 func runView(r blocks.Run, now time.Time) templates.RunView {
 	rv := templates.RunView{
-		ID: r.ID, Status: r.Status, Started: ago(r.StartedAt, now), Trigger: r.Trigger,
+		ID: r.ID, URL: runURL(r.FlowUUID, r.ID), Status: r.Status, Started: ago(r.StartedAt, now), Trigger: r.Trigger,
 		Duration: fmt.Sprintf("%.1f ms", r.DurationMS), Input: truncate(string(r.Input), 200),
 	}
 	if r.Error != nil {
-		rv.Error = string(r.Error.Code) + ": " + r.Error.Message
+		rv.Error = runErrorText(r.Error)
 	}
 	for _, b := range r.Blocks {
-		st := templates.StepView{Block: b.ID, Status: b.Status, Duration: fmt.Sprintf("%.1f ms", b.DurationMS)}
+		st := templates.StepView{Block: b.ID, Type: b.Type, Status: b.Status, Duration: fmt.Sprintf("%.1f ms", b.DurationMS)}
 		if len(b.Output) > 0 {
 			st.Output = templates.HighlightJSON(prettyJSON(b.Output))
 		}
 		if b.Error != nil {
-			st.Error = string(b.Error.Code) + ": " + b.Error.Message
+			st.Error = runErrorText(b.Error)
 		}
 		rv.Steps = append(rv.Steps, st)
 	}
+	for _, l := range r.Logs {
+		rv.Logs = append(rv.Logs, templates.LogView{Time: l.Time.UTC().Format("15:04:05.000"), Block: l.Block, Level: l.Level, Message: l.Message})
+	}
 	return rv
+}
+
+// runErrorText is a run's or block's error as the pages show it.
+func runErrorText(e *blocks.RunError) string {
+	msg := string(e.Code) + ": " + e.Message
+	if e.Block != "" && !strings.Contains(e.Message, e.Block) {
+		msg = "block " + e.Block + ": " + msg
+	}
+	return msg
+}
+
+// runPage shows one run: input, each block's status, output, error and
+// duration, the output and the console logs. Reading it needs read on
+// every namespace the flow declared when the run ran.
+func (u *UI) runPage(c echo.Context) error {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return err
+	}
+	s := state(c)
+	ctx := c.Request().Context()
+	r, err := u.cfg.Flows.RunOf(ctx, c.QueryParam("flow"), c.QueryParam("id"))
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if err := r.Readable(s.grants); err != nil {
+		return u.fail(c, err)
+	}
+	v := templates.RunPageView{
+		Run: runView(r, u.now()), Flow: r.Flow, FlowUUID: r.FlowUUID,
+		StartedAt:  r.StartedAt.UTC().Format("2006-01-02 15:04:05.000 MST"),
+		FinishedAt: r.FinishedAt.UTC().Format("2006-01-02 15:04:05.000 MST"),
+		Input:      templates.HighlightJSON(prettyJSON(orNull(r.Input))),
+		Output:     templates.HighlightJSON(prettyJSON(orNull(r.Output))),
+		DataStores: strings.Join(r.DataStores, ", "), Truncated: r.Truncated,
+	}
+	if sf, err := u.cfg.Flows.FlowByUUID(ctx, r.FlowUUID); err == nil && sf.Flow != nil {
+		v.Flow, v.FlowURL = sf.Flow.ID, flowURL(sf.Flow.ID)
+	}
+	return render(c, http.StatusOK, templates.RunPage(u.page(c, "Run of "+v.Flow, "flows"), v))
+}
+
+func orNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
 }
 
 // fieldInput is the form input name of a card's field.

@@ -161,6 +161,7 @@ func (u *UI) routes() []route {
 		{http.MethodGet, "/flow", u.flow, false},
 		{http.MethodPost, "/flow/save", u.saveFlow, false},
 		{http.MethodPost, "/flow/run", u.runFlow, false},
+		{http.MethodGet, "/run", u.runPage, false},
 	}
 }
 
