@@ -193,6 +193,23 @@ func TestCLICompletion(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "--ttl") {
 		t.Fatalf("completing `store insert --tt`: %+v", r)
 	}
+	// Flag values and arguments: a backend mode, a token scope; no file
+	// names for a key, file names for an import.
+	for _, tc := range []struct {
+		args      []string
+		want, not string
+		directive string
+	}{
+		{[]string{"store", "get", "--mode", ""}, "aws", "", ":4"},
+		{[]string{"token", "create", "--scope", ""}, "flows\t", "", ":4"},
+		{[]string{"store", "get", "orders", ""}, "", "aws", ":4"},
+		{[]string{"import", ""}, "", "", ":0"},
+	} {
+		r := runCLI(t, "", append([]string{cobra.ShellCompRequestCmd}, tc.args...)...)
+		if r.code != 0 || !strings.Contains(r.out, tc.want) || tc.not != "" && strings.Contains(r.out, tc.not) || !strings.HasSuffix(strings.TrimSpace(r.out), tc.directive) {
+			t.Errorf("completing %q: %+v, want %q and directive %s", tc.args, r, tc.want, tc.directive)
+		}
+	}
 	if r := runCLI(t, "", "completion", "tcsh"); r.code == 0 || !strings.Contains(r.err, "invalid_argument") {
 		t.Fatalf("completion tcsh: %+v", r)
 	}

@@ -69,6 +69,7 @@ func plural(n int, one, many string) string {
 
 func newImportCmd() *cobra.Command {
 	c, cfg := dataLeaf("import [FILE] [flags]", "restore entries from an export (JSONL on stdin or a file)")
+	fileArgs(c)
 	dryRun := c.Flags().Bool("dry-run", false, "report what the import would create, change and leave alone, writing nothing")
 	c.RunE = runE(func(ctx context.Context, pos []string) error { return runImport(ctx, *cfg, pos, *dryRun) })
 	return c

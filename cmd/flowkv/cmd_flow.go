@@ -73,6 +73,7 @@ func flowPositional(pos []string, what string) (string, error) {
 
 func flowPutCmd() *cobra.Command {
 	c, cfg := dataLeaf("put FILE [flags]", "validate and store a flow (YAML or JSON; - reads stdin); prints {id, uuid, version}")
+	fileArgs(c)
 	c.RunE = runE(func(ctx context.Context, pos []string) error {
 		path, err := flowPositional(pos, "FILE")
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 
 func newScriptCmd() *cobra.Command {
 	return group("script SUBCOMMAND", "stored JavaScript: put, run, get, list, delete",
-		scriptCmd("put NAME FILE.js [flags]", "save a script (FILE - reads stdin); syntax is checked", 2, func(ctx context.Context, st store.Store, pos []string) error {
+		fileArgs(scriptCmd("put NAME FILE.js [flags]", "save a script (FILE - reads stdin); syntax is checked", 2, func(ctx context.Context, st store.Store, pos []string) error {
 			src, err := readSource(pos[1])
 			if err != nil {
 				return err
@@ -28,7 +28,7 @@ func newScriptCmd() *cobra.Command {
 				return err
 			}
 			return scriptJSON(map[string]any{"name": sc.Name, "version": sc.Version, "updatedAt": sc.UpdatedAt})
-		}),
+		})),
 		scriptCmd("get NAME [flags]", "print a saved script's source", 1, func(ctx context.Context, st store.Store, pos []string) error {
 			sc, err := scripting.GetScript(ctx, st, pos[0])
 			if err != nil {

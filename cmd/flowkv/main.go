@@ -161,7 +161,36 @@ func runGroup(c *cobra.Command, args []string) error {
 // leaf returns a command that takes positional arguments; the caller sets
 // RunE with runE.
 func leaf(use, short string) *cobra.Command {
-	return &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs}
+	// Arguments are names, keys and IDs: no file names offered, except
+	// where a command says it reads a file (fileArgs).
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, ValidArgsFunction: cobra.NoFileCompletions}
+}
+
+// fileArgs makes c's arguments complete as file names.
+func fileArgs(c *cobra.Command) *cobra.Command {
+	c.ValidArgsFunction = nil
+	return c
+}
+
+// flagValues are the values offered when completing a flag, by flag name.
+var flagValues = map[string][]cobra.Completion{
+	"mode":  {"internal", "aws"},
+	"scope": {cobra.CompletionWithDesc("flows", "save, run and delete flows; scripts"), cobra.CompletionWithDesc("admin", "everything")},
+	"ttl":   {"30s", "5m", "2h", "7d", "never"},
+}
+
+// registerFlagCompletions offers flagValues when completing. Cobra keeps
+// them in a process-wide map keyed by flag, so this is done only for a
+// completion request, not for every (in-process) run.
+func registerFlagCompletions(c *cobra.Command) {
+	for name, vals := range flagValues {
+		if c.LocalFlags().Lookup(name) != nil {
+			c.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(vals, cobra.ShellCompDirectiveNoFileComp))
+		}
+	}
+	for _, sub := range c.Commands() {
+		registerFlagCompletions(sub)
+	}
 }
 
 // runE adapts fn to cobra: fn gets the command's context and its
@@ -320,6 +349,7 @@ func unknownCommand(parent *cobra.Command, name string) error {
 // would otherwise parse the flags after it first and report a flag.
 func unknownTopLevel(root *cobra.Command, args []string) error {
 	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		registerFlagCompletions(root)
 		return nil
 	}
 	if _, rest, err := root.Find(args); err != nil {
