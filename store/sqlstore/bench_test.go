@@ -636,46 +636,58 @@ func benchWriters(b *testing.B, dialect string) {
 }
 
 // runThroughput runs op.api and op.raw with g goroutines in alternating
-// phases (api, raw, api, raw), reporting each side's writes per second and
-// api÷raw as a factor, and the mean writes per group commit transaction.
+// phases (api, raw, api, raw, … throughputPairs pairs of b.N writes each
+// side), reporting each side's writes per second over all its phases, the
+// median of the pairs' api÷raw factors (adjacent phases see the same load
+// on a shared machine) and the mean writes per group commit transaction.
 func runThroughput(b *testing.B, s *Store, g int, op benchOp) {
 	ctx := context.Background()
-	b.SetParallelism(max(1, g/runtime.GOMAXPROCS(0)))
 	var seed atomic.Uint64
-	var elapsed [2]time.Duration
-	var count [2]atomic.Int64
+	phase := func(f func(ctx context.Context, rng *mrand.Rand) error) time.Duration {
+		var left atomic.Int64
+		left.Store(int64(b.N))
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for range g {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := mrand.New(mrand.NewPCG(seed.Add(1), 7))
+				for left.Add(-1) >= 0 {
+					if err := f(ctx, rng); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(t0)
+	}
+	var apiT, rawT time.Duration
+	ratios := make([]float64, 0, throughputPairs)
 	before := s.CommitStats()
 	b.ResetTimer()
-	for phase := 0; phase < 4; phase++ {
-		side := phase % 2
-		f := op.api
-		if side == 1 {
-			f = op.raw
-		}
-		t0 := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			rng := mrand.New(mrand.NewPCG(seed.Add(1), 7))
-			for pb.Next() {
-				if err := f(ctx, rng); err != nil {
-					b.Error(err)
-					return
-				}
-				count[side].Add(1)
-			}
-		})
-		elapsed[side] += time.Since(t0)
+	for range throughputPairs {
+		a, r := phase(op.api), phase(op.raw)
+		apiT += a
+		rawT += r
+		ratios = append(ratios, r.Seconds()/a.Seconds())
 	}
 	b.StopTimer()
 	after := s.CommitStats()
-	api := float64(count[0].Load()) / elapsed[0].Seconds()
-	raw := float64(count[1].Load()) / elapsed[1].Seconds()
-	b.ReportMetric(api, "api-writes/s")
-	b.ReportMetric(raw, "raw-writes/s")
-	b.ReportMetric(api/raw, "api÷raw-x")
+	n := float64(b.N * throughputPairs)
+	slices.Sort(ratios)
+	b.ReportMetric(n/apiT.Seconds(), "api-writes/s")
+	b.ReportMetric(n/rawT.Seconds(), "raw-writes/s")
+	b.ReportMetric(ratios[len(ratios)/2], "api÷raw-x")
 	if n := after.Batches - before.Batches; n > 0 {
 		b.ReportMetric(float64(after.Batched-before.Batched)/float64(n), "writes/batch")
 	}
 }
+
+// throughputPairs is how many api/raw phase pairs runThroughput alternates.
+const throughputPairs = 10
 
 func BenchmarkSQLiteWriters(b *testing.B)   { benchWriters(b, SQLite) }
 func BenchmarkPostgresWriters(b *testing.B) { benchWriters(b, Postgres) }
