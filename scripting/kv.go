@@ -38,6 +38,9 @@ const (
 
 // keyPart reads one part of a Deno KV key.
 func keyPart(v goja.Value, what string, i int) (any, error) {
+	if v == nil { // a hole: [, 'a']
+		return nil, argErr("%s part %d is missing", what, i)
+	}
 	switch x := v.Export().(type) {
 	case string, bool, *big.Int:
 		return x, nil
@@ -121,9 +124,68 @@ func (s *runState) kvEntry(key goja.Value, e *store.Entry) goja.Value {
 		_ = o.Set("versionstamp", goja.Null())
 		return o
 	}
-	_ = o.Set("value", s.jsValue(e.Data))
+	_ = o.Set("value", s.kvValue(e.Data))
 	_ = o.Set("versionstamp", versionstampJS(e.Version))
 	return o
+}
+
+// kvU64Class builds the KvU64 class, Deno.KvU64: new KvU64(5n) holds an
+// unsigned 64-bit integer as its read-only `value` (a bigint).
+func (s *runState) kvU64Class() goja.Value {
+	vm := s.vm
+	ctor := vm.ToValue(func(call goja.ConstructorCall) *goja.Object {
+		n, err := u64Of(call.Argument(0))
+		if err != nil {
+			panic(s.newError(err))
+		}
+		_ = call.This.DefineDataProperty("value", vm.ToValue(new(big.Int).SetUint64(n)), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
+		return nil
+	}).(*goja.Object)
+	proto := ctor.Get("prototype").(*goja.Object)
+	_ = proto.Set("valueOf", func(call goja.FunctionCall) goja.Value { return call.This.ToObject(vm).Get("value") })
+	_ = proto.Set("toString", func(call goja.FunctionCall) goja.Value {
+		return vm.ToValue(call.This.ToObject(vm).Get("value").String())
+	})
+	s.kvU64 = ctor
+	return ctor
+}
+
+// u64Of reads a KvU64's bigint.
+func u64Of(v goja.Value) (uint64, error) {
+	if v == nil { // a missing property (Object.create(KvU64.prototype))
+		return 0, argErr("a KvU64 value must be a bigint")
+	}
+	b, ok := v.Export().(*big.Int)
+	if !ok {
+		return 0, argErr("a KvU64 value must be a bigint")
+	}
+	if b.Sign() < 0 || !b.IsUint64() {
+		return 0, argErr("a KvU64 value must be between 0 and 2^64-1")
+	}
+	return b.Uint64(), nil
+}
+
+// asKvU64 reports whether v is a KvU64 instance, and its value.
+func (s *runState) asKvU64(v goja.Value) (uint64, bool, error) {
+	o, ok := v.(*goja.Object)
+	if !ok || s.kvU64 == nil || o.Prototype() == nil || !o.Prototype().SameAs(s.kvU64.Get("prototype")) {
+		return 0, false, nil
+	}
+	n, err := u64Of(o.Get("value"))
+	return n, true, err
+}
+
+// kvValue is an entry's value as Deno reads it: a stored KvU64 is a KvU64,
+// anything else its JSON (a value with no JSON form its $denokv wrapper).
+func (s *runState) kvValue(data []byte) goja.Value {
+	if w, ok := denokv.UnwrapData(data); ok && w.U64 != "" {
+		if n, err := strconv.ParseUint(w.U64, 10, 64); err == nil && s.kvU64 != nil {
+			if v, err := s.vm.New(s.kvU64, s.vm.ToValue(new(big.Int).SetUint64(n))); err == nil {
+				return v
+			}
+		}
+	}
+	return s.jsValue(data)
 }
 
 // expireIn reads {expireIn: ms} options.
@@ -561,8 +623,15 @@ func (b *kvAtomic) set(key, value, opts goja.Value) error {
 	if err != nil {
 		return err
 	}
-	data, err := b.d.s.data(value, "value")
-	if err != nil {
+	var data json.RawMessage
+	if n, isU64, err := b.d.s.asKvU64(value); err != nil {
+		return err
+	} else if isU64 {
+		data, err = denokv.ToData(denokv.EncLE64, binary.LittleEndian.AppendUint64(nil, n))
+		if err != nil {
+			return err
+		}
+	} else if data, err = b.d.s.data(value, "value"); err != nil {
 		return err
 	}
 	ms, err := expireIn(opts)
@@ -586,8 +655,8 @@ func (b *kvAtomic) del(key goja.Value) error {
 	return nil
 }
 
-// operand reads the argument of sum, min or max: a bigint is a Deno.KvU64
-// (0 to 2^64-1), a number a JavaScript number (summed as Deno sums V8
+// operand reads the argument of sum, min or max: a KvU64, or a bigint as
+// one (0 to 2^64-1), or a JavaScript number (summed as Deno sums V8
 // numbers; min and max take KvU64 only).
 func (b *kvAtomic) operand(key, n goja.Value, op kvdb.Op) error {
 	k, _, err := b.d.storedKey(key, "key")
@@ -595,12 +664,20 @@ func (b *kvAtomic) operand(key, n goja.Value, op kvdb.Op) error {
 		return err
 	}
 	m := kvdb.Mutation{Key: k, Op: op}
+	if u, isU64, err := b.d.s.asKvU64(n); err != nil {
+		return err
+	} else if isU64 {
+		m.Enc, m.Raw = denokv.EncLE64, binary.LittleEndian.AppendUint64(nil, u)
+		b.muts = append(b.muts, m)
+		return nil
+	}
 	switch x := n.Export().(type) {
 	case *big.Int:
-		if x.Sign() < 0 || !x.IsUint64() {
-			return argErr("%s: a KvU64 (bigint) operand is between 0 and 2^64-1", op)
+		u, err := u64Of(n)
+		if err != nil {
+			return argErr("%s: %s", op, store.Text(err))
 		}
-		m.Enc, m.Raw = denokv.EncLE64, binary.LittleEndian.AppendUint64(nil, x.Uint64())
+		m.Enc, m.Raw = denokv.EncLE64, binary.LittleEndian.AppendUint64(nil, u)
 	case int64:
 		m.Enc, m.Raw = denokv.EncV8, denokv.EncodeV8(denokv.Value{Kind: denokv.Number, N: float64(x)})
 	case float64:

@@ -197,12 +197,35 @@ for (const op of [() => kv.atomic().sum(['u'], 1).commit(), () => kv.atomic().mi
 await kv.set(['s'], 'text');
 try { await kv.atomic().sum(['s'], 1n).commit(); } catch (e) { errs.push(e.message); }
 return {r1: r1.ok, r2, r3: r3.ok, wrong, c: c.value, gone: gone.value,
-  u: u.$denokv.u64, m: m.$denokv.u64, errs};`, nil)
+  u: String(u.value), m: String(m), isU64: u instanceof KvU64, errs};`, nil)
 	jsonEq(t, out, `{"r1":true,"r2":{"ok":false},"r3":true,"wrong":{"ok":false},"c":4.5,"gone":null,
-		"u":"7","m":"4","errs":["invalid_argument: Cannot sum KvU64 with Number",
+		"u":"7","m":"4","isU64":true,"errs":["invalid_argument: Cannot sum KvU64 with Number",
 		"invalid_argument: Failed to perform 'min' mutation on a non-U64 value in the database",
 		"invalid_argument: Failed to perform 'max' mutation on a non-U64 operand","none",
 		"Failed to perform 'sum' mutation on a non-U64 value in the database"]}`)
+}
+
+// TestKVU64: KvU64 values as Deno has them — set, read back, summed.
+func TestKVU64(t *testing.T) {
+	t.Parallel()
+	e := New(Options{Timeout: time.Minute})
+	st := openStore(t)
+	out := mustRun(t, e, st, `
+await kv.set(['n'], new KvU64(18446744073709551615n));
+await kv.atomic().sum(['n'], new KvU64(2n)).commit();     // wraps, as Deno's does
+const n = (await kv.get(['n'])).value;
+const errs = [];
+for (const f of [() => new KvU64(-1n), () => new KvU64(2n ** 64n), () => new KvU64(1)]) {
+  try { f(); errs.push('none'); } catch (e) { errs.push(e.code); }
+}
+const fake = Object.create(KvU64.prototype);
+try { await kv.set(['fake'], fake); errs.push('none'); } catch (e) { errs.push(e.code); }
+return {n: String(n.value), is: n instanceof KvU64, str: String(n), frozen: (() => { n.value = 5n; return String(n.value); })(), errs};`, nil)
+	jsonEq(t, out, `{"n":"1","is":true,"str":"1","frozen":"1","errs":["invalid_argument","invalid_argument","invalid_argument","invalid_argument"]}`)
+	ent, err := st.FindNameKey(context.Background(), "default", tupleKey(t, "n"))
+	if err != nil || !strings.Contains(string(ent.Data), `"u64":"1"`) {
+		t.Fatalf("stored: %s %v", ent.Data, err)
+	}
 }
 
 // TestKVGrants: a run granted users:read opens and reads users, cannot
@@ -286,6 +309,10 @@ func TestKVHostile(t *testing.T) {
 	}{
 		{"a key of 64 bigints of 255 bytes", `await kv.set(Array.from({length: 64}, () => 2n ** 2000n), 1)`, []store.Code{invalid}},
 		{"a bigint part past Deno's 255 bytes", `await kv.get([2n ** 4000n])`, []store.Code{invalid}},
+		{"a key with holes", `await kv.get(new Array(3))`, []store.Code{invalid}},
+		{"a key with a hole first", `await kv.set([, 'a'], 1)`, []store.Code{invalid}},
+		{"a key array with a getter", `const k = ['a']; Object.defineProperty(k, 0, {get() { throw new Error('g') }}); await kv.get(k)`, []store.Code{invalid}},
+		{"an object pretending to be a KvU64", `await kv.set(['fake'], Object.create(KvU64.prototype))`, []store.Code{invalid}},
 		{"a key of 100,000 parts", `await kv.get(Array(100000).fill('a'))`, []store.Code{invalid}},
 		{"getMany of 10,000 keys", `await kv.getMany(Array.from({length: 10000}, (_, i) => ['k', i]))`, []store.Code{invalid}},
 		{"a 1 MiB bytes part", `await kv.get([{bytes: 'A'.repeat(1 << 20)}])`, []store.Code{invalid}},

@@ -64,6 +64,7 @@ type runState struct {
 	jsonObj   *goja.Object
 	globals   *globalScope
 	asyncIter *goja.Symbol
+	kvU64     *goja.Object // the KvU64 class (kv.go)
 	// codegenThrower replaces the constructors that compile strings.
 	codegenThrower *goja.Object
 }

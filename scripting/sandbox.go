@@ -18,7 +18,7 @@ const MaxJSONDepth = 1000
 
 // sandboxGlobals are the names a script cannot rebind through Run.Globals.
 var sandboxGlobals = map[string]bool{
-	"input": true, "dataStore": true, "kv": true, "openKv": true, "console": true, "crypto": true,
+	"input": true, "dataStore": true, "kv": true, "openKv": true, "KvU64": true, "console": true, "crypto": true,
 	"globalThis": true, "JSON": true, "Object": true, "Array": true, "Function": true,
 	"Promise": true, "Error": true, "Symbol": true, "Math": true, "Date": true,
 	"String": true, "Number": true, "Boolean": true, "RegExp": true, "Reflect": true,
@@ -99,6 +99,7 @@ func (s *runState) prepare() {
 	_ = g.Set("dataStore", s.dataStore())
 	_ = g.Set("kv", s.kv())
 	_ = g.Set("openKv", s.openKv)
+	_ = g.Set("KvU64", s.kvU64Class())
 }
 
 // bind sets the run's input and globals; it runs on the run's goroutine.

@@ -291,6 +291,7 @@ export const scenarios = {
       const r = await db.set(["users", "1"], {name: "Ada", email: "ada@example.com", tags: ["a"]});
       await kv.set(["users", input.ns], {from: "script", n: 1.5});
       await db.atomic().sum(["users", "count"], 2n).commit();
+      await db.set(["users", "big"], new KvU64(18446744073709551615n));
       await db.set(["users", 7], "seven", {expireIn: 3600000});
       return r;`);
     assert.equal(wrote.ok, true);
@@ -301,6 +302,8 @@ export const scenarios = {
     assert.ok(count instanceof KvU64, "a script's sum(key, 2n) is a KvU64");
     assert.equal(count.value, 2n);
     assert.equal((await kv.get(["users", 7])).value, "seven");
+    const big = (await kv.get(["users", "big"])).value;
+    assert.ok(big instanceof KvU64 && big.value === 18446744073709551615n, "a script's new KvU64(…) is a KvU64");
     const def = await open(`${base}/kv`, tokens.admin);
     try {
       assert.deepEqual((await def.get(["users", ns])).value, { from: "script", n: 1.5 }, "kv is the database default");
@@ -326,14 +329,16 @@ export const scenarios = {
       const rest = [];
       for await (const e of db.list({prefix: ["users"]}, {cursor: input.cursor})) rest.push(e.key);
       const bob = await db.get(["users", "2"]);
-      return {bob: bob.value, list, rev, rest, count: (await db.get(["users", "count"])).value.$denokv.u64};`.replace("input.cursor", JSON.stringify(it.cursor)));
+      const count = (await db.get(["users", "count"])).value;
+      return {bob: bob.value, list, rev, rest, count: String(count.value), u64: count instanceof KvU64};`.replace("input.cursor", JSON.stringify(it.cursor)));
     assert.deepEqual(read.bob, { name: "Bob" });
     assert.deepEqual(read.list, mine, "the script lists what the client lists, in the same order, with the same versionstamps");
-    assert.deepEqual(read.list.map((e) => e[0]), [["users", "1"], ["users", "2"], ["users", "count"], ["users", 7], ["users", 10]],
+    assert.deepEqual(read.list.map((e) => e[0]), [["users", "1"], ["users", "2"], ["users", "big"], ["users", "count"], ["users", 7], ["users", 10]],
       "Deno's order: strings, then numbers by value");
     assert.deepEqual(read.rev, mine.slice(-2).reverse().map((e) => e[0]));
     assert.deepEqual(read.rest, rest, "a cursor from the client continues the same listing in a script");
     assert.equal(read.count, "5");
+    assert.equal(read.u64, true, "a KvU64 the client summed is a KvU64 in the script");
     // Grants: a users:read token runs a stored script that can open and
     // read users, but cannot open orders nor write users.
     const put = async (name, source) => {
