@@ -369,8 +369,11 @@ type worker struct {
 	waitErr    error
 }
 
-// startTimeout bounds a worker's start-up (exec, runtime, limits).
-const startTimeout = 10 * time.Second
+// startTimeout bounds a worker's start-up (exec, runtime, limits). A start
+// takes milliseconds; the bound only decides when a worker that cannot
+// start is given up, so it is generous: a race-enabled binary on a machine
+// at load 40 took over 10 s to exec.
+const startTimeout = 30 * time.Second
 
 // start starts a worker process and waits for it to be ready.
 func (e *Engine) start() (*worker, error) {
