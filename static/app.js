@@ -213,15 +213,40 @@
       onAdd: function (ev) {
         var item = ev.item, type = item.dataset.type;
         item.classList.add("palette-item");
-        var n = Date.now().toString(36) + Math.floor(Math.random() * 1e6).toString(36);
-        var url = "/flows/card?type=" + encodeURIComponent(type) + "&card=" + n +
-          "&taken=" + encodeURIComponent(takenIDs().join(","));
-        window.htmx.ajax("GET", url, { target: item, swap: "outerHTML" });
+        window.htmx.ajax("GET", cardURL(type), { target: item, swap: "outerHTML" });
       },
     });
+    // A click on a palette item (or Enter/Space on it: they are buttons)
+    // appends the block at the end; without this script the button posts
+    // the form to /flow/add, which does the same on the server.
+    palette.addEventListener("click", function (ev) {
+      var btn = ev.target.closest("button.palette-add");
+      if (!btn) return;
+      ev.preventDefault();
+      var holder = document.createElement("li");
+      holder.className = "palette-item";
+      list.appendChild(holder);
+      list.classList.remove("empty-drop");
+      window.htmx.ajax("GET", cardURL(btn.dataset.type), { target: holder, swap: "outerHTML" }).then(function () {
+        var cards = list.querySelectorAll(".blockcard"), card = cards[cards.length - 1];
+        var first = card && card.querySelector("input[data-field='id']");
+        if (first) first.focus();
+      });
+    });
+    var settings = document.getElementById("flow-settings");
+    if (settings) {
+      applyShowWhen(settings);
+      settings.addEventListener("change", function () { applyShowWhen(settings); });
+    }
     var ds = document.getElementById("flow-datastores");
     if (ds) ds.addEventListener("input", refreshNamespaceOptions);
     refreshNamespaceOptions();
+  }
+
+  function cardURL(type) {
+    var n = Date.now().toString(36) + Math.floor(Math.random() * 1e6).toString(36);
+    return "/flows/card?type=" + encodeURIComponent(type) + "&card=" + n +
+      "&taken=" + encodeURIComponent(takenIDs().join(","));
   }
 
   function takenIDs() {

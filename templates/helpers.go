@@ -136,3 +136,6 @@ func runFilterLabel(status string) string {
 	}
 	return status
 }
+
+// deleteFlowURL is the page confirming the deletion of flow id.
+func deleteFlowURL(id string) string { return "/flow/delete?id=" + url.QueryEscape(id) }

@@ -293,11 +293,19 @@ type FlowRow struct {
 	LastRun    string
 }
 
+// DeleteFlowView confirms deleting a flow.
+type DeleteFlowView struct {
+	ID, CSRF, Back string
+	Runs           int
+}
+
 // FlowsView is the flows page.
 type FlowsView struct {
-	Rows  []FlowRow
-	CSRF  string
-	Error string
+	// CanWrite shows New flow (scope flows).
+	CanWrite bool
+	Rows     []FlowRow
+	CSRF     string
+	Error    string
 }
 
 // FieldView is one input of a block card.
@@ -336,6 +344,8 @@ type BlockView struct {
 	Unknown  bool
 	Fields   []FieldView
 	Problems []string
+	// ReadOnly hides the card's Test and Remove buttons.
+	ReadOnly bool
 }
 
 // PaletteItem is a block type in the palette.
@@ -415,6 +425,8 @@ type FlowView struct {
 	RunFilter string
 	// WebhookURL is the address that triggers a webhook flow.
 	WebhookURL string
+	// DraftInput is the input of a draft run or block test.
+	DraftInput string
 	Saved      bool
 	CanWrite   bool
 	// SecretSet says whether the flow has a webhook secret (never shown).

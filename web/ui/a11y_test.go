@@ -119,6 +119,7 @@ func TestAccessibility(t *testing.T) {
 		"/flows",
 		"/flows/new",
 		"/flow?id=hook",
+		"/flow/delete?id=hook",
 		"/run?flow="+run.FlowUUID+"&id="+run.ID,
 	)
 	for _, p := range pages {

@@ -106,7 +106,8 @@ func TestBrowserFlowEditor(t *testing.T) {
 	// The stored entry, in the browser, found by its flowUuid.
 	tb.open("/entries?name=orders")
 	tb.page().MustElement("#q-flow").MustInput(sf.UUID)
-	tb.waitFor(`() => document.querySelectorAll('table.entries tbody tr').length === 1`)
+	// Wait for the search of the whole UUID (typing sends one per key).
+	tb.waitFor(`(id) => location.search.includes(id) && !document.querySelector('.htmx-request') && document.querySelectorAll('table.entries tbody tr').length === 1`, sf.UUID)
 	tb.submit("table.entries tbody tr a")
 	if !strings.Contains(tb.text("#entry-json"), `"hello": "flow"`) || !strings.Contains(tb.text("main"), sf.UUID) {
 		t.Fatalf("entry page: %s", tb.text("main"))

@@ -28,6 +28,8 @@ type FlowService interface {
 	RunFlow(ctx context.Context, id string, req blocks.RunRequest) (*blocks.Run, error)
 	RunsOf(ctx context.Context, flowUUID, cursor string, limit int) (blocks.RunPage, error)
 	RunOf(ctx context.Context, flowUUID, runID string) (blocks.Run, error)
+	RunDocument(ctx context.Context, src []byte, req blocks.RunRequest) (*blocks.Run, error)
+	DeleteFlow(ctx context.Context, id string) (bool, error)
 	FlowByUUID(ctx context.Context, flowUUID string) (blocks.StoredFlow, error)
 }
 
@@ -114,7 +116,7 @@ func (u *UI) flows(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	v := templates.FlowsView{CSRF: s.sess.CSRF}
+	v := templates.FlowsView{CSRF: s.sess.CSRF, CanWrite: canManageFlows(s)}
 	now := u.now()
 	for _, f := range list {
 		if f.Flow == nil || !flowAccess(s.grants, f.Flow.DataStores, store.Read) {
@@ -171,7 +173,7 @@ func (u *UI) newFlow(c echo.Context) error {
 	if !canManageFlows(s) {
 		return u.fail(c, errNoFlowsScope)
 	}
-	v := templates.FlowView{IsNew: true, Trigger: blocks.TriggerManual, Palette: u.palette(), CSRF: s.sess.CSRF, CanWrite: true, RunInput: "{}"}
+	v := templates.FlowView{IsNew: true, Trigger: blocks.TriggerManual, Palette: u.palette(), CSRF: s.sess.CSRF, CanWrite: true, RunInput: "{}", DraftInput: "{}"}
 	return render(c, http.StatusOK, templates.FlowPage(u.page(c, "New flow", "flows"), v))
 }
 
@@ -204,7 +206,10 @@ func (u *UI) flowView(c echo.Context, f *blocks.Flow) templates.FlowView {
 		ID: f.ID, DataStores: strings.Join(f.DataStores, ", "), Trigger: f.Trigger.Type,
 		TriggerEvery: f.Trigger.Every, Palette: u.palette(), CSRF: s.sess.CSRF,
 		CanWrite: canManageFlows(s) && flowAccess(s.grants, f.DataStores, store.NoAccess), RunInput: "{}",
-		SecretSet: f.Trigger.HasSecret(),
+		SecretSet: f.Trigger.HasSecret(), DraftInput: "{}",
+	}
+	if f.Trigger.Type == blocks.TriggerWebhook && blocks.ValidFlowID(f.ID) {
+		v.WebhookURL = hookURL(c.Request(), f.ID)
 	}
 	if v.Trigger == "" {
 		v.Trigger = blocks.TriggerManual
@@ -213,9 +218,21 @@ func (u *UI) flowView(c echo.Context, f *blocks.Flow) templates.FlowView {
 		v.TriggerEvery = f.Trigger.Cron
 	}
 	for i, b := range f.Blocks {
-		v.Blocks = append(v.Blocks, u.blockView("c"+strconv.Itoa(i+1), b))
+		bv := u.blockView("c"+strconv.Itoa(i+1), b)
+		bv.ReadOnly = !v.CanWrite
+		v.Blocks = append(v.Blocks, bv)
 	}
 	return v
+}
+
+// hookURL is the address of flow id's webhook on this server, as the
+// browser reached it.
+func hookURL(r *http.Request, id string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/hooks/" + url.PathEscape(id)
 }
 
 func (u *UI) addRuns(c echo.Context, v *templates.FlowView) {
@@ -429,11 +446,7 @@ func (u *UI) flowCard(c echo.Context) error {
 	for _, id := range strings.Split(c.QueryParam("taken"), ",") {
 		taken[id] = true
 	}
-	id := t
-	for i := 1; taken[id]; i++ {
-		id = t + strconv.Itoa(i)
-	}
-	return render(c, http.StatusOK, templates.BlockCard(u.blockView(card, blocks.BlockConfig{ID: id, Type: t})))
+	return render(c, http.StatusOK, templates.BlockCard(u.blockView(card, blocks.BlockConfig{ID: freeBlockID(t, taken), Type: t})))
 }
 
 func cardRe(s string) bool {
@@ -599,6 +612,7 @@ func (u *UI) flowFromForm(c echo.Context, form url.Values, base *blocks.Flow) (*
 			return vs[len(vs)-1] // a checkbox follows its hidden "false"
 		}
 		b := blocks.BlockConfig{ID: strings.TrimSpace(get("id")), Type: get("type"), Fields: map[string]any{}}
+		stored := storedBlock(base, b.ID)
 		if t := strings.TrimSpace(get("if")); t != "" {
 			b.If = t
 		}
@@ -613,7 +627,7 @@ func (u *UI) flowFromForm(c echo.Context, form url.Values, base *blocks.Flow) (*
 				if _, present := form[fieldInput(card, fd.Name)]; !present {
 					continue
 				}
-				if v, set := parseValue(fd, get(fd.Name)); set {
+				if v, set := parseValue(fd, keepLineEndings(get(fd.Name), stored[fd.Name])); set {
 					b.Fields[fd.Name] = v
 				}
 			}
@@ -629,6 +643,75 @@ func (u *UI) flowFromForm(c echo.Context, form url.Values, base *blocks.Flow) (*
 	return f, cards
 }
 
+// flowForm is the editor's form as posted: the flow it describes, the
+// card ids in order, and the stored flow it edits (none for a new one).
+type flowForm struct {
+	form     url.Values
+	flow     *blocks.Flow
+	cards    []string
+	orig     string
+	baseUUID string
+}
+
+// readFlowForm reads the editor's form for a token with scope flows;
+// the flow it edits must be one the token may use as declared. On error
+// the answer has been written (or is the returned error).
+func (u *UI) readFlowForm(c echo.Context) (*flowForm, error) {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return nil, err
+	}
+	s := state(c)
+	ctx := c.Request().Context()
+	if !canManageFlows(s) {
+		return nil, u.fail(c, errNoFlowsScope)
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return nil, u.badRequest(c, "The form could not be read.")
+	}
+	ff := &flowForm{form: form, orig: form.Get("original")}
+	var base *blocks.Flow
+	if ff.orig != "" {
+		sf, err := u.cfg.Flows.GetFlow(ctx, ff.orig)
+		if err != nil && store.CodeOf(err) != store.CodeNotFound {
+			return nil, u.fail(c, err)
+		}
+		if err == nil {
+			if !flowAccess(s.grants, sf.Flow.DataStores, store.NoAccess) {
+				return nil, u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
+			}
+			base, ff.baseUUID = sf.Flow, sf.UUID
+		}
+	}
+	ff.flow, ff.cards = u.flowFromForm(c, form, base)
+	return ff, nil
+}
+
+// view renders the form's flow again (after problems, an added block, a
+// draft run), keeping the form's card ids so problems land on the right
+// card, and the draft input.
+func (ff *flowForm) view(c echo.Context, u *UI) templates.FlowView {
+	v := u.flowView(c, ff.flow)
+	v.IsNew = ff.orig == ""
+	v.UUID = ff.baseUUID
+	if v.IsNew || ff.orig != ff.flow.ID {
+		v.WebhookURL = ""
+	}
+	for i := range v.Blocks {
+		if i < len(ff.cards) && cardRe(ff.cards[i]) {
+			v.Blocks[i] = u.blockView(ff.cards[i], ff.flow.Blocks[i])
+			v.Blocks[i].ReadOnly = !v.CanWrite
+		}
+	}
+	if in, ok := ff.form["draftInput"]; ok {
+		v.DraftInput = in[0]
+	}
+	if !v.IsNew {
+		u.addRuns(c, &v)
+	}
+	return v
+}
+
 func (u *UI) saveFlow(c echo.Context) error {
 	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
 		return err
@@ -638,43 +721,17 @@ func (u *UI) saveFlow(c echo.Context) error {
 	if !canManageFlows(s) {
 		return u.fail(c, errNoFlowsScope)
 	}
-	form, err := c.FormParams()
-	if err != nil {
-		return u.badRequest(c, "The form could not be read.")
+	ff, err := u.readFlowForm(c)
+	if err != nil || ff == nil {
+		return err
 	}
-	var base *blocks.Flow
-	var baseUUID string
-	orig := form.Get("original")
-	if orig != "" {
-		sf, err := u.cfg.Flows.GetFlow(ctx, orig)
-		if err != nil && store.CodeOf(err) != store.CodeNotFound {
-			return u.fail(c, err)
-		}
-		if err == nil {
-			if !flowAccess(s.grants, sf.Flow.DataStores, store.NoAccess) {
-				return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
-			}
-			base, baseUUID = sf.Flow, sf.UUID
-		}
-	}
-	f, cards := u.flowFromForm(c, form, base)
+	f, orig := ff.flow, ff.orig
 	again := func(status int, problems []blocks.Problem, general string) error {
-		v := u.flowView(c, f)
-		v.IsNew = orig == ""
-		v.UUID = baseUUID
-		// Keep the card ids of the form so problems land on the right card.
-		for i := range v.Blocks {
-			if i < len(cards) && cardRe(cards[i]) {
-				v.Blocks[i] = u.blockView(cards[i], f.Blocks[i])
-			}
-		}
+		v := ff.view(c, u)
 		if general != "" {
 			v.Problems = append(v.Problems, general)
 		}
 		attachProblems(&v, problems)
-		if !v.IsNew {
-			u.addRuns(c, &v)
-		}
 		return render(c, status, templates.FlowPage(u.page(c, "Flow", "flows"), v))
 	}
 	if !flowAccess(s.grants, f.DataStores, store.NoAccess) {
@@ -750,17 +807,10 @@ func (u *UI) runFlow(c echo.Context) error {
 	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
 		return err
 	}
-	s := state(c)
 	ctx := c.Request().Context()
-	if !canManageFlows(s) {
-		return u.fail(c, errNoFlowsScope)
-	}
-	sf, err := u.cfg.Flows.GetFlow(ctx, c.FormValue("id"))
-	if err != nil {
-		return u.fail(c, err)
-	}
-	if !flowAccess(s.grants, sf.Flow.DataStores, store.NoAccess) {
-		return u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
+	sf, err := u.manageableFlow(c, c.FormValue("id"))
+	if err != nil || sf == nil {
+		return err
 	}
 	v := u.flowView(c, sf.Flow)
 	v.UUID = sf.UUID
@@ -791,3 +841,174 @@ func (u *UI) runFlow(c echo.Context) error {
 }
 
 func asValidation(err error, target **blocks.ValidationError) bool { return errors.As(err, target) }
+
+// storedBlock returns the fields of block id in the stored flow base (nil
+// when there is none).
+func storedBlock(base *blocks.Flow, id string) map[string]any {
+	if base == nil {
+		return nil
+	}
+	for _, b := range base.Blocks {
+		if b.ID == id {
+			return b.Fields
+		}
+	}
+	return nil
+}
+
+// keepLineEndings undoes the browser's line-ending change: a form sends
+// every textarea's lines ended by CRLF (HTML's form encoding), whatever
+// the text had. The text is given back with LF, unless the stored value
+// it edits had CRLF endings, which it keeps: the editor never converts
+// them.
+func keepLineEndings(text string, stored any) string {
+	if !strings.Contains(text, "\r\n") {
+		return text
+	}
+	if s, ok := stored.(string); ok && strings.Contains(s, "\r\n") {
+		return text
+	}
+	return strings.ReplaceAll(text, "\r\n", "\n")
+}
+
+// addBlock appends a block of the posted type ("add") to the form's flow
+// and shows the editor again, nothing saved: the palette without
+// JavaScript (each palette item is a submit button of the flow form).
+func (u *UI) addBlock(c echo.Context) error {
+	ff, err := u.readFlowForm(c)
+	if err != nil || ff == nil {
+		return err
+	}
+	t := ff.form.Get("add")
+	if _, ok := u.spec(t); !ok {
+		return u.badRequest(c, "unknown block type")
+	}
+	taken := map[string]bool{}
+	for _, b := range ff.flow.Blocks {
+		taken[b.ID] = true
+	}
+	ff.flow.Blocks = append(ff.flow.Blocks, blocks.BlockConfig{ID: freeBlockID(t, taken), Type: t})
+	n := len(ff.flow.Blocks) - 1
+	ff.cards = append(ff.cards[:min(n, len(ff.cards)):min(n, len(ff.cards))], "n"+strconv.FormatInt(u.now().UnixNano(), 36))
+	v := ff.view(c, u)
+	return render(c, http.StatusOK, templates.FlowPage(u.page(c, "Flow", "flows"), v))
+}
+
+// freeBlockID is t, or t followed by the first number that makes it an id
+// no block in taken has.
+func freeBlockID(t string, taken map[string]bool) string {
+	id := t
+	for i := 1; taken[id]; i++ {
+		id = t + strconv.Itoa(i)
+	}
+	return id
+}
+
+// draftRun runs the form's flow as it is, unsaved (a run of a flow
+// document, recorded under the draft's file UUID, not the flow's
+// history), or with "test" set one block of it alone, with the draft
+// input. It needs what saving needs.
+func (u *UI) draftRun(c echo.Context) error {
+	ff, err := u.readFlowForm(c)
+	if err != nil || ff == nil {
+		return err
+	}
+	s := state(c)
+	f := *ff.flow
+	v := ff.view(c, u)
+	page := func(status int) error {
+		return render(c, status, templates.FlowPage(u.page(c, "Flow", "flows"), v))
+	}
+	if !flowAccess(s.grants, f.DataStores, store.NoAccess) {
+		v.Problems = append(v.Problems, "Your token lacks the access dataStores declares on a namespace, so it cannot run this flow.")
+		return page(http.StatusForbidden)
+	}
+	if !blocks.ValidFlowID(f.ID) {
+		f.ID = "draft"
+	}
+	f.Trigger = blocks.Trigger{Type: blocks.TriggerManual}
+	if card := ff.form.Get("test"); card != "" {
+		f.Blocks = nil
+		for i, cd := range ff.cards {
+			if cd == card && i < len(ff.flow.Blocks) {
+				f.Blocks = []blocks.BlockConfig{ff.flow.Blocks[i]}
+			}
+		}
+		if f.Blocks == nil {
+			return u.badRequest(c, "no such block in the form")
+		}
+	}
+	input := strings.TrimSpace(ff.form.Get("draftInput"))
+	if input == "" {
+		input = "null"
+	}
+	if msg := jsonProblem([]byte(input)); msg != "" {
+		v.Problems = append(v.Problems, "Draft input is not valid JSON: "+msg)
+		return page(http.StatusUnprocessableEntity)
+	}
+	src, err := blocks.FlowDocument(&f)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	run, err := u.cfg.Flows.RunDocument(c.Request().Context(), src, blocks.RunRequest{Input: json.RawMessage(input), Trigger: blocks.TriggerManual})
+	var ve *blocks.ValidationError
+	switch {
+	case err == nil:
+		rv := runView(*run, u.now())
+		rv.Draft = true
+		v.Run = &rv
+		return page(http.StatusOK)
+	case asValidation(err, &ve):
+		attachProblems(&v, ve.Problems)
+		return page(http.StatusUnprocessableEntity)
+	case store.CodeOf(err) == store.CodeUnavailable:
+		return u.fail(c, err)
+	}
+	v.Problems = append(v.Problems, "The draft could not run: "+store.Message(err))
+	return page(statusOf(err))
+}
+
+// deleteFlowPage asks to confirm deleting a flow.
+func (u *UI) deleteFlowPage(c echo.Context) error {
+	sf, err := u.manageableFlow(c, c.QueryParam("id"))
+	if err != nil || sf == nil {
+		return err
+	}
+	s := state(c)
+	v := templates.DeleteFlowView{ID: sf.Flow.ID, CSRF: s.sess.CSRF, Back: flowURL(sf.Flow.ID), Runs: len(u.lastRuns(c.Request().Context(), s, sf.UUID, "", 100))}
+	return render(c, http.StatusOK, templates.DeleteFlowPage(u.page(c, "Delete "+sf.Flow.ID, "flows"), v))
+}
+
+// deleteFlow deletes a flow (its runs in progress are cancelled and its
+// schedule stops: blocks.Engine.DeleteFlow).
+func (u *UI) deleteFlow(c echo.Context) error {
+	sf, err := u.manageableFlow(c, c.FormValue("id"))
+	if err != nil || sf == nil {
+		return err
+	}
+	if _, err := u.cfg.Flows.DeleteFlow(c.Request().Context(), sf.Flow.ID); err != nil {
+		return u.fail(c, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/flows?done=flow-deleted")
+}
+
+// manageableFlow returns stored flow id when the session may change it
+// (scope flows and the access its dataStores declare); otherwise it
+// writes the error page and returns nil.
+func (u *UI) manageableFlow(c echo.Context, id string) (*blocks.StoredFlow, error) {
+	if err := u.flowsEnabled(c); err != nil || u.cfg.Flows == nil {
+		return nil, err
+	}
+	s := state(c)
+	if !canManageFlows(s) {
+		return nil, u.fail(c, errNoFlowsScope)
+	}
+	sf, err := u.cfg.Flows.GetFlow(c.Request().Context(), id)
+	if err != nil {
+		return nil, u.fail(c, err)
+	}
+	if !flowAccess(s.grants, sf.Flow.DataStores, store.NoAccess) {
+		return nil, u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
+	}
+	return &sf, nil
+}

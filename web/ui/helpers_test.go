@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,15 @@ func TestHumanDurationAndTruncate(t *testing.T) {
 	if got := safeFileName("a/b c:d"); got != "a_b_c_d" {
 		t.Errorf("safeFileName: %q", got)
 	}
+}
+
+// regexpFind returns the first group of re in s, failing the test when
+// there is none.
+func regexpFind(t *testing.T, s, re string) string {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("%s not found", re)
+	}
+	return m[1]
 }

@@ -54,6 +54,8 @@ func flashText(code string) string {
 		return "Import written."
 	case "flow-saved":
 		return "Flow saved."
+	case "flow-deleted":
+		return "Flow deleted."
 	case "signed-out":
 		return "Signed out."
 	case "index-created":
