@@ -13,6 +13,7 @@ import (
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/internal/tokens"
 	"github.com/flowkv/flowkv/store"
+	"github.com/flowkv/flowkv/store/dynamostore"
 	"github.com/flowkv/flowkv/store/sqlstore"
 )
 
@@ -288,6 +289,30 @@ func TestRevocationAcrossProcessesSQLite(t *testing.T) {
 func TestRevocationAcrossProcessesPostgres(t *testing.T) {
 	dsn := testenv.PostgresDSN(t)
 	revocationAcross(t, open(t, dsn), open(t, dsn))
+}
+
+// Two clients of one DynamoDB table (two servers on DynamoDB).
+func TestRevocationAcrossProcessesDynamo(t *testing.T) {
+	ep := testenv.DynamoEndpoint(t)
+	table := testenv.UniqueName("flowkv_t_")
+	openDynamo := func() *dynamostore.Store {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s, err := dynamostore.Open(ctx, dynamostore.Config{Endpoint: ep, Table: table})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		return s
+	}
+	a, b := openDynamo(), openDynamo()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = a.DeleteTable(ctx)
+		_ = a.Close()
+		_ = b.Close()
+	})
+	revocationAcross(t, a, b)
 }
 
 func revocationAcross(t *testing.T, a, b store.Store) {
