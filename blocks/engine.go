@@ -22,6 +22,10 @@ const (
 	// a flow's runs list newest first, and a flow deleted and re-created
 	// under the same id (a new UUID) starts with no history.
 	RunsNamespace = store.ReservedPrefix + "flowruns"
+	// RunIDsNamespace maps a run id to its flow's UUID ({"flowUuid"}), so a
+	// run can be read by its id alone (Engine.RunByID); written with the
+	// run record, in one transaction, and deleted with it.
+	RunIDsNamespace = store.ReservedPrefix + "runids"
 	// LegacyRunsNamespace held run records keyed by flow id before they
 	// were keyed by UUID; they are no longer read and expire with their TTL.
 	LegacyRunsNamespace = store.ReservedPrefix + "runs"
@@ -42,6 +46,10 @@ const (
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusSkipped   = "skipped"
+	// StatusRunning is the status of a run record written before the run
+	// finished (a webhook answer that stopped waiting); the final record
+	// replaces it.
+	StatusRunning = "running"
 )
 
 // DefaultRunTTL is how long run records are kept by default.
@@ -102,10 +110,18 @@ type Engine struct {
 	// deleted, so a Scheduler on this engine reloads at once.
 	changed chan struct{}
 
-	// runsMu guards active, deleted and since.
+	// base ends when the engine shuts down (Shutdown): it cancels the
+	// runs still going on. Runs are detached from their callers' contexts.
+	base     context.Context
+	shutdown context.CancelCauseFunc
+	// runs counts the runs going on, for Shutdown.
+	runs sync.WaitGroup
+
+	// runsMu guards active, byID, deleted and since.
 	runsMu sync.Mutex
-	// active holds the cancel functions of the runs going on, by flow UUID.
+	// active holds the runs going on, by flow UUID; byID by run id.
 	active map[string]map[*activeRun]struct{}
+	byID   map[string]*activeRun
 	// deleted remembers the UUIDs of the flows deleted through this engine
 	// (the last maxDeleted), so a run that loaded one just before the
 	// delete does not start, and its record is not written.
@@ -115,7 +131,25 @@ type Engine struct {
 	since map[string]*pruneState
 }
 
-type activeRun struct{ cancel context.CancelCauseFunc }
+// activeRun is a run going on.
+type activeRun struct {
+	cancel   context.CancelCauseFunc
+	flowUUID string
+	started  time.Time
+	done     chan struct{} // closed when the run finished and was recorded
+	// mu guards run while it runs (blocks and logs are appended).
+	mu  sync.Mutex
+	run *Run
+	// recMu serialises writing the run's record: a provisional "running"
+	// one (RunStarted) never lands after the final one.
+	recMu    sync.Mutex
+	recorded bool
+	// err is the final record's write error (read after done).
+	err error
+	ctx context.Context
+	cf  *compiledFlow
+	id  uuid.UUID
+}
 
 type pruneState struct {
 	runs  int
@@ -154,7 +188,8 @@ func NewEngine(st store.Store, opts Options) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
+	base, shutdown := context.WithCancelCause(context.Background())
 	return &Engine{st: st, opts: opts, log: log, cache: map[string]cachedFlow{}, now: time.Now, limits: st.Limits(),
-		changed: make(chan struct{}, 1), active: map[string]map[*activeRun]struct{}{},
-		deleted: map[string]struct{}{}, since: map[string]*pruneState{}}
+		changed: make(chan struct{}, 1), active: map[string]map[*activeRun]struct{}{}, byID: map[string]*activeRun{},
+		deleted: map[string]struct{}{}, since: map[string]*pruneState{}, base: base, shutdown: shutdown}
 }

@@ -15,7 +15,7 @@ import (
 // Expressions
 //
 // A field value may hold `{{ expr }}` templates. expr is a small, side-effect
-// free language over three roots only — input, steps and flow — with:
+// free language over four roots only — input, steps, flow and request — with:
 //
 //	paths       input.user.id   steps.lookup.data   input.items[0]   input["a-b"]
 //	literals    'text' "text" 12 1.5 true false null
@@ -46,7 +46,8 @@ type node interface {
 	eval(sc scope) (any, error)
 }
 
-// scope is what expressions can see: the roots input, steps and flow.
+// scope is what expressions can see: the roots input, steps, flow and
+// request (the webhook request; null for other runs).
 type scope map[string]any
 
 // template is a compiled string field: literal text and expressions.
@@ -214,7 +215,7 @@ func newScope(input json.RawMessage, steps map[string]json.RawMessage, flow Flow
 		}
 		st[id] = v
 	}
-	return scope{"input": in, "steps": st, "flow": map[string]any{
+	return scope{"input": in, "steps": st, "request": nil, "flow": map[string]any{
 		"id": flow.ID, "uuid": flow.UUID, "runId": flow.RunID, "startedAt": flow.StartedAt,
 	}}, nil
 }
@@ -541,10 +542,10 @@ func (p *parser) primary() (node, error) {
 			return &litNode{v: false}, nil
 		case "null", "undefined":
 			return &litNode{v: nil}, nil
-		case "input", "steps", "flow":
+		case "input", "steps", "flow", "request":
 			return &rootNode{name: t.text}, nil
 		}
-		return nil, fmt.Errorf("unknown name %q at %d (expressions see input, steps and flow only)", t.text, t.pos)
+		return nil, fmt.Errorf("unknown name %q at %d (expressions see input, steps, flow and request only)", t.text, t.pos)
 	case tOp:
 		if t.text == "(" {
 			p.i++

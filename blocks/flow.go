@@ -42,6 +42,19 @@ type Flow struct {
 	// Timeout bounds one run (a Go duration such as "30s"; default 1m).
 	Timeout string        `json:"timeout,omitempty"`
 	Blocks  []BlockConfig `json:"blocks"`
+	// Respond sets what the flow's webhook answers for a run that
+	// succeeded (nil: {runId, status, output, error} with status 200).
+	Respond *Respond `json:"respond,omitempty"`
+}
+
+// Respond is a flow's respond option. Its values may hold templates that
+// see input, steps, flow and request, evaluated after the last block.
+type Respond struct {
+	// Status is the HTTP status (100–599; default 200): a number or an
+	// expression ("{{ steps.check.allowed ? 200 : 429 }}").
+	Status any `json:"status,omitempty"`
+	// Body is the answer's JSON body (default: the last block's output).
+	Body any `json:"body,omitempty"`
 }
 
 // ParseDataStore splits a dataStores item into its namespace and the

@@ -16,6 +16,9 @@ type compiledFlow struct {
 	schedule Schedule
 	grants   store.Grants
 	blocks   []*compiledBlock
+	// respondStatus and respondBody are the compiled respond option (nil
+	// when the flow has none, or sets only the other).
+	respondStatus, respondBody node
 }
 
 type compiledBlock struct {
@@ -184,10 +187,44 @@ func compile(f *Flow) (*compiledFlow, error) {
 		cb.impl = impl
 		cf.blocks = append(cf.blocks, cb)
 	}
+	ps = append(ps, cf.compileRespond(f.Respond, seen)...)
 	if len(ps) > 0 {
 		return nil, &ValidationError{Flow: f.ID, Problems: ps}
 	}
 	return cf, nil
+}
+
+// compileRespond compiles the respond option; its expressions may read
+// every block's output.
+func (cf *compiledFlow) compileRespond(r *Respond, blockIDs map[string]bool) []Problem {
+	if r == nil {
+		return nil
+	}
+	var ps []Problem
+	one := func(field string, v any) node {
+		if v == nil {
+			return nil
+		}
+		n, err := compileValue(v, false)
+		if err != nil {
+			ps = append(ps, Problem{Field: field, Message: err.Error()})
+			return nil
+		}
+		for _, ref := range stepRefs(n) {
+			if !blockIDs[ref] {
+				ps = append(ps, Problem{Field: field, Message: fmt.Sprintf("refers to steps.%s, which is not a block of the flow", ref)})
+			}
+		}
+		return n
+	}
+	cf.respondStatus = one("respond.status", r.Status)
+	cf.respondBody = one("respond.body", r.Body)
+	if l, ok := cf.respondStatus.(*litNode); ok {
+		if _, err := httpStatus(l.v); err != nil {
+			ps = append(ps, Problem{Field: "respond.status", Message: err.Error()})
+		}
+	}
+	return ps
 }
 
 // compileValue compiles a field value: strings with templates become

@@ -44,10 +44,10 @@ func ParseFlow(src []byte) (*Flow, error) {
 		return nil, store.Errorf(store.CodeInvalidArgument, "flow must be an object with id, dataStores, trigger and blocks")
 	}
 	var problems []Problem
-	known := map[string]bool{"id": true, "description": true, "dataStores": true, "trigger": true, "timeout": true, "blocks": true}
+	known := map[string]bool{"id": true, "description": true, "dataStores": true, "trigger": true, "timeout": true, "blocks": true, "respond": true}
 	for k := range m {
 		if !known[k] {
-			problems = append(problems, Problem{Field: k, Message: "unknown flow field (want id, description, dataStores, trigger, timeout, blocks)"})
+			problems = append(problems, Problem{Field: k, Message: "unknown flow field (want id, description, dataStores, trigger, timeout, blocks, respond)"})
 		}
 	}
 	if t, ok := m["trigger"].(string); ok { // trigger: manual

@@ -57,6 +57,9 @@ type Call struct {
 	Fields Values
 	// Input is the flow's input (JSON; null when none).
 	Input json.RawMessage
+	// Request is the webhook request of the run (a Request as JSON; null
+	// for other triggers).
+	Request json.RawMessage
 	// Steps are the outputs of the blocks that ran before, by block id.
 	Steps map[string]json.RawMessage
 	// Flow identifies the flow and the run.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,25 +22,66 @@ type RunRequest struct {
 	Input json.RawMessage
 	// Trigger is recorded in the run: manual (default), webhook, schedule.
 	Trigger string
+	// Request is the webhook request (without its body) the run sees as
+	// `request`; nil for other triggers (request is then null).
+	Request *Request
 }
+
+// HookCall is a call of a webhook flow.
+type HookCall struct {
+	// Input is the run's input: the parsed body (empty means null).
+	Input json.RawMessage
+	// Request is the rest of the call (see Request).
+	Request *Request
+	// Secret is the secret the caller sent ("" for none).
+	Secret string
+	// Wait is how long StartHook waits for the run to finish before it
+	// answers with the run still going (0: until it finishes).
+	Wait time.Duration
+}
+
+// Runs are detached from their callers: a run belongs to the engine, and
+// its flow's timeout is its only clock. A caller that gives up (a client
+// hanging up) neither cancels a run nor fails its store calls; only the
+// flow's deletion, the timeout and the engine's Shutdown end a run early.
 
 // RunFlow runs the stored flow id. The returned error is for a run that
 // could not start (no such flow, bad input) or whose record could not be
 // written; a run that started and failed returns its record with status
 // failed and a nil error.
 func (e *Engine) RunFlow(ctx context.Context, id string, req RunRequest) (*Run, error) {
+	return e.runFlow(ctx, id, req, false)
+}
+
+// runFlow runs stored flow id; attached runs also end when ctx ends (the
+// scheduler's, when it stops).
+func (e *Engine) runFlow(ctx context.Context, id string, req RunRequest, attached bool) (*Run, error) {
 	cf, flowUUID, err := e.loadFlow(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return e.run(ctx, cf, flowUUID, req)
+	ar, err := e.start(ctx, cf, flowUUID, req, attached)
+	if err != nil {
+		return nil, err
+	}
+	e.finish(ar)
+	return ar.run, ar.err
 }
 
-// RunHook runs a webhook-triggered stored flow with input: not_found —
+// RunHook runs a webhook-triggered stored flow with input and waits for it
+// (StartHook with only Input and Secret).
+func (e *Engine) RunHook(ctx context.Context, id string, input json.RawMessage, secret string) (*Run, error) {
+	return e.StartHook(ctx, id, HookCall{Input: input, Secret: secret})
+}
+
+// StartHook starts a run of webhook-triggered stored flow id: not_found —
 // the same error whether the flow does not exist or is not
 // webhook-triggered — and unauthenticated when its trigger has a secret
-// and secret differs.
-func (e *Engine) RunHook(ctx context.Context, id string, input json.RawMessage, secret string) (*Run, error) {
+// and call.Secret differs. It waits up to call.Wait for the run: finished
+// in time, it returns the run's record; else a record with status running
+// (the run goes on; a provisional record is written so GET /v1/runs/{id}
+// finds it on any server until the final one replaces it).
+func (e *Engine) StartHook(ctx context.Context, id string, call HookCall) (*Run, error) {
 	noHook := store.Errorf(store.CodeNotFound, "no webhook flow %q", id)
 	cf, flowUUID, err := e.loadFlow(ctx, id)
 	if err != nil {
@@ -50,10 +93,26 @@ func (e *Engine) RunHook(ctx context.Context, id string, input json.RawMessage, 
 	if cf.flow.Trigger.Type != TriggerWebhook {
 		return nil, noHook
 	}
-	if want := cf.flow.Trigger.secretHash; want != "" && !secretMatches(want, secret) {
+	if want := cf.flow.Trigger.secretHash; want != "" && !secretMatches(want, call.Secret) {
 		return nil, store.Errorf(store.CodeUnauthenticated, "webhook secret missing or wrong")
 	}
-	return e.run(ctx, cf, flowUUID, RunRequest{Input: input, Trigger: TriggerWebhook})
+	ar, err := e.start(ctx, cf, flowUUID, RunRequest{Input: call.Input, Trigger: TriggerWebhook, Request: call.Request}, false)
+	if err != nil {
+		return nil, err
+	}
+	if call.Wait <= 0 {
+		e.finish(ar)
+		return ar.run, ar.err
+	}
+	go e.finish(ar)
+	timer := time.NewTimer(call.Wait)
+	defer timer.Stop()
+	select {
+	case <-ar.done:
+		return ar.run, ar.err
+	case <-timer.C:
+	}
+	return e.recordRunning(ar), nil
 }
 
 // RunDocument validates and runs a flow document without storing it (for
@@ -70,24 +129,34 @@ func (e *Engine) RunDocument(ctx context.Context, src []byte, req RunRequest) (*
 	if req.Trigger == "" {
 		req.Trigger = TriggerFile
 	}
-	return e.run(ctx, cf, FileFlowUUID(f.ID), req)
+	ar, err := e.start(ctx, cf, FileFlowUUID(f.ID), req, false)
+	if err != nil {
+		return nil, err
+	}
+	e.finish(ar)
+	return ar.run, ar.err
 }
 
-// track registers a run of flowUUID; it fails when the flow was deleted.
-func (e *Engine) track(flowUUID string, cancel context.CancelCauseFunc) (*activeRun, error) {
+// track registers a run; it fails when the flow was deleted or the engine
+// shut down.
+func (e *Engine) track(ar *activeRun) error {
 	e.runsMu.Lock()
 	defer e.runsMu.Unlock()
-	if _, gone := e.deleted[flowUUID]; gone {
-		return nil, errFlowDeleted
+	if _, gone := e.deleted[ar.flowUUID]; gone {
+		return errFlowDeleted
 	}
-	r := &activeRun{cancel: cancel}
-	m := e.active[flowUUID]
+	if e.base.Err() != nil {
+		return context.Cause(e.base)
+	}
+	m := e.active[ar.flowUUID]
 	if m == nil {
 		m = map[*activeRun]struct{}{}
-		e.active[flowUUID] = m
+		e.active[ar.flowUUID] = m
 	}
-	m[r] = struct{}{}
-	return r, nil
+	m[ar] = struct{}{}
+	e.byID[ar.run.ID] = ar
+	e.runs.Add(1)
+	return nil
 }
 
 func (e *Engine) isDeleted(flowUUID string) bool {
@@ -97,17 +166,64 @@ func (e *Engine) isDeleted(flowUUID string) bool {
 	return gone
 }
 
-func (e *Engine) untrack(flowUUID string, r *activeRun) {
+func (e *Engine) untrack(ar *activeRun) {
 	e.runsMu.Lock()
 	defer e.runsMu.Unlock()
-	delete(e.active[flowUUID], r)
-	if len(e.active[flowUUID]) == 0 {
-		delete(e.active, flowUUID)
+	delete(e.active[ar.flowUUID], ar)
+	if len(e.active[ar.flowUUID]) == 0 {
+		delete(e.active, ar.flowUUID)
+	}
+	delete(e.byID, ar.run.ID)
+	e.runs.Done()
+}
+
+// liveRun is a snapshot of run id going on in this process.
+func (e *Engine) liveRun(id string) (Run, bool) {
+	e.runsMu.Lock()
+	ar := e.byID[id]
+	e.runsMu.Unlock()
+	if ar == nil {
+		return Run{}, false
+	}
+	return ar.snapshot(), true
+}
+
+// snapshot copies the run as it is now, status running unless finished.
+func (ar *activeRun) snapshot() Run {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	c := *ar.run
+	c.Blocks = append([]BlockRun{}, c.Blocks...)
+	c.Logs = append([]LogLine{}, c.Logs...)
+	if c.Status == "" {
+		c.Status = StatusRunning
+		c.Output = json.RawMessage("null")
+	}
+	return c
+}
+
+// errShutdown ends the runs still going on when the engine shuts down.
+var errShutdown = store.Errorf(store.CodeUnavailable, "the server shut down while this run was going")
+
+// Shutdown waits for the runs going on to finish until ctx ends, then
+// cancels those left (they fail with unavailable, "the server shut down
+// while this run was going", and are recorded) and waits for them to be
+// recorded. Runs started after Shutdown fail at once. Call it before
+// closing the store.
+func (e *Engine) Shutdown(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { e.runs.Wait(); close(done) }()
+	select {
+	case <-done:
+		e.shutdown(errShutdown)
+	case <-ctx.Done():
+		e.shutdown(errShutdown)
+		<-done
 	}
 }
 
-// run executes a compiled flow and records the run.
-func (e *Engine) run(ctx context.Context, cf *compiledFlow, flowUUID string, req RunRequest) (*Run, error) {
+// start prepares a run of cf and registers it; finish runs it.
+func (e *Engine) start(ctx context.Context, cf *compiledFlow, flowUUID string, req RunRequest, attached bool) (*activeRun, error) {
 	input := req.Input
 	if len(strings.TrimSpace(string(input))) == 0 {
 		input = json.RawMessage("null")
@@ -124,33 +240,106 @@ func (e *Engine) run(ctx context.Context, cf *compiledFlow, flowUUID string, req
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	active, err := e.track(flowUUID, cancel)
-	if err != nil {
-		return nil, err
+	if !attached {
+		ctx = context.WithoutCancel(ctx)
 	}
-	defer e.untrack(flowUUID, active)
+	ctx, cancel := context.WithCancelCause(ctx)
 	started := e.now().UTC()
 	ds := append([]string{}, cf.flow.DataStores...)
 	r := &Run{
 		ID: id.String(), Flow: cf.flow.ID, FlowUUID: flowUUID, DataStores: ds, Trigger: trigger, Input: in,
-		StartedAt: started, Blocks: []BlockRun{}, Logs: []LogLine{}, Output: json.RawMessage("null"),
+		Request: capRequest(req.Request), StartedAt: started, Blocks: []BlockRun{}, Logs: []LogLine{}, Output: json.RawMessage("null"),
 	}
-	e.execute(ctx, cf, r)
+	ar := &activeRun{cancel: cancel, flowUUID: flowUUID, started: started, run: r, done: make(chan struct{}), ctx: ctx, cf: cf, id: id}
+	if err := e.track(ar); err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	return ar, nil
+}
+
+// finish runs ar to its end, records it and closes ar.done.
+func (e *Engine) finish(ar *activeRun) {
+	defer close(ar.done)
+	defer e.untrack(ar)
+	defer ar.cancel(nil)
+	stop := context.AfterFunc(e.base, func() { ar.cancel(context.Cause(e.base)) })
+	defer stop()
+	ctx, r := ar.ctx, ar.run
+	if r.Trigger != TriggerFile {
+		defer e.watchDeletion(ar).Stop()
+	}
+	e.execute(ctx, ar.cf, ar)
+	ar.mu.Lock()
 	r.FinishedAt = e.now().UTC()
-	r.DurationMS = ms(r.FinishedAt.Sub(started))
+	r.DurationMS = ms(r.FinishedAt.Sub(r.StartedAt))
+	ar.mu.Unlock()
+	ar.recMu.Lock()
+	defer ar.recMu.Unlock()
+	ar.recorded = true
 	if errors.Is(context.Cause(ctx), errFlowDeleted) {
 		r.Status, r.Error = StatusFailed, runError(errFlowDeleted, r.Error.blockOrEmpty())
-		return r, nil // the flow is gone: nothing to record it under
+		return // the flow is gone: nothing to record it under
 	}
-	if e.isDeleted(flowUUID) {
-		return r, nil // deleted as it finished: its records are being deleted
+	if e.isDeleted(ar.flowUUID) {
+		return // deleted as it finished: its records are being deleted
 	}
-	if err := e.record(r, id); err != nil {
-		return r, err
+	ar.err = e.record(r, ar.id)
+}
+
+// DeletionCheck is how often a run going on checks that its flow still
+// exists (after its first DeletionCheck), so a flow deleted by another
+// process (the CLI, another server) stops its runs here too.
+const DeletionCheck = time.Second
+
+// watchDeletion cancels ar with errFlowDeleted once its stored flow is
+// gone or replaced by another of the same id (another UUID), checking every
+// DeletionCheck (through the flow cache); stop the returned timer when ar ends.
+func (e *Engine) watchDeletion(ar *activeRun) *time.Timer {
+	var t *time.Timer
+	var mu sync.Mutex
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(DeletionCheck, func() {
+		if ar.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.base, 5*time.Second)
+		defer cancel()
+		_, flowUUID, err := e.loadFlow(ctx, ar.run.Flow)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && flowUUID != ar.flowUUID) {
+			ar.cancel(errFlowDeleted)
+			return
+		}
+		mu.Lock()
+		t.Reset(DeletionCheck)
+		mu.Unlock()
+	})
+	return t
+}
+
+// recordRunning writes a provisional record of ar (status running) unless
+// its final one is written, and returns a snapshot of the run.
+func (e *Engine) recordRunning(ar *activeRun) *Run {
+	ar.recMu.Lock()
+	defer ar.recMu.Unlock()
+	snap := ar.snapshot()
+	if ar.recorded || e.opts.RunTTL < 0 {
+		return &snap
 	}
-	return r, nil
+	data, err := json.Marshal(snap)
+	if err == nil && len(data) > e.limits.MaxDataBytes-1024 {
+		data = shrinkRun(&snap, e.limits.MaxDataBytes-1024)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err == nil {
+		_, err = e.st.Atomic(ctx, nil, e.recordMutations(ar.flowUUID, ar.id, data))
+	}
+	if err != nil {
+		e.log.Warn("blocks: recording a run still going failed", "flow", snap.Flow, "run", snap.ID, "err", err)
+	}
+	return &snap
 }
 
 func (re *RunError) blockOrEmpty() string {
@@ -162,58 +351,79 @@ func (re *RunError) blockOrEmpty() string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func (e *Engine) execute(ctx context.Context, cf *compiledFlow, r *Run) {
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+func (e *Engine) execute(ctx context.Context, cf *compiledFlow, ar *activeRun) {
+	r := ar.run
+	ctx, cancel := context.WithTimeoutCause(ctx, cf.timeout, store.Errorf(store.CodeTimeout, "the flow ran longer than its timeout of %s", cf.timeout))
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	info := FlowInfo{ID: cf.flow.ID, UUID: r.FlowUUID, RunID: r.ID, StartedAt: r.StartedAt.Format(time.RFC3339Nano)}
 	sc, err := newScope(r.Input, nil, info)
+	reqJSON := json.RawMessage("null")
+	if err == nil && r.Request != nil {
+		reqJSON, _ = json.Marshal(r.Request)
+		sc["request"], err = decodeJSON(reqJSON)
+	}
 	if err != nil {
+		ar.mu.Lock()
 		r.Status, r.Error = StatusFailed, runError(err, "")
+		ar.mu.Unlock()
 		return
 	}
 	steps := sc["steps"].(map[string]any)
 	rawSteps := map[string]json.RawMessage{}
 	view := store.WithFlow(store.WithGrants(e.st, cf.grants), r.FlowUUID)
-	var logMu sync.Mutex
+	logs := &logBudget{max: e.opts.MaxLogLines}
 	for _, cb := range cf.blocks {
 		br := BlockRun{ID: cb.id, Type: cb.typ, Output: json.RawMessage("null")}
 		t0 := time.Now()
 		logf := func(level, format string, args ...any) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			if len(r.Logs) >= e.opts.MaxLogLines {
-				r.Truncated = true
-				return
-			}
-			r.Logs = append(r.Logs, LogLine{Time: e.now().UTC(), Block: cb.id, Level: level, Message: fmt.Sprintf(format, args...)})
+			ar.mu.Lock()
+			defer ar.mu.Unlock()
+			logs.add(r, LogLine{Time: e.now().UTC(), Block: cb.id, Level: level, Message: fmt.Sprintf(format, args...)})
 		}
 		out, skipped, err := e.runBlock(ctx, cb, sc, &Call{
-			BlockID: cb.id, Input: r.Input, Steps: rawSteps, Flow: info,
+			BlockID: cb.id, Input: r.Input, Request: reqJSON, Steps: rawSteps, Flow: info,
 			Store: view, Grants: cf.grants, Logf: logf, Deadline: deadline,
 		})
 		br.DurationMS = ms(time.Since(t0))
 		switch {
 		case err != nil:
-			if ctx.Err() != nil && store.CodeOf(err) == store.CodeUnavailable {
-				err = store.Errorf(store.CodeTimeout, "the flow ran longer than its timeout of %s", cf.timeout)
+			if cause := context.Cause(ctx); cause != nil {
+				// The run's own end (its timeout, the flow's deletion, a
+				// shutdown), not the store's, is why the call failed.
+				if c := store.CodeOf(err); c == store.CodeUnavailable || c == store.CodeTimeout {
+					err = cause
+				}
 			}
 			br.Status, br.Error = StatusFailed, runError(err, "")
+			ar.mu.Lock()
 			r.Blocks = append(r.Blocks, br)
 			r.Status, r.Error = StatusFailed, runError(err, cb.id)
+			ar.mu.Unlock()
 			return
 		case skipped:
 			br.Status = StatusSkipped
 		default:
 			br.Status, br.Output = StatusSucceeded, out
+		}
+		ar.mu.Lock()
+		if !skipped {
 			r.Output = out
 		}
-		r.Blocks = append(r.Blocks, br)
+		r.Blocks = append(r.Blocks, recordedBlock(br, r))
+		ar.mu.Unlock()
 		rawSteps[cb.id] = br.Output
 		// Decoded only if an expression reads it.
 		steps[cb.id] = &lazyJSON{raw: br.Output}
 	}
-	r.Status = StatusSucceeded
+	resp, err := cf.respond(sc, r.Output)
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	if err != nil {
+		r.Status, r.Error = StatusFailed, runError(err, "")
+		return
+	}
+	r.Status, r.Response = StatusSucceeded, resp
 }
 
 // runBlock evaluates a block's condition and fields and runs it.
@@ -295,5 +505,28 @@ func defaultValue(v any) any {
 }
 
 func runError(err error, block string) *RunError {
-	return &RunError{Code: store.CodeOf(err), Message: store.Text(err), Block: block}
+	re := &RunError{Code: store.CodeOf(err), Message: store.Text(err), Block: block}
+	re.Line, re.Column = jsPosition(re.Message)
+	return re
+}
+
+// jsPositionRe finds where a JavaScript error happened in a sandbox
+// message: "… at block ID:LINE:COL" (a thrown error) or "… at line LINE
+// column COL" (a syntax error).
+var jsPositionRe = regexp.MustCompile(`^script .*(?: at [^ :]+(?: [^ :]+)?:(\d+):(\d+)\)?| at line (\d+) column (\d+))$`)
+
+// jsPosition is the line and column of a JavaScript error message (0, 0
+// for other messages).
+func jsPosition(msg string) (int, int) {
+	m := jsPositionRe.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, 0
+	}
+	l, c := m[1]+m[3], m[2]+m[4]
+	line, err1 := strconv.Atoi(l)
+	col, err2 := strconv.Atoi(c)
+	if err1 != nil || err2 != nil {
+		return 0, 0
+	}
+	return line, col
 }

@@ -24,20 +24,47 @@ type Run struct {
 	DataStores []string        `json:"dataStores"`
 	Trigger    string          `json:"trigger"`
 	Input      json.RawMessage `json:"input"`
-	// Status is succeeded or failed.
+	// Request is the HTTP request that started a webhook run, without its
+	// body (the body is Input); nil for other triggers.
+	Request *Request `json:"request,omitempty"`
+	// Status is succeeded or failed; running in a record written while
+	// the run still went on (a webhook answered 202 before it finished).
 	Status string `json:"status"`
 	// Error is why the run failed (the failing block's error).
 	Error *RunError `json:"error,omitempty"`
 	// Output is the output of the last block that ran.
-	Output     json.RawMessage `json:"output"`
-	StartedAt  time.Time       `json:"startedAt"`
-	FinishedAt time.Time       `json:"finishedAt"`
-	DurationMS float64         `json:"durationMs"`
-	Blocks     []BlockRun      `json:"blocks"`
-	Logs       []LogLine       `json:"logs"`
-	// Truncated is set when outputs or logs were cut to fit the record in
-	// the store's data limit.
+	Output json.RawMessage `json:"output"`
+	// Response is what the webhook answers, from the flow's respond option
+	// (evaluated when the run succeeded; nil without one).
+	Response   *Response  `json:"response,omitempty"`
+	StartedAt  time.Time  `json:"startedAt"`
+	FinishedAt time.Time  `json:"finishedAt"`
+	DurationMS float64    `json:"durationMs"`
+	Blocks     []BlockRun `json:"blocks"`
+	Logs       []LogLine  `json:"logs"`
+	// Truncated is set when outputs, logs or the request were cut to fit
+	// the record's size caps (MaxRecordedOutputBytes, MaxLogLineBytes,
+	// MaxLogBytes, the store's data limit); what was cut says
+	// {"truncated": true} or ends in "…".
 	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Request is the part of a webhook call a run sees besides its body:
+// expressions read it as `request`, JavaScript blocks as the global
+// `request`.
+type Request struct {
+	// Method is the HTTP method (POST).
+	Method string `json:"method"`
+	// Path is the request's path (/hooks/ID).
+	Path string `json:"path"`
+	// Query holds the query string's parameters: a text for a parameter
+	// given once, an array of texts for one given more than once. The
+	// webhook secret (?secret=) is removed.
+	Query map[string]any `json:"query"`
+	// Headers holds the request's headers by lower-case name, the values
+	// of a repeated header joined with ", ". The webhook secret header and
+	// Authorization (and Cookie) are removed.
+	Headers map[string]string `json:"headers"`
 }
 
 // RunError is an error with its code word.
@@ -46,6 +73,10 @@ type RunError struct {
 	Message string     `json:"message"`
 	// Block is the id of the block that failed ("" when the flow itself did).
 	Block string `json:"block,omitempty"`
+	// Line and Column locate a JavaScript error in the block's code (1-based;
+	// 0 when unknown or not a JavaScript error).
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // BlockRun is one block's part of a run.
@@ -86,16 +117,12 @@ func (e *Engine) deleteRuns(ctx context.Context, flowUUID string) error {
 		if err != nil {
 			return err
 		}
-		for len(p.Entries) > 0 {
-			chunk := p.Entries[:min(len(p.Entries), store.MaxAtomicActions)]
-			p.Entries = p.Entries[len(chunk):]
-			muts := make([]store.Mutation, len(chunk))
-			for i, ent := range chunk {
-				muts[i] = store.Mutation{Op: store.OpDelete, Name: RunsNamespace, Key: ent.Key}
-			}
-			if _, err := e.st.Atomic(ctx, nil, muts); err != nil {
-				return err
-			}
+		keys := make([]string, len(p.Entries))
+		for i, ent := range p.Entries {
+			keys[i] = ent.Key
+		}
+		if err := e.deleteRecords(ctx, keys); err != nil {
+			return err
 		}
 		if p.NextCursor == "" {
 			return nil
@@ -120,17 +147,25 @@ func (e *Engine) record(r *Run, id uuid.UUID) error {
 	if e.opts.RunTTL < 0 {
 		return nil
 	}
-	data, err := json.Marshal(r)
+	rec := *r
+	if len(rec.Output) > MaxRecordedOutputBytes {
+		rec.Output, rec.Truncated = truncatedMarker(len(rec.Output)), true
+	}
+	if rec.Response != nil && len(rec.Response.Body) > MaxRecordedOutputBytes {
+		rec.Response = &Response{Status: rec.Response.Status, Body: truncatedMarker(len(rec.Response.Body))}
+		rec.Truncated = true
+	}
+	data, err := json.Marshal(&rec)
 	if err != nil {
 		return err
 	}
 	if len(data) > e.limits.MaxDataBytes-1024 {
-		data = shrinkRun(r, e.limits.MaxDataBytes-1024)
+		data = shrinkRun(&rec, e.limits.MaxDataBytes-1024)
 	}
 	// The record is written even when the run's context was cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := e.st.Upsert(ctx, RunsNamespace, runKey(r.FlowUUID, id), data, store.WriteOptions{TTL: e.opts.RunTTL}); err != nil {
+	if _, err := e.st.Atomic(ctx, nil, e.recordMutations(r.FlowUUID, id, data)); err != nil {
 		e.log.Error("blocks: recording run failed", "flow", r.Flow, "run", r.ID, "err", err)
 		return fmt.Errorf("blocks: record run %s of %s: %w", r.ID, r.Flow, err)
 	}
@@ -140,6 +175,50 @@ func (e *Engine) record(r *Run, id uuid.UUID) error {
 		}
 	}
 	return nil
+}
+
+// recordMutations write run record data and its RunIDsNamespace pointer.
+func (e *Engine) recordMutations(flowUUID string, id uuid.UUID, data []byte) []store.Mutation {
+	ptr, _ := json.Marshal(map[string]string{"flowUuid": flowUUID})
+	return []store.Mutation{
+		{Op: store.OpSet, Name: RunsNamespace, Key: runKey(flowUUID, id), Data: data, TTL: e.opts.RunTTL},
+		{Op: store.OpSet, Name: RunIDsNamespace, Key: id.String(), Data: ptr, TTL: e.opts.RunTTL},
+	}
+}
+
+// deleteRecords deletes run records (by their RunsNamespace keys) and
+// their RunIDsNamespace pointers, in transactions of at most
+// store.MaxAtomicActions.
+func (e *Engine) deleteRecords(ctx context.Context, keys []string) error {
+	muts := make([]store.Mutation, 0, 2*len(keys))
+	for _, k := range keys {
+		muts = append(muts, store.Mutation{Op: store.OpDelete, Name: RunsNamespace, Key: k})
+		if id, ok := runIDOfKey(k); ok {
+			muts = append(muts, store.Mutation{Op: store.OpDelete, Name: RunIDsNamespace, Key: id})
+		}
+	}
+	for len(muts) > 0 {
+		chunk := muts[:min(len(muts), store.MaxAtomicActions&^1)]
+		muts = muts[len(chunk):]
+		if _, err := e.st.Atomic(ctx, nil, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runIDOfKey is the run id of a RunsNamespace key (runKey's inverse).
+func runIDOfKey(key string) (string, bool) {
+	_, inv, ok := strings.Cut(key, "/")
+	b, err := hex.DecodeString(inv)
+	if !ok || err != nil || len(b) != 16 {
+		return "", false
+	}
+	var id uuid.UUID
+	for i := range b {
+		id[i] = ^b[i]
+	}
+	return id.String(), true
 }
 
 // duePrune counts a recorded run of flowUUID and reports whether its old
@@ -175,7 +254,7 @@ func (e *Engine) prune(ctx context.Context, flowUUID string) error {
 		return nil
 	}
 	n, total, cursor := 0, int64(0), ""
-	var old []store.Mutation
+	var old []string
 	for {
 		p, err := e.st.List(ctx, RunsNamespace, flowUUID+"/", cursor, e.limits.MaxListLimit)
 		if err != nil {
@@ -186,7 +265,7 @@ func (e *Engine) prune(ctx context.Context, flowUUID string) error {
 			total += int64(len(ent.Data))
 			over := (e.opts.RunKeep > 0 && n > e.opts.RunKeep) || (e.opts.RunMaxBytes > 0 && total > e.opts.RunMaxBytes)
 			if n > 1 && over {
-				old = append(old, store.Mutation{Op: store.OpDelete, Name: RunsNamespace, Key: ent.Key})
+				old = append(old, ent.Key)
 			}
 		}
 		if p.NextCursor == "" {
@@ -194,15 +273,8 @@ func (e *Engine) prune(ctx context.Context, flowUUID string) error {
 		}
 		cursor = p.NextCursor
 	}
-	// One transaction per MaxAtomicActions records, not a write each.
-	for len(old) > 0 {
-		chunk := old[:min(len(old), store.MaxAtomicActions)]
-		old = old[len(chunk):]
-		if _, err := e.st.Atomic(ctx, nil, chunk); err != nil {
-			return err
-		}
-	}
-	return nil
+	// A few transactions, not a write each.
+	return e.deleteRecords(ctx, old)
 }
 
 // shrinkRun replaces large outputs and the logs by markers until the
@@ -322,4 +394,31 @@ func (e *Engine) RunOf(ctx context.Context, flowUUID, runID string) (Run, error)
 		return Run{}, store.Errorf(store.CodeUnavailable, "run record %s is damaged", runID)
 	}
 	return r, nil
+}
+
+// RunByID returns the run record with id runID, of any flow, or
+// not_found. It does not check grants: see Run.Readable. Runs recorded
+// before run ids were indexed are found only through their flow (RunOf).
+func (e *Engine) RunByID(ctx context.Context, runID string) (Run, error) {
+	id, err := uuid.Parse(runID)
+	if err != nil || id.Version() != 7 {
+		return Run{}, store.Errorf(store.CodeNotFound, "no run %q", runID)
+	}
+	if r, ok := e.liveRun(id.String()); ok {
+		return r, nil
+	}
+	ent, err := e.st.FindNameKey(ctx, RunIDsNamespace, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return Run{}, store.Errorf(store.CodeNotFound, "no run %q", runID)
+	}
+	if err != nil {
+		return Run{}, err
+	}
+	var ptr struct {
+		FlowUUID string `json:"flowUuid"`
+	}
+	if err := json.Unmarshal(ent.Data, &ptr); err != nil {
+		return Run{}, store.Errorf(store.CodeUnavailable, "run index entry %s is damaged", runID)
+	}
+	return e.RunOf(ctx, ptr.FlowUUID, id.String())
 }

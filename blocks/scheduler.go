@@ -155,11 +155,26 @@ func (s *Scheduler) fireDue(ctx context.Context, now time.Time) {
 	}
 }
 
+// drop removes flow id's schedule (until a reload finds it again).
+func (s *Scheduler) drop(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.flows, id)
+}
+
 // fire claims one scheduled time of a flow and runs it if the claim won.
 func (s *Scheduler) fire(ctx context.Context, id string, tick time.Time) {
+	// A flow deleted by another process (the CLI, another server) is
+	// dropped at its next time instead of failing at every one until the
+	// next reload.
+	sf, err := s.e.GetFlow(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.drop(id)
+		return
+	}
 	claim, _ := json.Marshal(map[string]any{"flow": id, "time": tick.UTC()})
 	key := id + "@" + tick.UTC().Format(time.RFC3339)
-	_, err := s.e.st.Insert(ctx, TicksNamespace, key, claim, store.WriteOptions{TTL: s.opts.ClaimTTL})
+	_, err = s.e.st.Insert(ctx, TicksNamespace, key, claim, store.WriteOptions{TTL: s.opts.ClaimTTL})
 	if errors.Is(err, store.ErrExists) {
 		return // another process runs this time
 	}
@@ -168,10 +183,11 @@ func (s *Scheduler) fire(ctx context.Context, id string, tick time.Time) {
 		return
 	}
 	var input json.RawMessage
-	if sf, err := s.e.GetFlow(ctx, id); err == nil {
+	if sf.Flow != nil {
 		input = sf.Flow.Trigger.Input
 	}
-	r, err := s.e.RunFlow(ctx, id, RunRequest{Input: input, Trigger: TriggerSchedule})
+	// Attached: the scheduler's runs end when it stops.
+	r, err := s.e.runFlow(ctx, id, RunRequest{Input: input, Trigger: TriggerSchedule}, true)
 	switch {
 	case err != nil:
 		s.e.log.Warn("blocks: scheduled run did not start", "flow", id, "err", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -43,16 +44,22 @@ func registerFlowRoutes(s *Server) error {
 		eng = blocks.NewEngine(st, blocks.Options{Logger: s.Logger()})
 	}
 	h := flowRoutes{s: s, e: eng}
-	errSchema := Obj(map[string]Schema{"code": Str("error code"), "message": Str(""), "block": Str("the failing block's id")})
+	errSchema := Obj(map[string]Schema{"code": Str("error code"), "message": Str(""), "block": Str("the failing block's id"),
+		"line": Int("line of a JavaScript error in the block's code"), "column": Int("column of a JavaScript error")})
 	runSchema := Obj(map[string]Schema{
 		"id": Str("run id (UUIDv7)"), "flow": Str("flow id"), "flowUuid": Str(""),
 		"dataStores": Arr(Str("a namespace the flow declared when it ran (orders or orders:read)")),
 		"trigger":    Str("manual, webhook, schedule or file"),
 		"input":      AnyJSON("the run's input"),
-		"status":     Str("succeeded or failed"),
-		"error":      errSchema,
-		"output":     AnyJSON("the last block's output"),
-		"startedAt":  Schema{"type": "string", "format": "date-time"}, "finishedAt": Schema{"type": "string", "format": "date-time"},
+		"request": Obj(map[string]Schema{"method": Str(""), "path": Str(""),
+			"query":   Schema{"type": "object", "description": "query parameters: a text, or an array of texts for a repeated one"},
+			"headers": Schema{"type": "object", "description": "headers by lower-case name (no secret, Authorization or Cookie)"}}),
+		"status":    Str("succeeded, failed, or running (a record written before the run finished)"),
+		"response":  Obj(map[string]Schema{"status": Int("HTTP status"), "body": AnyJSON("")}),
+		"truncated": Bool("outputs, logs or the request were cut to the record's size caps"),
+		"error":     errSchema,
+		"output":    AnyJSON("the last block's output"),
+		"startedAt": Schema{"type": "string", "format": "date-time"}, "finishedAt": Schema{"type": "string", "format": "date-time"},
 		"durationMs": Num(""),
 		"blocks": Arr(Obj(map[string]Schema{"id": Str(""), "type": Str(""), "status": Str("succeeded, failed or skipped"),
 			"output": AnyJSON(""), "error": errSchema, "durationMs": Num("")})),
@@ -110,14 +117,25 @@ func registerFlowRoutes(s *Server) error {
 		Summary: "read one run record", Tag: "flows", Response: runSchema,
 		Description: "Needs read on every namespace the flow declared when the run ran (403 otherwise).",
 	})
+	s.Handle(http.MethodGet, "/v1/runs/:id", h.runByID, RouteDoc{
+		Summary: "read one run record by its id", Tag: "flows", Response: runSchema,
+		Description: "Any flow's run: its input, request, each block's status, output, error (with line and column for JavaScript) " +
+			"and duration, and the console logs. A run still going answers status running. Needs read on every namespace " +
+			"the flow declared when the run ran (403 otherwise).",
+	})
 	s.Handle(http.MethodPost, "/hooks/:id", h.hook, RouteDoc{
 		Summary: "run a webhook-triggered flow with the request body as input (no token)", Tag: "flows",
 		Description: "Only flows with trigger type webhook answer: a missing flow and one without a webhook trigger get the same 404. When the trigger has a secret, send it " +
-			"as the X-Flowkv-Secret header or ?secret= (401 otherwise). The body (any JSON, or empty for null) is the input. " +
-			"The answer is the run's id, status, output and error; 200 even when the run failed.",
+			"as the X-Flowkv-Secret header or ?secret= (401 otherwise). The body is the input, by Content-Type: JSON; form fields " +
+			"(application/x-www-form-urlencoded, multipart/form-data) as an object; text as a string; empty as null. The method, " +
+			"query and headers (without the secret, Authorization and Cookie) are the run's request. The run does not depend on the " +
+			"call: the answer waits for it up to the server's hook wait (flowkv serve --hook-wait, default 10s), then is 202 " +
+			"{runId, status: running, url}. A finished run answers {runId, status, output, error}: 200 when it succeeded, the " +
+			"error's status when it failed; a flow's respond option sets the status and body of a run that succeeded. " +
+			"Every answer that started a run names it in X-Flowkv-Run-Id.",
 		Headers:  []Param{{Name: HookSecretHeader, Description: "the flow's webhook secret"}},
-		Body:     AnyJSON("the flow's input"),
-		Response: Obj(map[string]Schema{"runId": Str(""), "status": Str("succeeded or failed"), "output": AnyJSON("the last block's output"), "error": AnyJSON("")}),
+		Body:     AnyJSON("the flow's input (JSON, form fields or text)"),
+		Response: Obj(map[string]Schema{"runId": Str(""), "status": Str("succeeded, failed or running"), "output": AnyJSON("the last block's output"), "error": AnyJSON(""), "url": Str("the run (202)")}),
 	})
 	return nil
 }
@@ -334,7 +352,8 @@ func (h flowRoutes) hook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	raw, err := io.ReadAll(c.Request().Body)
+	req := c.Request()
+	raw, err := io.ReadAll(req.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -342,13 +361,67 @@ func (h flowRoutes) hook(c echo.Context) error {
 		}
 		return store.Errorf(store.CodeInvalidArgument, "reading the request body failed")
 	}
-	secret := c.Request().Header.Get(HookSecretHeader)
+	secret := req.Header.Get(HookSecretHeader)
 	if secret == "" {
 		secret = c.QueryParam("secret")
 	}
-	r, err := h.e.RunHook(c.Request().Context(), id, raw, secret)
+	input, err := hookInput(req.Header.Get(echo.HeaderContentType), raw)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"runId": r.ID, "status": r.Status, "output": r.Output, "error": r.Error})
+	r, err := h.e.StartHook(req.Context(), id, blocks.HookCall{Input: input, Request: hookRequest(req), Secret: secret, Wait: h.s.hookWait()})
+	if err != nil {
+		return err
+	}
+	res := c.Response()
+	res.Header().Set(HookRunHeader, r.ID)
+	switch {
+	case r.Status == blocks.StatusRunning:
+		url := "/v1/runs/" + r.ID
+		res.Header().Set(echo.HeaderLocation, url)
+		return c.JSON(http.StatusAccepted, map[string]any{"runId": r.ID, "status": r.Status, "url": url})
+	case r.Status == blocks.StatusSucceeded && r.Response != nil:
+		return c.JSONBlob(r.Response.Status, r.Response.Body)
+	}
+	status := http.StatusOK
+	if r.Error != nil {
+		status = StatusOf(r.Error.Code)
+	}
+	return c.JSON(status, map[string]any{"runId": r.ID, "status": r.Status, "output": r.Output, "error": r.Error})
+}
+
+// HookRunHeader names the run a webhook call started, on every answer
+// that started one.
+const HookRunHeader = "X-Flowkv-Run-Id"
+
+// DefaultHookWait is how long a webhook call waits for its run by default.
+const DefaultHookWait = 10 * time.Second
+
+// hookWait is how long a webhook call waits for its run before it
+// answers 202 (Options.HookWait).
+func (s *Server) hookWait() time.Duration {
+	switch w := s.opts.HookWait; {
+	case w == 0:
+		return DefaultHookWait
+	case w < 0:
+		return 0 // until the run ends
+	default:
+		return w
+	}
+}
+
+// runByID serves GET /v1/runs/{id}: a run of any flow, by its id alone.
+func (h flowRoutes) runByID(c echo.Context) error {
+	runID, err := PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	r, err := h.e.RunByID(c.Request().Context(), runID)
+	if err != nil {
+		return err
+	}
+	if err := r.Readable(Grants(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
 }

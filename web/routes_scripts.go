@@ -71,7 +71,7 @@ func registerScripts(s *Server) error {
 		Response: Obj(map[string]Schema{"deleted": Bool("")})})
 	s.Handle(http.MethodPost, "/v1/operations/scripts", h.run, RouteDoc{
 		Summary: "runScript: execute a stored script (or inline source) with the token's grants",
-		Description: "The answer is the script's result as JSON (undefined is null); with ?logs=true it is {result, logs}. " +
+		Description: "The answer is the script's result as JSON (undefined is null); with ?logs=true it is {result, logs}, and a failure's answer {error, logs} holds the lines logged before it. " +
 			"Running a stored script by name needs no scope; inline source needs scope flows. " +
 			"The script reaches only the namespaces the token grants; failures carry the script's error code " +
 			"(408 timeout, 413 too_large, 403 access_denied, 400 invalid_argument for syntax errors and uncaught exceptions, …). " +
@@ -79,7 +79,7 @@ func registerScripts(s *Server) error {
 			"as its quota allows (default 4) is refused with 429 resource_exhausted.",
 		Tag: "scripts",
 		Query: []Param{
-			{Name: "logs", Description: "true to answer {result, logs} with the console lines"},
+			{Name: "logs", Description: "true to answer {result, logs} with the console lines; a failed script then answers {error, logs}"},
 		},
 		Body: Obj(map[string]Schema{
 			"script": Str("stored script name"),
@@ -207,10 +207,20 @@ func (h scriptRoutes) run(c echo.Context) error {
 	} else {
 		res, err = h.e.Run(ctx, run)
 	}
-	if err != nil {
-		return err
+	logs := c.QueryParam("logs") == "true"
+	if res.Logs == nil {
+		res.Logs = []scripting.LogLine{}
 	}
-	if c.QueryParam("logs") == "true" {
+	if err != nil {
+		if !logs {
+			return err
+		}
+		// The console lines up to the failure, beside the error.
+		status, code, msg := describe(err, c)
+		c.Set(ctxCode, code)
+		return c.JSON(status, map[string]any{"error": ErrorDetail{Code: code, Message: msg}, "logs": res.Logs, "logsTruncated": res.LogsTruncated})
+	}
+	if logs {
 		return c.JSON(http.StatusOK, map[string]any{"result": res.Value, "logs": res.Logs, "logsTruncated": res.LogsTruncated})
 	}
 	return c.JSONBlob(http.StatusOK, res.Value)

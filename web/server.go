@@ -66,6 +66,10 @@ type Options struct {
 	// (changes.Notify over the store the whole process shares, so writes by
 	// flows and scripts are heard too); nil makes a hub and wraps Store.
 	Changes *changes.Hub
+	// HookWait is how long a webhook call waits for its run before it
+	// answers 202 with the run's id (0: DefaultHookWait; negative: until
+	// the run ends).
+	HookWait time.Duration
 	// Extra carries optional dependencies for routes added with Register,
 	// by a name the registering file chooses ("scripts", "flows", "ui").
 	// A registrar reads its own entry with a type assertion and skips its

@@ -33,7 +33,7 @@ const DefaultTimeout = 10
 var Spec = blocks.Spec{
 	Type:  Type,
 	Label: "JavaScript",
-	Description: "Runs JavaScript in a sandbox. The code sees input (the flow's input), steps (earlier blocks' outputs by id) and flow, " +
+	Description: "Runs JavaScript in a sandbox. The code sees input (the flow's input), steps (earlier blocks' outputs by id), flow and request (a webhook run's method, path, query and headers; null otherwise), " +
 		"and the async dataStore and kv APIs on the flow's dataStores; use await. Writes are stamped with the flow's UUID.",
 	Output: "The script's return value (awaited when it is a promise); undefined is null.",
 	Fields: []blocks.Field{
@@ -120,6 +120,14 @@ func New(cfg blocks.Config) (blocks.Block, error) {
 
 type block struct{}
 
+// request is the run's webhook request for the script (null for none).
+func request(r json.RawMessage) json.RawMessage {
+	if len(r) == 0 {
+		return json.RawMessage("null")
+	}
+	return r
+}
+
 func (block) Run(ctx context.Context, c *blocks.Call) (json.RawMessage, error) {
 	code, err := c.Fields.String("code")
 	if err != nil {
@@ -150,7 +158,7 @@ func (block) Run(ctx context.Context, c *blocks.Call) (json.RawMessage, error) {
 		Source:   code,
 		Name:     "block " + c.BlockID,
 		Input:    c.Input,
-		Globals:  map[string]json.RawMessage{"steps": steps, "flow": flow},
+		Globals:  map[string]json.RawMessage{"steps": steps, "flow": flow, "request": request(c.Request)},
 		Store:    c.Store,
 		Grants:   c.Grants,
 		FlowUUID: c.Flow.UUID,

@@ -36,6 +36,7 @@ type serveFlags struct {
 	lim                    *web.Limits
 	bodyLimit, runMaxBytes *int64
 	grace, tokenCache      *time.Duration
+	hookWait               *time.Duration
 	logJSON, noUI, quiet   *bool
 	runKeep                *int
 }
@@ -70,6 +71,8 @@ func newServeCmd() *cobra.Command {
 		"run records kept per flow, newest first; 0 = the default (100), -1 = no count limit (env FLOWKV_RUN_KEEP)")
 	f.runMaxBytes = fs.Int64("run-max-bytes", 0,
 		"total size of a flow's run records kept; 0 = the default (10 MiB), -1 = no size limit (env FLOWKV_RUN_MAX_BYTES)")
+	f.hookWait = fs.Duration("hook-wait", web.DefaultHookWait,
+		"how long a webhook call waits for its run before answering 202 with the run's id (the run goes on); -1s: until the run ends (env FLOWKV_HOOK_WAIT)")
 	f.noUI = fs.Bool("no-ui", false, "serve the API only, without the web UI")
 	f.quiet = fs.Bool("quiet", false, "do not log one line per request (errors are still logged)")
 	c.RunE = runE(func(ctx context.Context, pos []string) error {
@@ -146,7 +149,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	}
 	srv, err := web.New(web.Options{
 		Store: st, Logger: log, BodyLimit: *bodyLimit, Version: serveVersion, TokenCache: *tokenCache,
-		Quotas: quotas, Limits: lim, Changes: hub,
+		Quotas: quotas, Limits: lim, Changes: hub, HookWait: *f.hookWait,
 		Extra: map[string]any{"flows": engine, "scripts": scripts},
 	})
 	if err != nil {
@@ -186,6 +189,12 @@ func runServe(ctx context.Context, f serveFlags) error {
 	err = srv.Serve(ctx, ln, *grace)
 	stopSched()
 	<-schedDone
+	// Runs are detached from requests: those still going (a webhook that
+	// answered 202) get the grace to finish, then are cancelled and
+	// recorded as failed, before the store closes.
+	graceCtx, cancelGrace := context.WithTimeout(context.Background(), *grace)
+	engine.Shutdown(graceCtx)
+	cancelGrace()
 	log.Info("stopped", "err", err)
 	if errors.Is(err, context.Canceled) {
 		err = nil
