@@ -66,6 +66,7 @@ var samples = map[string]sample{
 	"POST /v1/flows/:id/runs":         {path: "/v1/flows/mx-flow/runs", body: map[string]any{"input": map[string]any{"a": 2}}, kind: "flows", ns: "orders", mutates: true},
 	"GET /v1/flows/:id/runs":          {path: "/v1/flows/mx-flow/runs", kind: "read", ns: "orders"},
 	"GET /v1/flows/:id/runs/:run":     {path: "/v1/flows/mx-flow/runs/RUN", kind: "read", ns: "orders"},
+	"GET /v1/runs/:id":                {path: "/v1/runs/RUN", kind: "read", ns: "orders"},
 	"POST /hooks/:id":                 {path: "/hooks/mx-flow", kind: "self-authenticating"},
 	"PUT /v1/scripts/:name":           {path: "/v1/scripts/mx-script", body: map[string]any{"source": "return 2"}, kind: "flows", mutates: true},
 	"GET /v1/scripts/:name":           {path: "/v1/scripts/mx-script", kind: "flows"},
