@@ -253,6 +253,11 @@ type NewEntryView struct {
 	Error      string
 	Namespaces []string
 	CSRF       string
+	// Gone is set when an edited entry expired or was deleted before it
+	// was saved: the form offers to re-create it with the edited data,
+	// GoneVersion being the version the edit started from.
+	Gone        bool
+	GoneVersion int64
 }
 
 // ImportView is the import form and its dry-run summary.

@@ -69,9 +69,8 @@ func (u *UI) saveEntry(c echo.Context) error {
 	if err != nil && store.CodeOf(err) != store.CodeNotFound {
 		return u.fail(c, err)
 	}
-	deleted := err != nil
-	if deleted {
-		return u.conflict(c, store.Entry{Name: name, Key: key, Version: base}, text, base, nil)
+	if err != nil {
+		return u.gone(c, name, key, text, base)
 	}
 	if msg := jsonProblem([]byte(text)); msg != "" {
 		v := u.entryView(c, cur)
@@ -95,7 +94,7 @@ func (u *UI) saveEntry(c echo.Context) error {
 	case store.CodeConflict, store.CodeNotFound:
 		now, ferr := s.st.FindNameKey(ctx, name, key)
 		if ferr != nil {
-			return u.conflict(c, store.Entry{Name: name, Key: key, Version: base}, text, base, nil)
+			return u.gone(c, name, key, text, base)
 		}
 		return u.conflict(c, now, text, base, &now)
 	case store.CodeInvalidArgument, store.CodeTooLarge, store.CodeResourceExhausted:
@@ -105,6 +104,18 @@ func (u *UI) saveEntry(c echo.Context) error {
 	default:
 		return u.fail(c, err)
 	}
+}
+
+// gone answers a save of an entry that expired or was deleted while it
+// was edited: the new-entry form, filled with the edited data, offers to
+// re-create it (an insert: it fails if someone re-created it meanwhile).
+// Status 409.
+func (u *UI) gone(c echo.Context, name, key, text string, base int64) error {
+	v := templates.NewEntryView{
+		Name: name, Key: shownKey(key), Data: text, TTLUnit: "never", CSRF: state(c).sess.CSRF,
+		Namespaces: u.writableNames(c), Gone: true, GoneVersion: base,
+	}
+	return render(c, http.StatusConflict, templates.NewEntry(u.page(c, "Re-create "+shownKey(key), "namespaces"), v))
 }
 
 // conflict renders the entry page (the current entry, or base when it was
