@@ -404,7 +404,9 @@ type RunPageView struct {
 	StartedAt, FinishedAt   string
 	Input, Output           []JSONToken
 	// Request is the webhook request (method, query, headers), when any.
-	Request    []JSONToken
+	Request []JSONToken
+	// Response is what the webhook answered (the flow's respond option).
+	Response   []JSONToken
 	DataStores string
 	Truncated  bool
 }

@@ -118,3 +118,40 @@ func TestRunPageAccess(t *testing.T) {
 		t.Errorf("after the probes: %d", st)
 	}
 }
+
+// TestBrowserWebhookRunPage: a webhook run's page, opened by its id alone
+// (/run?id=, as GET /v1/runs/{id}), shows the request the flow saw
+// (method, query, headers, never the secret) and a JavaScript error at its
+// line and column in the block's code.
+func TestBrowserWebhookRunPage(t *testing.T) {
+	b := newBrowser(t)
+	h := newHarness(t)
+	ctx := context.Background()
+	doc := `{"id": "hooked", "dataStores": ["orders"], "trigger": {"type": "webhook", "secret": "hook-secret-1"}, "blocks": [
+		{"id": "js", "type": "javascript", "code": "console.log('from', request.query.source);\nnull.boom;\nreturn 1;"}]}`
+	if _, err := h.Engine.PutFlow(ctx, []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	run, err := h.Engine.StartHook(ctx, "hooked", blocks.HookCall{Input: json.RawMessage(`{"a": 1}`), Secret: "hook-secret-1",
+		Request: &blocks.Request{Method: "POST", Path: "/hooks/hooked", Query: map[string]any{"source": "crm"}, Headers: map[string]string{"x-note": "hi"}}})
+	if err != nil && run == nil {
+		t.Fatal(err)
+	}
+	tb := h.tab(t, b)
+	tb.signIn(h.Admin)
+	tb.open("/run?id=" + run.ID)
+	tb.shot("run-webhook")
+	if got := tb.text("#run-status"); got != "failed" {
+		t.Fatalf("status %q: %s", got, tb.text("main"))
+	}
+	req := tb.text("#run-request")
+	if !strings.Contains(req, `"crm"`) || !strings.Contains(req, `"x-note"`) || strings.Contains(tb.p.MustHTML(), "hook-secret-1") {
+		t.Errorf("request shown: %s", req)
+	}
+	if got := tb.text("#run-error"); !strings.Contains(got, "line 2") {
+		t.Errorf("error without its position: %q", got)
+	}
+	if !strings.Contains(tb.text("#run-logs"), "from crm") {
+		t.Errorf("logs: %s", tb.text("#run-logs"))
+	}
+}

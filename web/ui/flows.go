@@ -28,6 +28,7 @@ type FlowService interface {
 	RunFlow(ctx context.Context, id string, req blocks.RunRequest) (*blocks.Run, error)
 	RunsOf(ctx context.Context, flowUUID, cursor string, limit int) (blocks.RunPage, error)
 	RunOf(ctx context.Context, flowUUID, runID string) (blocks.Run, error)
+	RunByID(ctx context.Context, runID string) (blocks.Run, error)
 	RunDocument(ctx context.Context, src []byte, req blocks.RunRequest) (*blocks.Run, error)
 	DeleteFlow(ctx context.Context, id string) (bool, error)
 	FlowByUUID(ctx context.Context, flowUUID string) (blocks.StoredFlow, error)
@@ -289,6 +290,9 @@ func runErrorText(e *blocks.RunError) string {
 	if e.Block != "" && !strings.Contains(e.Message, e.Block) {
 		msg = "block " + e.Block + ": " + msg
 	}
+	if e.Line > 0 {
+		msg += fmt.Sprintf(" (at line %d, column %d of the code)", e.Line, e.Column)
+	}
 	return msg
 }
 
@@ -301,7 +305,13 @@ func (u *UI) runPage(c echo.Context) error {
 	}
 	s := state(c)
 	ctx := c.Request().Context()
-	r, err := u.cfg.Flows.RunOf(ctx, c.QueryParam("flow"), c.QueryParam("id"))
+	var r blocks.Run
+	var err error
+	if flowUUID := c.QueryParam("flow"); flowUUID != "" {
+		r, err = u.cfg.Flows.RunOf(ctx, flowUUID, c.QueryParam("id"))
+	} else {
+		r, err = u.cfg.Flows.RunByID(ctx, c.QueryParam("id"))
+	}
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -315,6 +325,16 @@ func (u *UI) runPage(c echo.Context) error {
 		Input:      templates.HighlightJSON(prettyJSON(orNull(r.Input))),
 		Output:     templates.HighlightJSON(prettyJSON(orNull(r.Output))),
 		DataStores: strings.Join(r.DataStores, ", "), Truncated: r.Truncated,
+	}
+	if r.Request != nil {
+		if b, err := json.Marshal(r.Request); err == nil {
+			v.Request = templates.HighlightJSON(prettyJSON(b))
+		}
+	}
+	if r.Response != nil {
+		if b, err := json.Marshal(r.Response); err == nil {
+			v.Response = templates.HighlightJSON(prettyJSON(b))
+		}
 	}
 	if sf, err := u.cfg.Flows.FlowByUUID(ctx, r.FlowUUID); err == nil && sf.Flow != nil {
 		v.Flow, v.FlowURL = sf.Flow.ID, flowURL(sf.Flow.ID)
