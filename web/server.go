@@ -104,7 +104,8 @@ type Limits struct {
 	// MaxHeaderBytes bounds a request's line and headers (431 beyond).
 	MaxHeaderBytes int
 	// RequestTimeout bounds every handler: the request's context ends
-	// after it, so store calls, flow runs and scripts started for it stop,
+	// after it, so store calls and scripts started for it stop (flow runs
+	// are detached: their flow's timeout bounds them),
 	// and the answer is 408 timeout. Routes that stream for long (an
 	// export, a watch: LongResponse) are bounded by write progress instead.
 	RequestTimeout time.Duration

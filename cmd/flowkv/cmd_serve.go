@@ -56,7 +56,7 @@ func newServeCmd() *cobra.Command {
 		"verified tokens are cached; a revocation by another process (the CLI, another server) takes effect within this (env FLOWKV_TOKEN_CACHE; 0: no cache, every request reads its token)")
 	*f.lim = web.DefaultLimits
 	fs.DurationVar(&f.lim.RequestTimeout, "request-timeout", f.lim.RequestTimeout,
-		"longest a request's handler may run (a webhook's flow run included); streams are bounded by progress instead (env FLOWKV_REQUEST_TIMEOUT; -1s: none)")
+		"longest a request's handler may run; streams are bounded by progress instead, flow runs by their flow's timeout (env FLOWKV_REQUEST_TIMEOUT; -1s: none)")
 	fs.DurationVar(&f.lim.ReadHeaderTimeout, "read-header-timeout", f.lim.ReadHeaderTimeout,
 		"time a client has to send a request's headers (env FLOWKV_READ_HEADER_TIMEOUT)")
 	fs.DurationVar(&f.lim.ReadTimeout, "read-timeout", f.lim.ReadTimeout,
