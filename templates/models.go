@@ -434,6 +434,11 @@ type FlowView struct {
 	WebhookURL string
 	// DraftInput is the input of a draft run or block test.
 	DraftInput string
+	// Source is the stored document as it was saved (YAML or JSON,
+	// comments and line endings kept; never the webhook secret).
+	Source string
+	// SourceOpen opens the source editor (after a refused source save).
+	SourceOpen bool
 	Saved      bool
 	CanWrite   bool
 	// SecretSet says whether the flow has a webhook secret (never shown).

@@ -258,3 +258,48 @@ func TestEditorKeepsLineEndings(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserEditorSource: the editor shows the source as saved (YAML
+// with comments) and saves an edit of it as typed — comments and CRLF
+// line endings kept, where saving the form would store JSON; a source
+// that fails validation is shown again with its problems and the text.
+func TestBrowserEditorSource(t *testing.T) {
+	b := newBrowser(t)
+	h := newHarness(t)
+	ctx := context.Background()
+	yaml := "# counts page views\r\nid: views\r\ndataStores: [orders]\r\nblocks:\r\n  - id: js # the only block\r\n    type: javascript\r\n    code: |\r\n      return 1;\r\n"
+	if _, err := h.Engine.PutFlow(ctx, []byte(yaml)); err != nil {
+		t.Fatal(err)
+	}
+	tb := h.tab(t, b)
+	tb.signIn(h.Admin)
+	tb.open("/flow?id=views")
+	tb.page().MustElement("#flow-source summary").MustClick()
+	got := tb.page().MustElement("#source-text").MustProperty("value").String()
+	if !strings.Contains(got, "# counts page views") || !strings.Contains(got, "# the only block") {
+		t.Fatalf("source shown: %q", got)
+	}
+	tb.page().MustElement("#source-text").MustEval(`function () { this.value = this.value.replace("counts page views", "counts views, edited") }`)
+	tb.submit("#save-source")
+	if !tb.has("#flow-saved") {
+		t.Fatalf("source not saved: %s", tb.text("main"))
+	}
+	sf, err := h.Engine.GetFlow(ctx, "views")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(yaml, "counts page views", "counts views, edited", 1)
+	if sf.Source != want {
+		t.Fatalf("stored source %q, want %q", sf.Source, want)
+	}
+	// A refused source keeps the text and lists the problems.
+	tb.page().MustElement("#flow-source summary").MustClick()
+	tb.page().MustElement("#source-text").MustEval(`function () { this.value = this.value.replace("type: javascript", "type: nosuchblock") }`)
+	tb.submit("#save-source")
+	if !tb.has("#flow-problems") || !strings.Contains(tb.page().MustElement("#source-text").MustProperty("value").String(), "nosuchblock") {
+		t.Fatalf("refused source: %s", tb.text("main"))
+	}
+	if sf2, _ := h.Engine.GetFlow(ctx, "views"); sf2.Source != want {
+		t.Fatal("a refused source was stored")
+	}
+}

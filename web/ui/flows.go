@@ -192,6 +192,7 @@ func (u *UI) flow(c echo.Context) error {
 	}
 	v := u.flowView(c, sf.Flow)
 	v.UUID = sf.UUID
+	v.Source = sf.Source
 	v.Saved = c.QueryParam("done") == "flow-saved"
 	v.RunFilter = runStatusFilter(c.QueryParam("runs"))
 	u.addRuns(c, &v)
@@ -671,6 +672,7 @@ type flowForm struct {
 	cards    []string
 	orig     string
 	baseUUID string
+	source   string
 }
 
 // readFlowForm reads the editor's form for a token with scope flows;
@@ -700,7 +702,7 @@ func (u *UI) readFlowForm(c echo.Context) (*flowForm, error) {
 			if !flowAccess(s.grants, sf.Flow.DataStores, store.NoAccess) {
 				return nil, u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
 			}
-			base, ff.baseUUID = sf.Flow, sf.UUID
+			base, ff.baseUUID, ff.source = sf.Flow, sf.UUID, sf.Source
 		}
 	}
 	ff.flow, ff.cards = u.flowFromForm(c, form, base)
@@ -714,6 +716,7 @@ func (ff *flowForm) view(c echo.Context, u *UI) templates.FlowView {
 	v := u.flowView(c, ff.flow)
 	v.IsNew = ff.orig == ""
 	v.UUID = ff.baseUUID
+	v.Source = ff.source
 	if v.IsNew || ff.orig != ff.flow.ID {
 		v.WebhookURL = ""
 	}
@@ -1031,4 +1034,49 @@ func (u *UI) manageableFlow(c echo.Context, id string) (*blocks.StoredFlow, erro
 		return nil, u.fail(c, store.Errorf(store.CodeAccessDenied, "the flow uses namespaces your token cannot use as the flow declares them"))
 	}
 	return &sf, nil
+}
+
+// saveSource stores the flow's source exactly as typed (YAML or JSON,
+// comments kept), with the line endings the stored source had (a browser
+// posts a textarea with CRLF). A refused document shows its problems with
+// the text kept.
+func (u *UI) saveSource(c echo.Context) error {
+	sf, err := u.manageableFlow(c, c.FormValue("original"))
+	if err != nil || sf == nil {
+		return err
+	}
+	s := state(c)
+	src := keepLineEndings(c.FormValue("source"), sf.Source)
+	again := func(status int, problems ...string) error {
+		v := u.flowView(c, sf.Flow)
+		v.UUID, v.Source, v.SourceOpen = sf.UUID, src, true
+		v.Problems = append(v.Problems, problems...)
+		u.addRuns(c, &v)
+		return render(c, status, templates.FlowPage(u.page(c, sf.Flow.ID, "flows"), v))
+	}
+	f, err := blocks.ParseFlow([]byte(src))
+	if err == nil && !flowAccess(s.grants, f.DataStores, store.NoAccess) {
+		return again(http.StatusForbidden, "Your token lacks the access dataStores declares on a namespace (write, or read for ns:read), so it cannot save this flow.")
+	}
+	if err == nil && f.ID != sf.Flow.ID {
+		return again(http.StatusUnprocessableEntity, "id: the source names flow "+strconv.Quote(f.ID)+"; rename the flow with the Flow id field of the form")
+	}
+	if err == nil {
+		_, err = u.cfg.Flows.PutFlow(c.Request().Context(), []byte(src))
+	}
+	if err != nil {
+		var ve *blocks.ValidationError
+		if asValidation(err, &ve) {
+			var msgs []string
+			for _, p := range ve.Problems {
+				msgs = append(msgs, p.String())
+			}
+			return again(http.StatusUnprocessableEntity, msgs...)
+		}
+		if code := store.CodeOf(err); code == store.CodeInvalidArgument || code == store.CodeTooLarge {
+			return again(statusOf(err), store.Message(err))
+		}
+		return u.fail(c, err)
+	}
+	return c.Redirect(http.StatusSeeOther, flowURL(sf.Flow.ID)+"&done=flow-saved")
 }

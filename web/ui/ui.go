@@ -162,6 +162,7 @@ func (u *UI) routes() []route {
 		{http.MethodPost, "/flow/save", u.saveFlow, false},
 		{http.MethodPost, "/flow/run", u.runFlow, false},
 		{http.MethodPost, "/flow/add", u.addBlock, false},
+		{http.MethodPost, "/flow/source", u.saveSource, false},
 		{http.MethodPost, "/flow/draft", u.draftRun, false},
 		{http.MethodGet, "/flow/delete", u.deleteFlowPage, false},
 		{http.MethodPost, "/flow/delete", u.deleteFlow, false},
