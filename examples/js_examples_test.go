@@ -23,14 +23,21 @@ func TestRateLimiter(t *testing.T) {
 	const n = 20
 	var wg sync.WaitGroup
 	runs := make([]*blocks.Run, n)
+	errs := make([]error, n)
+	in := json.RawMessage(`{"userId": "usr_abc123", "action": "checkout"}`)
 	for i := range n {
 		wg.Add(1)
-		go func() {
+		go func() { // t.Fatal belongs to the test's goroutine: errors are kept
 			defer wg.Done()
-			runs[i] = v.run("ratelimit-check", map[string]any{"userId": "usr_abc123", "action": "checkout"})
+			runs[i], errs[i] = v.e.RunFlow(context.Background(), "ratelimit-check", blocks.RunRequest{Input: in})
 		}()
 	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("run ratelimit-check: %v", err)
+		}
+	}
 	allowed := 0
 	seen := map[float64]bool{}
 	for _, r := range runs {

@@ -12,6 +12,7 @@ package javascript
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -70,6 +71,40 @@ func engine() *scripting.Engine {
 	return sandbox
 }
 
+// compiled remembers sources a worker has compiled without error, so a
+// stored flow loaded again (another server, a cache refresh, many first
+// runs at once) does not send each of its blocks to a worker again. A
+// failure is not remembered: it is checked again, in case it was a worker
+// that could not start or a check cut short by load.
+var compiled = struct {
+	sync.Mutex
+	ok map[[sha256.Size]byte]bool
+}{ok: map[[sha256.Size]byte]bool{}}
+
+// maxCompiled bounds compiled; past it the set starts again empty.
+const maxCompiled = 4096
+
+// checkOnce checks code compiles in a sandbox worker, once per source.
+func checkOnce(id, code string) error {
+	h := sha256.Sum256([]byte(code))
+	compiled.Lock()
+	ok := compiled.ok[h]
+	compiled.Unlock()
+	if ok {
+		return nil
+	}
+	if err := engine().Check(context.Background(), "block "+id, code); err != nil {
+		return err
+	}
+	compiled.Lock()
+	if len(compiled.ok) >= maxCompiled {
+		clear(compiled.ok)
+	}
+	compiled.ok[h] = true
+	compiled.Unlock()
+	return nil
+}
+
 // literalNamespace finds dataStore calls whose namespace is a literal.
 var literalNamespace = regexp.MustCompile(`dataStore\s*\.\s*(findName|findNameKey|insert|upsert|updateOneNameKey|deleteOneNameKey|open|query)\s*\(\s*(?:'([^'\\]*)'|"([^"\\]*)")`)
 
@@ -88,7 +123,7 @@ func New(cfg blocks.Config) (blocks.Block, error) {
 	}
 	// Compiled in a sandbox worker, under a run's limits: a source that
 	// would take the parser too long or too deep fails there, not here.
-	if err := engine().Check(context.Background(), "block "+cfg.ID, code); err != nil {
+	if err := checkOnce(cfg.ID, code); err != nil {
 		return nil, &blocks.ValidationError{Problems: []blocks.Problem{{Field: "code", Message: store.Message(err)}}}
 	}
 	declared := map[string]bool{}

@@ -88,7 +88,7 @@ var Corpus = []Vector{
 	{"deep JSON.parse", "stack", `return JSON.parse('['.repeat(1e5) + ']'.repeat(1e5))`, codes(invalid)},
 	{"deep JSON.stringify", "stack", `let o = {}; for (let i = 0; i < 1100; i++) o = {a: o}; return JSON.stringify(o).length`, codes(invalid)},
 	{"deep array toString", "stack", `let a = []; for (let i = 0; i < 1100; i++) a = [a]; return String(a).length`, codes(invalid)},
-	{"deep nested result", "stack", `let o = {}; for (let i = 0; i < 100000; i++) o = {a: o}; return o`, codes(invalid, tooLarge)},
+	{"deep nested result", "stack", `let o = {}; for (let i = 0; i < 20000; i++) o = {a: o}; return o`, codes(invalid, tooLarge)},
 
 	// Parser and compile time.
 	{"deeply nested parentheses", "parser", strings.Repeat("(", 5000) + "1" + strings.Repeat(")", 5000), codes(invalid)},
