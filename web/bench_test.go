@@ -9,6 +9,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/internal/tokens"
@@ -97,4 +100,74 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 	})
+}
+
+// connWriter stands in for net/http's response writer without its
+// allocations: a reused header map, the body discarded, and a write
+// deadline that it accepts (as a connection does; httptest's recorder
+// refuses it with an allocated error).
+type connWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *connWriter) Header() http.Header              { return w.h }
+func (w *connWriter) WriteHeader(code int)             { w.status = code }
+func (w *connWriter) Write(b []byte) (int, error)      { return len(b), nil }
+func (w *connWriter) SetWriteDeadline(time.Time) error { return nil }
+func (w *connWriter) reset()                           { clear(w.h); w.status = 0 }
+
+// BenchmarkRequestPath measures what flowkv's request path costs around a
+// handler, without the database and without the network: the same
+// constant-body handler served by a bare echo instance (what flowkv-load's
+// constant server runs) and by web.Server (routing on the escaped path,
+// write deadline, request timeout, panic recovery, bearer token from the
+// cache, body limit, the request's log line formatted and discarded, the
+// metrics), with the log line off for comparison. The allocations per
+// request are the figure to read (the load on a shared machine does not
+// move them):
+//
+//	go test -run '^$' -bench RequestPath -benchmem ./web/
+func BenchmarkRequestPath(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, testenv.SQLiteDSN(b), sqlstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	tok, _, err := tokens.New(st).Create(ctx, "bench", store.Grants{"bench": store.Write})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"name":"bench","key":"key-000001","data":{"items":["a","b","c"],"n":12345,"status":"paid"},"version":1234}`)
+	constant := func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) }
+	flowkv := func(level slog.Level) http.Handler {
+		log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level}))
+		srv, err := web.New(web.Options{Store: st, Logger: log, NoQuotas: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { srv.Close() })
+		srv.Handle(http.MethodGet, "/v1/bench/:name/:key", constant, web.RouteDoc{Summary: "benchmark"})
+		return srv.Handler()
+	}
+	bare := echo.New()
+	bare.GET("/v1/bench/:name/:key", constant)
+	serve := func(b *testing.B, h http.Handler) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/bench/bench/key-000001", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.RemoteAddr = "127.0.0.1:40000"
+		w := &connWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			w.reset()
+			h.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+	}
+	b.Run("echo", func(b *testing.B) { serve(b, bare) })
+	b.Run("flowkv", func(b *testing.B) { serve(b, flowkv(slog.LevelInfo)) })
+	b.Run("flowkv-no-log", func(b *testing.B) { serve(b, flowkv(slog.LevelWarn)) })
 }

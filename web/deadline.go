@@ -11,31 +11,26 @@ import (
 	"github.com/flowkv/flowkv/store"
 )
 
-// ctxUndeadlined holds a request's context before requestDeadline bounded
-// it (LongResponse goes back to it).
-const ctxUndeadlined = "flowkv.undeadlined"
-
-// requestDeadline is the middleware that bounds every handler by
-// Limits.RequestTimeout: the request's context ends then, and an error the
-// handler returns because of it says so (408 timeout).
-func (s *Server) requestDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+// runBounded runs next bounded by Limits.RequestTimeout: the request's
+// context ends then, and an error the handler returns because of it says so
+// (408 timeout). The context before the bound is kept in the request's
+// frame (LongResponse goes back to it).
+func (s *Server) runBounded(c echo.Context, f *frame, next echo.HandlerFunc) error {
 	d := s.limits.RequestTimeout
 	if d <= 0 {
-		return next
+		return next(c)
 	}
-	return func(c echo.Context) error {
-		r := c.Request()
-		parent := r.Context()
-		ctx, cancel := context.WithTimeout(parent, d)
-		defer cancel()
-		c.Set(ctxUndeadlined, parent)
-		c.SetRequest(r.WithContext(ctx))
-		err := next(c)
-		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil && c.Request().Context() == ctx {
-			return store.Errorf(store.CodeTimeout, "the request ran longer than the server's request timeout (%s)", d)
-		}
-		return err
+	r := c.Request()
+	parent := r.Context()
+	ctx, cancel := context.WithTimeout(parent, d)
+	defer cancel()
+	f.undeadlined = parent
+	c.SetRequest(r.WithContext(ctx))
+	err := next(c)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil && c.Request().Context() == ctx {
+		return store.Errorf(store.CodeTimeout, "the request ran longer than the server's request timeout (%s)", d)
 	}
+	return err
 }
 
 // deadlineWriter sets the connection's write deadline as a response is
@@ -45,19 +40,31 @@ func (s *Server) requestDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 // request on the connection.
 type deadlineWriter struct {
 	http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
+	timeout time.Duration // 0: no write deadline
 	long    bool
 	armed   bool
 }
 
+// The connection's writer (net/http's) has these methods itself; asking it
+// directly spares an http.ResponseController per request, which is the
+// fallback for a wrapped writer.
+type (
+	writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+	errorFlusher   interface{ FlushError() error }
+)
+
 func (w *deadlineWriter) arm() {
-	if w.armed && !w.long {
+	if w.timeout <= 0 || w.armed && !w.long {
 		return
 	}
 	w.armed = true
+	t := time.Now().Add(w.timeout)
+	if d, ok := w.ResponseWriter.(writeDeadliner); ok {
+		_ = d.SetWriteDeadline(t)
+		return
+	}
 	// ErrNotSupported under a test recorder: nothing to bound there.
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
 }
 
 func (w *deadlineWriter) WriteHeader(code int) {
@@ -74,32 +81,14 @@ func (w *deadlineWriter) Write(b []byte) (int, error) {
 // Response.Flush) call.
 func (w *deadlineWriter) FlushError() error {
 	w.arm()
-	return w.rc.Flush()
+	if f, ok := w.ResponseWriter.(errorFlusher); ok {
+		return f.FlushError()
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// writeDeadline is the Pre middleware that installs deadlineWriter on
-// every request, matched or not.
-func (s *Server) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
-	d := s.limits.WriteTimeout
-	if d <= 0 {
-		return next
-	}
-	return func(c echo.Context) error {
-		res := c.Response()
-		w := &deadlineWriter{ResponseWriter: res.Writer, rc: http.NewResponseController(res.Writer), timeout: d}
-		res.Writer = w
-		err := next(c)
-		if w.long {
-			// net/http flushes what is buffered after the handler returns:
-			// give that final write its own deadline too.
-			w.arm()
-		}
-		return err
-	}
-}
 
 // LongResponse lifts the whole-response write deadline (Limits.WriteTimeout
 // from the first byte) for the current request: from now on every write and
@@ -111,20 +100,14 @@ func (s *Server) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 // it before taking the context. The write part is a no-op on a server
 // without a write timeout.
 func LongResponse(c echo.Context) {
-	if parent, ok := c.Get(ctxUndeadlined).(context.Context); ok {
-		c.SetRequest(c.Request().WithContext(parent))
+	f := frameOf(c)
+	if f == nil {
+		return
 	}
-	for w := c.Response().Writer; w != nil; {
-		if dw, ok := w.(*deadlineWriter); ok {
-			dw.long = true
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
+	if f.undeadlined != nil {
+		c.SetRequest(c.Request().WithContext(f.undeadlined))
 	}
+	f.long = true
 }
 
 // Streaming is route middleware that calls LongResponse:

@@ -28,10 +28,22 @@ func appendPage(b []byte, p store.Page) []byte {
 	return append(b, '}')
 }
 
+// jsonContentType is the Content-Type header's value, shared by every
+// answer (header values are only ever replaced or appended to, which
+// copies).
+var jsonContentType = []string{echo.MIMEApplicationJSON}
+
+// unbufferedAnswer is the size from which net/http no longer buffers a whole
+// answer before sending its headers (bufferBeforeChunkingSize); below it,
+// net/http computes Content-Length itself.
+const unbufferedAnswer = 2048
+
 func writeJSONBytes(c echo.Context, status int, b []byte) error {
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
+	h[echo.HeaderContentType] = jsonContentType
+	if len(b)+1 >= unbufferedAnswer {
+		h[echo.HeaderContentLength] = []string{strconv.Itoa(len(b) + 1)}
+	}
 	c.Response().WriteHeader(status)
 	_, err := c.Response().Write(append(b, '\n'))
 	return err

@@ -114,8 +114,6 @@ func describe(err error, c echo.Context) (int, store.Code, string) {
 	return StatusOf(code), code, store.Text(err)
 }
 
-const ctxCode = "flowkv.errcode"
-
 // Bounds on what error messages repeat of a request.
 const (
 	maxEchoedMethod = 32
@@ -129,7 +127,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := describe(err, c)
-	c.Set(ctxCode, code)
+	if f := frameOf(c); f != nil {
+		f.code = code // for the request's log line
+	}
 	if code == store.CodeUnavailable {
 		s.log.Error("request failed", "method", methodLabel(c.Request().Method), "path", clip(c.Request().URL.EscapedPath(), maxLoggedPath), "err", err)
 	}

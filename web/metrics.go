@@ -81,6 +81,8 @@ type metrics struct {
 	// request costs one map read instead of the vectors' label hashing
 	// (bounded: the labels are a closed set).
 	series sync.Map // seriesKey → series
+	// opSeries caches the store operation counters the same way.
+	opSeries sync.Map // [2]string{op, result} → prometheus.Counter
 }
 
 type seriesKey struct {
@@ -168,7 +170,12 @@ func (m *metrics) op(op string, err error) {
 			result = string(c)
 		}
 	}
-	m.ops.WithLabelValues(op, result).Inc()
+	k := [2]string{op, result}
+	v, ok := m.opSeries.Load(k)
+	if !ok {
+		v, _ = m.opSeries.LoadOrStore(k, m.ops.WithLabelValues(op, result))
+	}
+	v.(prometheus.Counter).Inc()
 }
 
 // countingStore counts every store operation by result.

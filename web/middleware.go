@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,18 +23,6 @@ import (
 	"github.com/flowkv/flowkv/store"
 )
 
-// rawPath makes echo route on the escaped path, always: then "%2F" inside a
-// segment is not a separator and PathParam can unescape every segment the
-// same way (echo itself routes on RawPath only when it differs from the
-// default encoding).
-func rawPath(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		u := c.Request().URL
-		u.RawPath = u.EscapedPath()
-		return next(c)
-	}
-}
-
 // PathParam returns the path parameter name (":name" in the route),
 // percent-decoded: keys and names may hold any UTF-8, including "/", ":"
 // and spaces, when the client percent-encodes them.
@@ -45,47 +34,133 @@ func PathParam(c echo.Context, name string) (string, error) {
 	return v, nil
 }
 
-// observe logs one line per request and records the metrics. Errors are
-// turned into answers here (c.Error) so the line carries the final status.
+// frame is the request's own state, allocated once per request by
+// serveFrame: its response writer (the write deadline), the context before
+// the request timeout, the authenticated token and the error code. Keeping
+// them here instead of in echo's context map spares the request the map and
+// a boxed token.
+type frame struct {
+	deadlineWriter
+	undeadlined context.Context // the request's context before runBounded bounded it
+	token       tokens.Token
+	hasToken    bool
+	code        store.Code // the error code of the answer, if any
+}
+
+// frameOf returns the request's frame, nil outside serveFrame (a handler
+// called directly in a test).
+func frameOf(c echo.Context) *frame {
+	for w := c.Response().Writer; w != nil; {
+		if f, ok := w.(*frame); ok {
+			return f
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// serveFrame is the one server-wide middleware, an echo Pre middleware so
+// it runs for every request, matched or not, before routing. In order it:
+//
+//   - makes echo route on the escaped path, always: then "%2F" inside a
+//     segment is not a separator and PathParam can unescape every segment
+//     the same way (echo itself routes on RawPath only when it differs from
+//     the default encoding);
+//   - installs the request's frame as the response writer, which sets the
+//     connection's write deadline at the response's first byte
+//     (deadlineWriter);
+//   - bounds the handler by the request timeout (runBounded) and turns a
+//     handler panic into an unavailable answer, the stack going to the log,
+//     never to the client;
+//   - turns errors into answers (c.Error) so the log line carries the final
+//     status, then logs one line and records the metrics.
+//
+// It is one middleware, not five, because echo builds the middleware chain
+// anew for every request: each middleware costs a closure per request.
+//
 // Nothing a client sends can grow the metrics or a log line without bound:
 // the method is a label from a closed set (methodLabel), the route is the
 // template echo matched or "unmatched", and the logged path is cut at
 // maxLoggedPath bytes.
-func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) serveFrame(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		if err := next(c); err != nil {
+		u := c.Request().URL
+		u.RawPath = u.EscapedPath()
+		res := c.Response()
+		f := &frame{deadlineWriter: deadlineWriter{ResponseWriter: res.Writer, timeout: s.limits.WriteTimeout}}
+		res.Writer = f
+		if err := s.recovered(c, f, next); err != nil {
 			c.Error(err)
 		}
-		d := time.Since(start)
-		req, res := c.Request(), c.Response()
-		route := c.Path()
-		if route == "" || len(route) > maxRouteLabel {
-			route = unmatchedRoute
+		s.observe(c, f, start)
+		if f.long {
+			// net/http flushes what is buffered after the handler returns:
+			// give that final write its own deadline too.
+			f.arm()
 		}
-		method := methodLabel(req.Method)
-		s.metrics.request(method, route, res.Status, d.Seconds())
-		if !s.log.Enabled(req.Context(), slog.LevelInfo) {
-			return nil
-		}
-		attrs := []slog.Attr{
-			slog.String("method", method),
-			slog.String("path", clip(req.URL.EscapedPath(), maxLoggedPath)),
-			slog.String("route", route),
-			slog.Int("status", res.Status),
-			slog.Int64("bytes", res.Size),
-			slog.Float64("ms", float64(d.Microseconds())/1000),
-			slog.String("remote", remoteHost(req.RemoteAddr)),
-		}
-		if code, ok := c.Get(ctxCode).(store.Code); ok {
-			attrs = append(attrs, slog.String("code", string(code)))
-		}
-		if t, ok := c.Get(ctxToken).(tokens.Token); ok {
-			attrs = append(attrs, slog.String("token", t.ID))
-		}
-		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs...)
 		return nil
 	}
+}
+
+// recovered runs the bounded handler and turns its panic into an error.
+func (s *Server) recovered(c echo.Context, f *frame, next echo.HandlerFunc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("handler panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = store.Errorf(store.CodeUnavailable, "internal error")
+		}
+	}()
+	return s.runBounded(c, f, next)
+}
+
+// observe records the metrics of an answered request and logs its line.
+// Neither allocates beyond what slog's Record does for more than five
+// attributes: the metric series are cached (metrics.request), the
+// attributes live on the stack, and the line skips Logger.LogAttrs, which
+// would walk the stack for a source position the request line never shows.
+func (s *Server) observe(c echo.Context, f *frame, start time.Time) {
+	now := time.Now()
+	d := now.Sub(start)
+	req, res := c.Request(), c.Response()
+	route := c.Path()
+	if route == "" || len(route) > maxRouteLabel {
+		route = unmatchedRoute
+	}
+	method := methodLabel(req.Method)
+	s.metrics.request(method, route, res.Status, d.Seconds())
+	ctx := req.Context()
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	var attrs [9]slog.Attr
+	attrs[0] = slog.String("method", method)
+	attrs[1] = slog.String("path", clip(req.URL.EscapedPath(), maxLoggedPath))
+	attrs[2] = slog.String("route", route)
+	attrs[3] = slog.Int("status", res.Status)
+	attrs[4] = slog.Int64("bytes", res.Size)
+	attrs[5] = slog.Float64("ms", float64(d.Microseconds())/1000)
+	attrs[6] = slog.String("remote", remoteHost(req.RemoteAddr))
+	n := 7
+	if f.code != "" {
+		attrs[n] = slog.String("code", string(f.code))
+		n++
+	}
+	if f.hasToken {
+		attrs[n] = slog.String("token", f.token.ID)
+		n++
+	}
+	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+	r.AddAttrs(attrs[:n]...)
+	_ = h.Handle(ctx, r)
 }
 
 const (
@@ -112,23 +187,6 @@ func remoteHost(addr string) string {
 		return h
 	}
 	return addr
-}
-
-// recoverPanics turns a handler panic into an unavailable answer; the stack
-// goes to the log, never to the client.
-func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
-					panic(r)
-				}
-				s.log.Error("handler panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-				err = store.Errorf(store.CodeUnavailable, "internal error")
-			}
-		}()
-		return next(c)
-	}
 }
 
 // bodyLimit refuses a body whose declared length is over the limit before
@@ -173,6 +231,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // SetToken records the request's authenticated token (the /v1 middleware
 // does it; the web UI does it from its session).
 func SetToken(c echo.Context, t tokens.Token) {
+	if f := frameOf(c); f != nil {
+		f.token, f.hasToken = t, true
+		return
+	}
 	c.Set(ctxToken, t)
 	c.Set(ctxGrants, t.Grants)
 }
@@ -180,12 +242,18 @@ func SetToken(c echo.Context, t tokens.Token) {
 // Grants returns the grants of the request's token; none when the request
 // is not authenticated.
 func Grants(c echo.Context) store.Grants {
+	if f := frameOf(c); f != nil && f.hasToken {
+		return f.token.Grants
+	}
 	g, _ := c.Get(ctxGrants).(store.Grants)
 	return g
 }
 
 // Token returns the request's token and whether there is one.
 func Token(c echo.Context) (tokens.Token, bool) {
+	if f := frameOf(c); f != nil && f.hasToken {
+		return f.token, true
+	}
 	t, ok := c.Get(ctxToken).(tokens.Token)
 	return t, ok
 }

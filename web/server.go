@@ -236,10 +236,10 @@ func New(opts Options) (*Server, error) {
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
-	// Route on the escaped path so that %2F in a key or name is not a
-	// separator; PathParam unescapes each segment.
-	e.Pre(rawPath, s.writeDeadline)
-	e.Use(s.observe, s.recoverPanics, s.requestDeadline)
+	// One middleware for every request (routing on the escaped path, the
+	// write deadline, the request timeout, panics, the log line and the
+	// metrics): echo allocates each middleware anew per request.
+	e.Pre(s.serveFrame)
 	s.e = e
 	s.v1 = e.Group("/v1", s.authenticate)
 
@@ -326,13 +326,19 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, doc RouteDoc, m
 	s.mu.Lock()
 	s.docs = append(s.docs, doc)
 	s.mu.Unlock()
-	// The body limit is per API route: the web UI's uploads have their own.
-	mw = append([]echo.MiddlewareFunc{s.bodyLimit}, mw...)
-	if rest, ok := strings.CutPrefix(path, "/v1/"); ok && !doc.Public {
-		s.v1.Add(method, "/"+rest, h, mw...)
-		return
+	// The route's middleware is applied here, once: given to echo, it
+	// would be applied again on every request (a closure each). The body
+	// limit is per API route: the web UI's uploads have their own.
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
 	}
-	s.e.Add(method, path, h, mw...)
+	h = s.bodyLimit(h)
+	if strings.HasPrefix(path, "/v1/") && !doc.Public {
+		// The /v1 group's middleware (authenticate), also applied once; the
+		// group still answers the paths no route matches (401 before 404).
+		h = s.authenticate(h)
+	}
+	s.e.Add(method, path, h)
 }
 
 // Routes returns the documentation of every route added with Handle.
