@@ -120,6 +120,13 @@ const (
 	maxEchoedPath   = 512
 )
 
+// logCode records the error code of the request's answer for its log line.
+func logCode(c echo.Context, code store.Code) {
+	if f := frameOf(c); f != nil {
+		f.code = code
+	}
+}
+
 // handleError is echo's HTTPErrorHandler: the one place errors become
 // answers. Failures that are not the client's fault are logged in full.
 func (s *Server) handleError(err error, c echo.Context) {
@@ -127,9 +134,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := describe(err, c)
-	if f := frameOf(c); f != nil {
-		f.code = code // for the request's log line
-	}
+	logCode(c, code)
 	if code == store.CodeUnavailable {
 		s.log.Error("request failed", "method", methodLabel(c.Request().Method), "path", clip(c.Request().URL.EscapedPath(), maxLoggedPath), "err", err)
 	}

@@ -217,7 +217,7 @@ func (h scriptRoutes) run(c echo.Context) error {
 		}
 		// The console lines up to the failure, beside the error.
 		status, code, msg := describe(err, c)
-		c.Set(ctxCode, code)
+		logCode(c, code)
 		return c.JSON(status, map[string]any{"error": ErrorDetail{Code: code, Message: msg}, "logs": res.Logs, "logsTruncated": res.LogsTruncated})
 	}
 	if logs {
