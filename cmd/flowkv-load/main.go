@@ -1,18 +1,21 @@
 // Command flowkv-load measures the HTTP API on loopback: in one run it
-// starts a flowkv server (package web over embedded SQLite, one log line per
-// request formatted and discarded) and an echo server that answers a
-// constant JSON body, then drives GET and PUT /v1/store/{name}/{key} at
-// both with the same closed-loop client (N connections, each sending its
-// next request when the previous answer is read) and prints requests/s and
-// latency percentiles as a Markdown table.
+// starts a flowkv server (package web over embedded SQLite, with the flow
+// engine, one log line per request formatted and discarded) and an echo
+// server that answers a constant JSON body, then drives GET and PUT
+// /v1/store/{name}/{key} at both with the same closed-loop client (N
+// connections, each sending its next request when the previous answer is
+// read) and prints requests/s and latency percentiles as a Markdown table.
 //
 //	go run ./cmd/flowkv-load -c 64 -d 10s
 //
-// With -url and -token it drives an already running flowkv instead.
+// -postgres DSN serves a second flowkv from a fresh database on that
+// PostgreSQL server beside the SQLite one; -hook adds a webhook flow whose
+// one block upserts the entry a PUT writes (POST /hooks/bench-hook). Every
+// scenario alternates with the others in rounds. With -url and -token it
+// drives an already running flowkv instead.
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -37,7 +40,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowkv/flowkv/blocks"
+	_ "github.com/flowkv/flowkv/blocks/all" // the block types of the webhook flow
+	"github.com/flowkv/flowkv/internal/quota"
 	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/internal/torture"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/store/sqlstore"
 	"github.com/flowkv/flowkv/web"
@@ -52,6 +59,8 @@ func main() {
 	token := flag.String("token", os.Getenv("FLOWKV_TOKEN"), "token for -url (env FLOWKV_TOKEN)")
 	tokenCache := flag.Duration("token-cache", 0, "the in-process server's web.Options.TokenCache (0: the default bound, 1s; negative: verify every request against the database)")
 	dsn := flag.String("dsn", "", "database of the in-process server (default: SQLite in a temp dir)")
+	pg := flag.String("postgres", "", "also serve a flowkv from a fresh database on this PostgreSQL server (postgres://…/db, e.g. $FLOWKV_TEST_POSTGRES), dropped at the end")
+	hook := flag.Bool("hook", false, "add the webhook scenario: POST /hooks/bench-hook runs a flow whose one block upserts the entry a PUT writes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) here")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	nrounds := flag.Int("rounds", 5, "split -d into this many rounds, alternating the scenarios")
@@ -74,15 +83,28 @@ func main() {
 
 	constURL, stopConst := startConstant()
 	defer stopConst()
-	base, tok := *target, *token
-	if base == "" {
-		var stop func()
-		base, tok, stop = startFlowkv(*dsn, *tokenCache)
+	type server struct{ label, base, token string }
+	var servers []server
+	if *target == "" {
+		base, tok, stop := startFlowkv(*dsn, *tokenCache, *hook)
 		defer stop()
-	} else if tok == "" {
+		servers = append(servers, server{"", base, tok})
+		if *pg != "" {
+			fresh, drop, err := torture.FreshPostgres(context.Background(), *pg)
+			if err != nil {
+				log.Fatalf("flowkv-load: -postgres: %v", err)
+			}
+			defer drop()
+			base, tok, stop := startFlowkv(fresh, *tokenCache, *hook)
+			defer stop()
+			servers[0].label = " (SQLite)"
+			servers = append(servers, server{" (PostgreSQL)", base, tok})
+		}
+	} else if *token == "" {
 		log.Fatal("flowkv-load: -url needs -token")
+	} else {
+		servers = append(servers, server{"", strings.TrimRight(*target, "/"), *token})
 	}
-	base = strings.TrimRight(base, "/")
 
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns:        *conns * 2,
@@ -91,13 +113,26 @@ func main() {
 		DisableCompression:  true,
 		IdleConnTimeout:     time.Minute,
 	}}
-	seed(client, base, tok, *keys)
+	for _, sv := range servers {
+		seed(client, sv.base, sv.token, *keys)
+	}
 
 	scenarios := []scenario{
-		{name: "constant JSON (echo)", method: "GET", base: constURL},
-		{name: "flowkv GET", method: "GET", base: base, token: tok},
-		{name: "constant JSON (echo) PUT", method: "PUT", base: constURL},
-		{name: "flowkv PUT", method: "PUT", base: base, token: tok},
+		{name: "constant JSON (echo)", method: "GET", base: constURL, path: keyPath},
+		{name: "constant JSON (echo) PUT", method: "PUT", base: constURL, path: keyPath, body: putBody},
+	}
+	// ratios pairs each flowkv scenario with the one it is measured against.
+	var ratios [][2]string
+	for _, sv := range servers {
+		get := scenario{name: "flowkv GET" + sv.label, method: "GET", base: sv.base, token: sv.token, path: keyPath}
+		put := scenario{name: "flowkv PUT" + sv.label, method: "PUT", base: sv.base, token: sv.token, path: keyPath, body: putBody}
+		scenarios = append(scenarios, get, put)
+		ratios = append(ratios, [2]string{get.name, scenarios[0].name}, [2]string{put.name, scenarios[1].name})
+		if *hook {
+			h := scenario{name: "webhook flow run" + sv.label, method: "POST", base: sv.base, path: hookPath, body: hookBody}
+			scenarios = append(scenarios, h)
+			ratios = append(ratios, [2]string{h.name, put.name})
+		}
 	}
 	gen := "Go client"
 	if *useWrk {
@@ -140,31 +175,31 @@ func main() {
 			ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.pct(100)), r.errors, cpu)
 	}
 	fmt.Println()
-	if *only != "" {
-		return
-	}
-	if g, c := res["flowkv GET"], res["constant JSON (echo)"]; g.requests > 0 && c.requests > 0 {
-		per := func(r result) float64 { return float64(r.cpu) / float64(r.requests) }
-		fmt.Printf("server CPU per request: constant GET / flowkv GET = %.0f%%; constant PUT / flowkv PUT = %.0f%% (the requests/s ratio of CPU-bound servers)\n",
-			100*per(c)/per(g), 100*per(res["constant JSON (echo) PUT"])/per(res["flowkv PUT"]))
-	}
-	fmt.Printf("flowkv GET / constant GET = %.0f%%; flowkv PUT / constant PUT = %.0f%%\n",
-		100*res["flowkv GET"].rps/res["constant JSON (echo)"].rps,
-		100*res["flowkv PUT"].rps/res["constant JSON (echo) PUT"].rps)
-	if *nrounds > 1 {
-		var per []string
-		for i := range *nrounds {
-			per = append(per, fmt.Sprintf("%.0f%%", 100*rounds["flowkv GET"][i].rps/rounds["constant JSON (echo)"][i].rps))
+	for _, r := range ratios {
+		num, den := res[r[0]], res[r[1]]
+		if num.requests+int64(len(num.lat)) == 0 || den.requests+int64(len(den.lat)) == 0 {
+			continue
 		}
-		fmt.Printf("GET ratio per round: %s\n", strings.Join(per, " "))
-		var rs []float64
+		var per []float64
 		for i := range *nrounds {
-			rs = append(rs, rounds["flowkv GET"][i].rps/rounds["constant JSON (echo)"][i].rps)
+			per = append(per, rounds[r[0]][i].rps/rounds[r[1]][i].rps)
 		}
-		slices.Sort(rs)
-		fmt.Printf("median GET ratio of the rounds: %.0f%%\n", 100*rs[len(rs)/2])
+		perText := make([]string, len(per))
+		for i, v := range per {
+			perText[i] = fmt.Sprintf("%.0f%%", 100*v)
+		}
+		slices.Sort(per)
+		cpu := ""
+		if num.requests > 0 && den.requests > 0 {
+			// The requests/s ratio CPU-bound servers would have.
+			cpu = fmt.Sprintf("; by server CPU per request %.0f%%", 100*cpuPer(den)/cpuPer(num))
+		}
+		fmt.Printf("%s / %s = %.0f%% (median of the rounds %.0f%%: %s)%s\n",
+			r[0], r[1], 100*num.rps/den.rps, 100*per[len(per)/2], strings.Join(perText, " "), cpu)
 	}
 }
+
+func cpuPer(r result) float64 { return float64(r.cpu) / float64(r.requests) }
 
 // merge combines rounds: mean requests/s; latencies pooled (Go client) or,
 // for wrk's percentiles, the median of the rounds' values.
@@ -194,8 +229,31 @@ func merge(rs []result) result {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// scenario is one kind of request: path and body are formats given the
+// request's key number (%06d), in Go and in wrk's Lua alike.
 type scenario struct {
 	name, method, base, token string
+	path, body                string
+}
+
+const (
+	keyPath  = "/v1/store/bench/key-%06d"
+	putBody  = `{"data":{"n":12345,"status":"paid","items":["a","b","c"]}}`
+	hookPath = "/hooks/bench-hook"
+	// hookBody is the flow's input: the block upserts input.data under
+	// input.id, the entry a PUT of putBody writes.
+	hookBody = `{"id":"key-%06d","data":{"n":12345,"status":"paid","items":["a","b","c"]}}`
+	// hookFlow is that flow: a webhook trigger and one upsert block.
+	hookFlow = `{"id":"bench-hook","dataStores":["bench"],"trigger":{"type":"webhook"},` +
+		`"blocks":[{"id":"save","type":"dataStore","operation":"upsert","name":"bench","key":"{{ input.id }}","data":"{{ input.data }}"}]}`
+)
+
+// format fills the key number into f when it has a place for it.
+func format(f string, k int) string {
+	if !strings.Contains(f, "%06d") {
+		return f
+	}
+	return fmt.Sprintf(f, k)
 }
 
 type result struct {
@@ -232,10 +290,6 @@ func (r result) pct(p float64) time.Duration {
 	return r.lat[i]
 }
 
-func keyPath(base string, i int) string {
-	return fmt.Sprintf("%s/v1/store/bench/key-%06d", base, i)
-}
-
 // run drives sc with conns closed-loop workers for d.
 func run(client *http.Client, sc scenario, conns int, d time.Duration, keys int) result {
 	var errs atomic.Int64
@@ -250,13 +304,13 @@ func run(client *http.Client, sc scenario, conns int, d time.Duration, keys int)
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 42))
 			own := make([]time.Duration, 0, 1<<14)
-			body := []byte(`{"data":{"n":12345,"status":"paid","items":["a","b","c"]}}`)
 			for time.Now().Before(deadline) {
+				k := rng.IntN(keys)
 				var rd io.Reader
-				if sc.method == "PUT" {
-					rd = bytes.NewReader(body)
+				if sc.body != "" {
+					rd = strings.NewReader(format(sc.body, k))
 				}
-				req, _ := http.NewRequest(sc.method, keyPath(sc.base, rng.IntN(keys)), rd)
+				req, _ := http.NewRequest(sc.method, sc.base+format(sc.path, k), rd)
 				if sc.token != "" {
 					req.Header.Set("Authorization", "Bearer "+sc.token)
 				}
@@ -291,7 +345,7 @@ func run(client *http.Client, sc scenario, conns int, d time.Duration, keys int)
 // seed writes every key once so GETs find them.
 func seed(client *http.Client, base, tok string, keys int) {
 	for i := range keys {
-		req, _ := http.NewRequest("PUT", keyPath(base, i), strings.NewReader(`{"data":{"n":12345,"status":"paid","items":["a","b","c"]}}`))
+		req, _ := http.NewRequest("PUT", base+format(keyPath, i), strings.NewReader(putBody))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		res, err := client.Do(req)
 		if err != nil {
@@ -331,8 +385,10 @@ func startConstant() (string, func()) {
 	return "http://" + ln.Addr().String(), func() { hs.Close() }
 }
 
-// startFlowkv serves the real API (web.Server) over a store.
-func startFlowkv(dsn string, tokenCache time.Duration) (string, string, func()) {
+// startFlowkv serves the real API (web.Server) over a store, with the flow
+// engine as flowkv serve wires it (one quota manager for both), and with
+// hook the webhook flow bench-hook saved.
+func startFlowkv(dsn string, tokenCache time.Duration, hook bool) (string, string, func()) {
 	ctx := context.Background()
 	dir := ""
 	if dsn == "" {
@@ -347,11 +403,18 @@ func startFlowkv(dsn string, tokenCache time.Duration) (string, string, func()) 
 	if err != nil {
 		log.Fatalf("flowkv-load: open %s: %v", dsn, err)
 	}
-	tok, _, err := tokens.New(st).Create(ctx, "bench", store.Grants{"bench": store.Write})
+	tok, _, err := tokens.New(st).Create(ctx, "bench", store.Grants{"bench": store.Write}, tokens.ScopeFlows)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := web.New(web.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), TokenCache: tokenCache})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quotas, err := quota.Open(ctx, st, quota.Options{Logger: logger})
+	if err != nil {
+		log.Fatal(err)
+	}
+	engine := blocks.NewEngine(quotas.Namespaces(st), blocks.Options{Logger: logger})
+	srv, err := web.New(web.Options{Store: st, Logger: logger, TokenCache: tokenCache, Quotas: quotas,
+		Extra: map[string]any{"flows": engine}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -364,9 +427,27 @@ func startFlowkv(dsn string, tokenCache time.Duration) (string, string, func()) 
 			log.Print(err)
 		}
 	}()
-	return "http://" + ln.Addr().String(), tok, func() {
+	base := "http://" + ln.Addr().String()
+	if hook {
+		req, _ := http.NewRequest("PUT", base+"/v1/flows/bench-hook", strings.NewReader(hookFlow))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatalf("flowkv-load: saving the webhook flow: %v", err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode/100 != 2 {
+			log.Fatalf("flowkv-load: saving the webhook flow: %d %s", res.StatusCode, b)
+		}
+	}
+	return base, tok, func() {
 		cancel()
 		<-done
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		engine.Shutdown(sctx)
+		scancel()
+		quotas.Close()
 		st.Close()
 		if dir != "" {
 			os.RemoveAll(dir)
@@ -374,24 +455,28 @@ func startFlowkv(dsn string, tokenCache time.Duration) (string, string, func()) 
 	}
 }
 
-// wrkScript picks a random key per request and sets method, token and body.
+// wrkScript picks a random key per request and sets method, token, path
+// and body (string.format ignores the key when the format has no place for
+// it).
 const wrkScript = `
 local keys = %d
 local token = %q
 local method = %q
-local body = '{"data":{"n":12345,"status":"paid","items":["a","b","c"]}}'
+local path = %q
+local body = %q
 init = function(args)
   math.randomseed(os.time() + math.random(1, 100000))
 end
 request = function()
   local headers = {}
   if token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  local k = math.random(0, keys - 1)
   local b = nil
-  if method == "PUT" then
+  if body ~= "" then
     headers["Content-Type"] = "application/json"
-    b = body
+    b = string.format(body, k)
   end
-  return wrk.format(method, string.format("/v1/store/bench/key-%%06d", math.random(0, keys - 1)), headers, b)
+  return wrk.format(method, string.format(path, k), headers, b)
 end
 done = function(summary, latency, requests)
   io.write(string.format("FLOWKV %%d %%d %%d %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
@@ -407,7 +492,7 @@ func runWrk(sc scenario, conns, threads int, d time.Duration, keys int) result {
 		log.Fatal(err)
 	}
 	defer os.Remove(f.Name())
-	fmt.Fprintf(f, wrkScript, keys, sc.token, sc.method)
+	fmt.Fprintf(f, wrkScript, keys, sc.token, sc.method, sc.path, sc.body)
 	f.Close()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	cpu0 := processCPU()
