@@ -3,6 +3,7 @@ package blocks
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -45,6 +46,10 @@ type Flow struct {
 	// Respond sets what the flow's webhook answers for a run that
 	// succeeded (nil: {runId, status, output, error} with status 200).
 	Respond *Respond `json:"respond,omitempty"`
+
+	// pos is where the document ParseFlow read set each field (nil for a
+	// flow built otherwise).
+	pos *docPositions
 }
 
 // Respond is a flow's respond option. Its values may hold templates that
@@ -166,7 +171,7 @@ func (t *Trigger) UnmarshalJSON(data []byte) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
 		var ute *json.UnmarshalTypeError
-		if asTypeErr(err, &ute) {
+		if errors.As(err, &ute) {
 			c := *ute
 			c.Field = "trigger." + c.Field
 			return &c

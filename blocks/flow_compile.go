@@ -124,7 +124,13 @@ func compile(f *Flow) (*compiledFlow, error) {
 			seen[b.ID] = true
 		}
 		if b.Type == "" {
-			add(label, "type", "required")
+			msg := "required"
+			for k := range b.Fields {
+				if suggest(k, []string{"type"}) != "" {
+					msg += fmt.Sprintf(" (is %q a typo of type?)", k)
+				}
+			}
+			add(label, "type", "%s", msg)
 			continue
 		}
 		spec, factory, ok := Lookup(b.Type)
@@ -154,7 +160,12 @@ func compile(f *Flow) (*compiledFlow, error) {
 		for _, k := range names {
 			fd, ok := spec.Field(k)
 			if !ok {
-				add(label, k, "unknown field for a %s block (fields: %s)", b.Type, strings.Join(fieldNames(spec), ", "))
+				known := append([]string{"id", "type", "if"}, fieldNames(spec)...)
+				hint := ""
+				if s := suggest(k, known); s != "" {
+					hint = fmt.Sprintf(" — did you mean %q?", s)
+				}
+				add(label, k, "unknown field for a %s block%s (fields: %s)", b.Type, hint, strings.Join(fieldNames(spec), ", "))
 				continue
 			}
 			n, err := compileValue(b.Fields[k], fd.Type == TypeCode)

@@ -2,9 +2,11 @@ package blocks
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,12 +19,23 @@ type Problem struct {
 	// has no id).
 	Block string `json:"block,omitempty"`
 	// Field is the field at fault ("" for the block as a whole).
-	Field   string `json:"field,omitempty"`
+	Field string `json:"field,omitempty"`
+	// Line and Column place the problem in the document (1-based; 0 when
+	// it has no place, such as a missing field of a flow).
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`
 }
 
 func (p Problem) String() string {
 	var where []string
+	if p.Line > 0 {
+		at := "line " + strconv.Itoa(p.Line)
+		if p.Column > 0 {
+			at += ":" + strconv.Itoa(p.Column)
+		}
+		where = append(where, at)
+	}
 	if p.Block != "" {
 		where = append(where, "block "+p.Block)
 	}
@@ -50,12 +63,16 @@ func (e *ValidationError) Unwrap() error {
 	for i, p := range e.Problems {
 		parts[i] = p.String()
 	}
-	name := e.Flow
-	if name == "" {
-		name = "(no id)"
+	name := "flow " + e.Flow
+	if e.Flow == "" {
+		name = "the flow document"
 	}
-	return store.Errorf(store.CodeInvalidArgument, "flow %s has %d problem(s): %s", name, len(e.Problems), strings.Join(parts, "; "))
+	return store.Errorf(store.CodeInvalidArgument, "%s has %d problem(s): %s", name, len(e.Problems), strings.Join(parts, "; "))
 }
+
+// ErrorProblems gives HTTP answers the list of problems (web puts it
+// beside the error's code and message).
+func (e *ValidationError) ErrorProblems() any { return e.Problems }
 
 var (
 	flowIDRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
@@ -69,6 +86,10 @@ func ValidFlowID(id string) bool { return flowIDRe.MatchString(id) }
 // a *ValidationError listing every problem, or nil.
 func Validate(f *Flow) error {
 	_, err := compile(f)
+	var ve *ValidationError
+	if errors.As(err, &ve) && f.pos != nil {
+		return &ValidationError{Flow: ve.Flow, Problems: sortProblems(f.placeProblems(ve.Problems))}
+	}
 	return err
 }
 

@@ -20,7 +20,14 @@ type ErrorBody struct {
 type ErrorDetail struct {
 	Code    store.Code `json:"code"`
 	Message string     `json:"message"`
+	// Problems lists each problem of a refused document (a flow's, with
+	// block, field, line, column and message) when the error has them.
+	Problems any `json:"problems,omitempty"`
 }
+
+// problemLister is an error that lists the problems of a refused
+// document (blocks.ValidationError).
+type problemLister interface{ ErrorProblems() any }
 
 // StatusOf maps an error code to its HTTP status (docs/design.md, Errors).
 func StatusOf(code store.Code) int {
@@ -145,7 +152,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Request().Method == http.MethodHead {
 		werr = c.NoContent(status)
 	} else {
-		werr = c.JSON(status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+		detail := ErrorDetail{Code: code, Message: msg}
+		var pl problemLister
+		if errors.As(err, &pl) {
+			detail.Problems = pl.ErrorProblems()
+		}
+		werr = c.JSON(status, ErrorBody{Error: detail})
 	}
 	if werr != nil {
 		s.log.Debug("writing an error answer failed", "err", werr)

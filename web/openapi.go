@@ -122,6 +122,13 @@ func components() Schema {
 				"error": Obj(map[string]Schema{
 					"code":    Schema{"type": "string", "enum": store.Codes},
 					"message": Str("what went wrong, safe to show"),
+					"problems": Arr(Obj(map[string]Schema{
+						"block":   Str("the block's id (#N for a block without one); absent for the flow's own fields"),
+						"field":   Str("the field at fault"),
+						"line":    Int("1-based line in the document; absent when the problem has no place (a missing field)"),
+						"column":  Int("1-based column"),
+						"message": Str("what is wrong"),
+					}, "message")),
 				}, "code", "message"),
 			}, "error"),
 			"DataItem": Obj(map[string]Schema{
