@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -463,7 +462,7 @@ func (s *runState) valueErrorAt(v goja.Value, prefix, where string) error {
 		}
 	}
 	msg = strings.TrimPrefix(msg, string(code)+": ")
-	return store.Errorf(code, "script %s: %s%s%s", s.name, prefix, truncate(oneLine(msg), 1000), sourcePos(where))
+	return store.Errorf(code, "script %s: %s%s%s", s.name, prefix, truncate(oneLine(msg), 1000), where)
 }
 
 // stackTop returns " at NAME:LINE:COL" from an Error's stack, or "".
@@ -485,23 +484,6 @@ func stackTop(obj *goja.Object) (out string) {
 	}
 	return ""
 }
-
-// sourcePos corrects a position " at NAME:1:COL" on the first line for
-// the function wrapper compile puts before the source on that line.
-func sourcePos(where string) string {
-	m := firstLinePos.FindStringSubmatchIndex(where)
-	if m == nil {
-		return where
-	}
-	if c, err := strconv.Atoi(where[m[2]:m[3]]); err == nil && c > len(wrapPrefix) {
-		return where[:m[2]] + strconv.Itoa(c-len(wrapPrefix)) + where[m[3]:]
-	}
-	return where
-}
-
-// firstLinePos finds the column of a position on line 1 ("name:1:27",
-// possibly followed by a bytecode offset or a closing parenthesis).
-var firstLinePos = regexp.MustCompile(`:1:(\d+)(?:\(\d+\))?\)?$`)
 
 // pcSuffix is goja's bytecode offset after a position ("s:1:5(3)").
 var pcSuffix = regexp.MustCompile(`\(\d+\)(\)?)$`)
