@@ -78,7 +78,9 @@ func codes(c ...store.Code) []store.Code { return c }
 // TestAdversarial runs the corpus one by one (not in parallel: the memory
 // cases are judged by the process heap).
 func TestAdversarial(t *testing.T) {
-	const timeout = time.Second
+	// 2 s: at load ~35 a 1 s limit ran out before the stack guard ("deep
+	// recursion") or the empty event loop ("never settles") answered.
+	const timeout = 2 * time.Second
 	e := New(Options{Timeout: timeout, MaxPendingCalls: 100})
 	st := openStore(t)
 	if len(adversarial) < 25 {

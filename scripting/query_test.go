@@ -2,6 +2,7 @@ package scripting
 
 import (
 	"testing"
+	"time"
 
 	"github.com/flowkv/flowkv/store"
 )
@@ -10,7 +11,8 @@ import (
 // orders over 100, largest first" with the store's semantics.
 func TestDataStoreQuery(t *testing.T) {
 	t.Parallel()
-	e := New(Options{})
+	// A minute: 14 store calls through a worker on a loaded -race run.
+	e := New(Options{Timeout: time.Minute})
 	st := openStore(t)
 	out := mustRun(t, e, st, `
 const rows = [['o-1','paid',250],['o-2','open',500],['o-3','paid',120],['o-4','paid',90],['o-5','paid',120],['o-6','void',130]];
