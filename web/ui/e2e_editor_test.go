@@ -303,3 +303,44 @@ func TestBrowserEditorSource(t *testing.T) {
 		t.Fatal("a refused source was stored")
 	}
 }
+
+// TestBrowserRenameFlow changes a flow's id in the editor and saves: the
+// flow keeps its UUID and its run history under the new id, and no second
+// flow appears. (On an engine that cannot rename, the change is refused
+// with a message next to the id, and nothing is created.)
+func TestBrowserRenameFlow(t *testing.T) {
+	b := newBrowser(t)
+	h := newHarness(t)
+	ctx := context.Background()
+	sf, err := h.Engine.PutFlow(ctx, []byte(logFlow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Engine.RunFlow(ctx, "logs", blocks.RunRequest{Input: json.RawMessage(`{"id": "before-rename"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	tb := h.tab(t, b)
+	tb.signIn(h.Admin)
+	tb.open("/flow?id=logs")
+	tb.page().MustElement("#flow-id").MustSelectAllText().MustInput("logs-renamed")
+	tb.submit("#save-flow")
+	list, err := h.Engine.ListFlows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("%d flows after a rename, want 1", len(list))
+	}
+	if _, ok := any(h.Engine).(flowRenamer); !ok {
+		if !strings.Contains(tb.text(`#flow-problems, .field.bad, main`), "rename") || list[0].Flow.ID != "logs" {
+			t.Fatalf("an engine without rename: %s", tb.text("main"))
+		}
+		return
+	}
+	if !tb.has("#flow-saved") || list[0].Flow.ID != "logs-renamed" || list[0].UUID != sf.UUID {
+		t.Fatalf("renamed flow: %+v, page %s", list[0], tb.text("main"))
+	}
+	if !strings.Contains(tb.url(), "id=logs-renamed") || !tb.has("#run-history tbody tr") {
+		t.Fatalf("the run history did not follow the rename: %s", tb.text("main"))
+	}
+}

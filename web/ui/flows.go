@@ -36,6 +36,14 @@ type FlowService interface {
 
 var _ FlowService = (*blocks.Engine)(nil)
 
+// flowRenamer is an engine that renames a stored flow, keeping its UUID
+// (and so its run history and the entries it wrote). The editor renames
+// through it when the Flow id changes; without it a changed id is refused
+// rather than saved as a second flow.
+type flowRenamer interface {
+	RenameFlow(ctx context.Context, from, to string) (blocks.StoredFlow, error)
+}
+
 // flowAccess reports whether grants give at least want on every namespace
 // the flow declares ("*" needs the wildcard grant; want NoAccess: the
 // access each namespace is declared with).
@@ -773,7 +781,27 @@ func (u *UI) saveFlow(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	if _, err := u.cfg.Flows.PutFlow(ctx, src); err != nil {
+	renaming := ff.baseUUID != "" && f.ID != orig
+	if renaming {
+		rn, ok := u.cfg.Flows.(flowRenamer)
+		if !ok {
+			return again(http.StatusUnprocessableEntity, []blocks.Problem{{Field: "id", Message: "this server cannot rename a flow (keeping its flowUuid and run history); save it under " + strconv.Quote(orig)}}, "")
+		}
+		// Check the document before renaming, so a refused save renames
+		// nothing.
+		if pf, perr := blocks.ParseFlow(src); perr == nil {
+			err = blocks.Validate(pf)
+		} else {
+			err = perr
+		}
+		if err == nil {
+			_, err = rn.RenameFlow(ctx, orig, f.ID)
+		}
+	}
+	if err == nil {
+		_, err = u.cfg.Flows.PutFlow(ctx, src)
+	}
+	if err != nil {
 		var ve *blocks.ValidationError
 		if asValidation(err, &ve) {
 			return again(http.StatusUnprocessableEntity, ve.Problems, "")
