@@ -89,7 +89,9 @@ func TestAccessibility(t *testing.T) {
 	pages := []string{"/login"}
 	check := func(path string) {
 		t.Helper()
-		if path != "/login" {
+		if path == "" {
+			path = strings.TrimPrefix(tb.url(), h.URL) + " (after a POST)"
+		} else if path != "/login" {
 			tb.open(path)
 		}
 		for _, v := range tb.axe(src) {
@@ -125,5 +127,19 @@ func TestAccessibility(t *testing.T) {
 	for _, p := range pages {
 		check(p)
 	}
-	_ = store.Wildcard
+	// Pages that answer a form: a run's result (with its logs), a draft
+	// run, an entry that disappeared while edited.
+	tb.open("/flow?id=hook")
+	tb.setEditor("#run-input", `{"id": "x-2"}`)
+	tb.submit("#run-flow")
+	check("")
+	tb.open("/flow?id=hook")
+	tb.submit("#run-draft")
+	check("")
+	tb.open("/entry?name=orders&key=order-002")
+	if _, err := h.Store.Delete(ctx, "orders", "order-002", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tb.submit("#save")
+	check("")
 }
