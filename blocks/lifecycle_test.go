@@ -1,0 +1,116 @@
+package blocks_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/store"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A flow deleted by another process (the CLI holds the database itself;
+// another server shares it): this process's scheduler stops it at its next
+// time without warning about a missing flow, and its run going on here is
+// cancelled within seconds, not at its timeout.
+func TestDeleteFromAnotherProcess(t *testing.T) {
+	t.Parallel()
+	cli, st := newEngine(t)
+	logs := &syncBuffer{}
+	server := blocks.NewEngine(st, blocks.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	ctx := context.Background()
+	mustPut(t, cli, "id: cleanup\ndataStores: [ticks]\ntrigger: {type: schedule, every: 1s}\nblocks:\n  - {id: n, type: dataStore, operation: atomicIncrement, name: ticks, key: n}\n")
+	mustPut(t, cli, "id: long\ndataStores: [ticks]\ntimeout: 2m\nblocks:\n  - {id: spin, type: javascript, timeout: 100, code: 'await dataStore.upsert(\"ticks\", \"started\", 1); for (;;) {}'}\n")
+
+	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = blocks.NewScheduler(server, blocks.SchedulerOptions{Poll: 20 * time.Millisecond, Reload: time.Hour}).Run(sctx)
+	}()
+	defer func() { stop(); wg.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := st.FindNameKey(ctx, "ticks", "n"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the schedule never ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	done := make(chan *blocks.Run, 1)
+	go func() {
+		r, err := server.RunFlow(ctx, "long", blocks.RunRequest{})
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+		done <- r
+	}()
+	for {
+		if _, err := st.FindNameKey(ctx, "ticks", "started"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the long run never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	for _, id := range []string{"cleanup", "long"} {
+		if ok, err := cli.DeleteFlow(ctx, id); !ok || err != nil {
+			t.Fatalf("delete %s: %v %v", id, ok, err)
+		}
+	}
+	select {
+	case r := <-done:
+		if r == nil || r.Status != blocks.StatusFailed || r.Error.Code != store.CodeNotFound {
+			t.Fatalf("run of the deleted flow: %+v", r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run of a flow deleted by another process goes on")
+	}
+	// Three more scheduled times pass (the run above took at least one).
+	before := ticks(t, st)
+	time.Sleep(1500 * time.Millisecond)
+	if n := ticks(t, st); n > before+1 {
+		t.Errorf("the deleted schedule ran %d more times", n-before)
+	}
+	if strings.Contains(logs.String(), "no flow") {
+		t.Errorf("the scheduler complained about the deleted flow:\n%s", logs.String())
+	}
+}
+
+func ticks(t *testing.T, st store.Store) int {
+	t.Helper()
+	ent, err := st.FindNameKey(context.Background(), "ticks", "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	_ = json.Unmarshal(ent.Data, &n)
+	return n
+}
