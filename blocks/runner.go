@@ -45,10 +45,12 @@ type HookCall struct {
 // hanging up) neither cancels a run nor fails its store calls; only the
 // flow's deletion, the timeout and the engine's Shutdown end a run early.
 
-// RunFlow runs the stored flow id. The returned error is for a run that
-// could not start (no such flow, bad input) or whose record could not be
-// written; a run that started and failed returns its record with status
-// failed and a nil error.
+// RunFlow runs the stored flow id and waits for it. The returned error is
+// for a run that could not start (no such flow, bad input) or whose record
+// could not be written; a run that started and failed returns its record
+// with status failed and a nil error. When ctx ends first (a request's
+// deadline, a caller giving up), RunFlow returns a snapshot with status
+// running and the run goes on (a provisional record is written).
 func (e *Engine) RunFlow(ctx context.Context, id string, req RunRequest) (*Run, error) {
 	return e.runFlow(ctx, id, req, false)
 }
@@ -64,8 +66,35 @@ func (e *Engine) runFlow(ctx context.Context, id string, req RunRequest, attache
 	if err != nil {
 		return nil, err
 	}
-	e.finish(ar)
-	return ar.run, ar.err
+	if attached {
+		e.finish(ar)
+		return ar.run, ar.err
+	}
+	return e.await(ctx, ar, 0)
+}
+
+// await runs ar in the background and waits for it up to wait (0: no
+// limit) or until ctx ends; a run still going then has a provisional
+// record written and is returned as a snapshot with status running.
+func (e *Engine) await(ctx context.Context, ar *activeRun, wait time.Duration) (*Run, error) {
+	if ctx.Done() == nil && wait <= 0 {
+		e.finish(ar)
+		return ar.run, ar.err
+	}
+	go e.finish(ar)
+	var timeout <-chan time.Time
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case <-ar.done:
+		return ar.run, ar.err
+	case <-timeout:
+	case <-ctx.Done():
+	}
+	return e.recordRunning(ar), nil
 }
 
 // RunHook runs a webhook-triggered stored flow with input and waits for it
@@ -77,8 +106,9 @@ func (e *Engine) RunHook(ctx context.Context, id string, input json.RawMessage, 
 // StartHook starts a run of webhook-triggered stored flow id: not_found —
 // the same error whether the flow does not exist or is not
 // webhook-triggered — and unauthenticated when its trigger has a secret
-// and call.Secret differs. It waits up to call.Wait for the run: finished
-// in time, it returns the run's record; else a record with status running
+// and call.Secret differs. It waits up to call.Wait for the run (and
+// until ctx ends): finished in time, it returns the run's record; else a
+// record with status running
 // (the run goes on; a provisional record is written so GET /v1/runs/{id}
 // finds it on any server until the final one replaces it).
 func (e *Engine) StartHook(ctx context.Context, id string, call HookCall) (*Run, error) {
@@ -100,19 +130,7 @@ func (e *Engine) StartHook(ctx context.Context, id string, call HookCall) (*Run,
 	if err != nil {
 		return nil, err
 	}
-	if call.Wait <= 0 {
-		e.finish(ar)
-		return ar.run, ar.err
-	}
-	go e.finish(ar)
-	timer := time.NewTimer(call.Wait)
-	defer timer.Stop()
-	select {
-	case <-ar.done:
-		return ar.run, ar.err
-	case <-timer.C:
-	}
-	return e.recordRunning(ar), nil
+	return e.await(ctx, ar, call.Wait)
 }
 
 // RunDocument validates and runs a flow document without storing it (for

@@ -97,7 +97,8 @@ func registerFlowRoutes(s *Server) error {
 	})
 	s.Handle(http.MethodPost, "/v1/flows/:id/runs", h.run, RouteDoc{
 		Summary: "run a stored flow and answer with the run record", Tag: "flows",
-		Description: "The run's status is in the record: 200 with status failed when a block failed. " +
+		Description: "The run's status is in the record: 200 with status failed when a block failed. A run still going at the " +
+			"server's request timeout answers 202 with the record so far (status running; Location: /v1/runs/{id}) and goes on. " +
 			"Errors are for runs that could not start (404 no such flow, 400 bad input). Needs scope flows and the " +
 			"access the flow declares on each of its namespaces.",
 		Body:     Obj(map[string]Schema{"input": AnyJSON("the flow's input")}),
@@ -300,6 +301,11 @@ func (h flowRoutes) run(c echo.Context) error {
 	r, err := h.e.RunFlow(c.Request().Context(), sf.Flow.ID, blocks.RunRequest{Input: body.Input, Trigger: blocks.TriggerManual})
 	if err != nil {
 		return err
+	}
+	if r.Status == blocks.StatusRunning {
+		// The request's deadline came first; the run goes on.
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/runs/"+r.ID)
+		return c.JSON(http.StatusAccepted, r)
 	}
 	return c.JSON(http.StatusOK, r)
 }
