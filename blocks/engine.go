@@ -127,6 +127,13 @@ type Engine struct {
 	// delete does not start, and its record is not written.
 	deleted      map[string]struct{}
 	deletedOrder []string
+	// ptrMu guards the run id pointers waiting to be written (runs.go).
+	ptrMu      sync.Mutex
+	ptrPending map[string]string // run id -> flow UUID
+	ptrQueue   []string
+	ptrWriting bool
+	ptrDone    chan struct{}
+
 	// since counts what was recorded per flow UUID since its last prune.
 	since map[string]*pruneState
 }
@@ -191,5 +198,6 @@ func NewEngine(st store.Store, opts Options) *Engine {
 	base, shutdown := context.WithCancelCause(context.Background())
 	return &Engine{st: st, opts: opts, log: log, cache: map[string]cachedFlow{}, now: time.Now, limits: st.Limits(),
 		changed: make(chan struct{}, 1), active: map[string]map[*activeRun]struct{}{}, byID: map[string]*activeRun{},
-		deleted: map[string]struct{}{}, since: map[string]*pruneState{}, base: base, shutdown: shutdown}
+		deleted: map[string]struct{}{}, since: map[string]*pruneState{}, base: base, shutdown: shutdown,
+		ptrPending: map[string]string{}}
 }

@@ -584,7 +584,7 @@ func (n *rootNode) eval(sc scope) (any, error) {
 		}
 		return out, nil
 	}
-	return v, nil
+	return resolve(v) // request is decoded on first use
 }
 
 // lazyJSON is a block output in the steps scope, decoded on first use:

@@ -114,3 +114,45 @@ func ticks(t *testing.T, st store.Store) int {
 	_ = json.Unmarshal(ent.Data, &n)
 	return n
 }
+
+// A run is found by its id alone, by the engine that ran it at once and by
+// another process once its id is indexed; the webhook request is part of
+// the record and of what expressions see.
+func TestRunByID(t *testing.T) {
+	t.Parallel()
+	a, st := newEngine(t)
+	b := blocks.NewEngine(st, blocks.Options{})
+	ctx := context.Background()
+	mustPut(t, a, "id: byid\ndataStores: [orders]\ntrigger: webhook\nblocks:\n  - {id: save, type: dataStore, operation: upsert, name: orders, key: \"{{ request.query.k }}\", data: \"{{ request.method }}\"}\n")
+	r, err := a.StartHook(ctx, "byid", blocks.HookCall{Input: json.RawMessage(`{}`), Request: &blocks.Request{Method: "PUT", Query: map[string]any{"k": "q1"}}})
+	if err != nil || r.Status != blocks.StatusSucceeded {
+		t.Fatalf("hook run: %+v %v", r, err)
+	}
+	if got, err := a.RunByID(ctx, r.ID); err != nil || got.Request == nil || got.Request.Method != "PUT" {
+		t.Fatalf("RunByID on the running engine: %+v %v", got, err)
+	}
+	if ent, err := st.FindNameKey(ctx, "orders", "q1"); err != nil || string(ent.Data) != `"PUT"` {
+		t.Errorf("entry %+v %v", ent, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := b.RunByID(ctx, r.ID)
+		if err == nil && got.ID == r.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another engine never found run %s: %v", r.ID, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := b.RunByID(ctx, "01900000-0000-7000-8000-000000000000"); store.CodeOf(err) != store.CodeNotFound {
+		t.Errorf("unknown run: %v", err)
+	}
+	// Deleting the flow deletes its runs' records and index entries.
+	if _, err := a.DeleteFlow(ctx, "byid"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RunByID(ctx, r.ID); store.CodeOf(err) != store.CodeNotFound {
+		t.Errorf("run of a deleted flow: %v", err)
+	}
+}

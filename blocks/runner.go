@@ -238,6 +238,7 @@ func (e *Engine) Shutdown(ctx context.Context) {
 		e.shutdown(errShutdown)
 		<-done
 	}
+	e.flushPointers()
 }
 
 // start prepares a run of cf and registers it; finish runs it.
@@ -378,8 +379,8 @@ func (e *Engine) execute(ctx context.Context, cf *compiledFlow, ar *activeRun) {
 	sc, err := newScope(r.Input, nil, info)
 	reqJSON := json.RawMessage("null")
 	if err == nil && r.Request != nil {
-		reqJSON, _ = json.Marshal(r.Request)
-		sc["request"], err = decodeJSON(reqJSON)
+		reqJSON, err = json.Marshal(r.Request)
+		sc["request"] = &lazyJSON{raw: reqJSON} // decoded only if an expression reads it
 	}
 	if err != nil {
 		ar.mu.Lock()

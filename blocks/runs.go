@@ -165,10 +165,11 @@ func (e *Engine) record(r *Run, id uuid.UUID) error {
 	// The record is written even when the run's context was cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := e.st.Atomic(ctx, nil, e.recordMutations(r.FlowUUID, id, data)); err != nil {
+	if _, err := e.st.Upsert(ctx, RunsNamespace, runKey(r.FlowUUID, id), data, store.WriteOptions{TTL: e.opts.RunTTL}); err != nil {
 		e.log.Error("blocks: recording run failed", "flow", r.Flow, "run", r.ID, "err", err)
 		return fmt.Errorf("blocks: record run %s of %s: %w", r.ID, r.Flow, err)
 	}
+	e.queuePointer(id.String(), r.FlowUUID)
 	if e.duePrune(r.FlowUUID, len(data)) {
 		if err := e.prune(ctx, r.FlowUUID); err != nil {
 			e.log.Warn("blocks: pruning old runs failed", "flow", r.Flow, "err", err)
@@ -407,6 +408,9 @@ func (e *Engine) RunByID(ctx context.Context, runID string) (Run, error) {
 	if r, ok := e.liveRun(id.String()); ok {
 		return r, nil
 	}
+	if flowUUID, ok := e.pendingPointer(id.String()); ok {
+		return e.RunOf(ctx, flowUUID, id.String())
+	}
 	ent, err := e.st.FindNameKey(ctx, RunIDsNamespace, id.String())
 	if errors.Is(err, store.ErrNotFound) {
 		return Run{}, store.Errorf(store.CodeNotFound, "no run %q", runID)
@@ -421,4 +425,75 @@ func (e *Engine) RunByID(ctx context.Context, runID string) (Run, error) {
 		return Run{}, store.Errorf(store.CodeUnavailable, "run index entry %s is damaged", runID)
 	}
 	return e.RunOf(ctx, ptr.FlowUUID, id.String())
+}
+
+// Run id pointers (RunIDsNamespace) are written in the background, many in
+// one transaction: a run's record is written before its answer, its
+// pointer soon after (RunByID reads the pointers not yet written from
+// memory). A crash may lose the last pointers: those runs are then read
+// through their flow only (GET /v1/flows/{id}/runs/{run}).
+
+// queuePointer queues the pointer of run id to flowUUID and starts the
+// writer if none is running.
+func (e *Engine) queuePointer(id, flowUUID string) {
+	e.ptrMu.Lock()
+	defer e.ptrMu.Unlock()
+	e.ptrPending[id] = flowUUID
+	e.ptrQueue = append(e.ptrQueue, id)
+	if !e.ptrWriting {
+		e.ptrWriting = true
+		e.ptrDone = make(chan struct{})
+		go e.writePointers(e.ptrDone)
+	}
+}
+
+func (e *Engine) pendingPointer(id string) (string, bool) {
+	e.ptrMu.Lock()
+	defer e.ptrMu.Unlock()
+	flowUUID, ok := e.ptrPending[id]
+	return flowUUID, ok
+}
+
+// writePointers writes the queued pointers, up to store.MaxAtomicActions
+// per transaction, until none is left.
+func (e *Engine) writePointers(done chan struct{}) {
+	defer close(done)
+	for {
+		e.ptrMu.Lock()
+		n := min(len(e.ptrQueue), store.MaxAtomicActions)
+		if n == 0 {
+			e.ptrWriting = false
+			e.ptrMu.Unlock()
+			return
+		}
+		ids := append([]string(nil), e.ptrQueue[:n]...)
+		e.ptrQueue = e.ptrQueue[n:]
+		muts := make([]store.Mutation, n)
+		for i, id := range ids {
+			ptr, _ := json.Marshal(map[string]string{"flowUuid": e.ptrPending[id]})
+			muts[i] = store.Mutation{Op: store.OpSet, Name: RunIDsNamespace, Key: id, Data: ptr, TTL: e.opts.RunTTL}
+		}
+		e.ptrMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := e.st.Atomic(ctx, nil, muts)
+		cancel()
+		if err != nil {
+			e.log.Warn("blocks: indexing run ids failed (those runs are read through their flow)", "runs", n, "err", err)
+		}
+		e.ptrMu.Lock()
+		for _, id := range ids {
+			delete(e.ptrPending, id)
+		}
+		e.ptrMu.Unlock()
+	}
+}
+
+// flushPointers waits for the queued pointers to be written.
+func (e *Engine) flushPointers() {
+	e.ptrMu.Lock()
+	done := e.ptrDone
+	e.ptrMu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
