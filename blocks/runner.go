@@ -311,8 +311,8 @@ func (e *Engine) finish(ar *activeRun) {
 // process (the CLI, another server) stops its runs here too.
 const DeletionCheck = time.Second
 
-// watchDeletion cancels ar with errFlowDeleted once its stored flow is
-// gone or replaced by another of the same id (another UUID), checking every
+// watchDeletion cancels ar with errFlowDeleted once no stored flow has its
+// UUID any more (deleted, or replaced by another flow of the id), checking every
 // DeletionCheck (through the flow cache); stop the returned timer when ar ends.
 func (e *Engine) watchDeletion(ar *activeRun) *time.Timer {
 	var t *time.Timer
@@ -325,10 +325,14 @@ func (e *Engine) watchDeletion(ar *activeRun) *time.Timer {
 		}
 		ctx, cancel := context.WithTimeout(e.base, 5*time.Second)
 		defer cancel()
+		// By id through the cache; when that misses (deleted, or renamed:
+		// RenameFlow keeps the UUID), by UUID.
 		_, flowUUID, err := e.loadFlow(ctx, ar.run.Flow)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && flowUUID != ar.flowUUID) {
-			ar.cancel(errFlowDeleted)
-			return
+			if _, err := e.FlowByUUID(ctx, ar.flowUUID); errors.Is(err, store.ErrNotFound) {
+				ar.cancel(errFlowDeleted)
+				return
+			}
 		}
 		mu.Lock()
 		t.Reset(DeletionCheck)
