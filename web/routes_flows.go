@@ -90,6 +90,14 @@ func registerFlowRoutes(s *Server) error {
 			"(trigger.secretSet says whether one is set).",
 		Response: AnyJSON("stored flow: flow, uuid, source, version, createdAt, updatedAt"),
 	})
+	s.Handle(http.MethodPost, "/v1/flows/:id/rename", h.rename, RouteDoc{
+		Summary: "rename a stored flow, keeping its UUID and run history", Tag: "flows",
+		Description: "Gives the flow the id in the body in one transaction: it keeps its UUID, so its runs (listed under the new id) " +
+			"and the entries it stamped stay its own; the stored source keeps every byte but the id's value. 409 already_exists when " +
+			"a flow has that id. Needs scope flows and the access the flow declares on each of its namespaces.",
+		Body:     Obj(map[string]Schema{"id": Str("the new id")}, "id"),
+		Response: Obj(map[string]Schema{"id": Str("the new id"), "uuid": Str("the flow's UUID, unchanged"), "version": Int("")}),
+	})
 	s.Handle(http.MethodDelete, "/v1/flows/:id", h.delete, RouteDoc{
 		Summary: "delete a stored flow, cancel its runs going on and delete its run records", Tag: "flows",
 		Description: "Needs scope flows and the access the flow declares on each of its namespaces.",
@@ -252,6 +260,34 @@ func (h flowRoutes) get(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, sf)
+}
+
+func (h flowRoutes) rename(c echo.Context) error {
+	if err := RequireScope(c, tokens.ScopeFlows, "renaming a flow"); err != nil {
+		return err
+	}
+	sf, err := h.storedFlow(c, declaredAccess)
+	if err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return store.Errorf(store.CodeInvalidArgument, "reading the request body failed")
+	}
+	var body struct {
+		ID string `json:"id"`
+	}
+	if err := DecodeJSON(raw, &body, 2); err != nil {
+		return err
+	}
+	if body.ID == "" {
+		return store.Errorf(store.CodeInvalidArgument, "id: required (the new id)")
+	}
+	renamed, err := h.e.RenameFlow(c.Request().Context(), sf.Flow.ID, body.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": renamed.Flow.ID, "uuid": renamed.UUID, "version": renamed.Version})
 }
 
 func (h flowRoutes) delete(c echo.Context) error {

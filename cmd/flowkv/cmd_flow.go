@@ -17,8 +17,8 @@ import (
 )
 
 func newFlowCmd() *cobra.Command {
-	c := group("flow SUBCOMMAND", "store, list and run flows: put, list, get, delete, run, runs",
-		flowPutCmd(), flowListCmd(), flowGetCmd(), flowDeleteCmd(), flowRunCmd(), flowRunsCmd())
+	c := group("flow SUBCOMMAND", "store, list and run flows: put, list, get, rename, delete, run, runs",
+		flowPutCmd(), flowListCmd(), flowGetCmd(), flowRenameCmd(), flowDeleteCmd(), flowRunCmd(), flowRunsCmd())
 	c.Long = `store, list and run flows
 
 The flow format, blocks and expressions: docs/flows.md; ` + "`flowkv blocks`" + ` lists every
@@ -167,6 +167,23 @@ func flowGetCmd() *cobra.Command {
 			}
 			_, err = io.WriteString(stdout, src)
 			return err
+		})
+	})
+	return c
+}
+
+func flowRenameCmd() *cobra.Command {
+	c, cfg := dataLeaf("rename ID NEW-ID [flags]", "rename a stored flow; it keeps its UUID and run history; prints {id, uuid, version}")
+	c.RunE = runE(func(ctx context.Context, pos []string) error {
+		if len(pos) != 2 {
+			return store.Errorf(store.CodeInvalidArgument, "want ID NEW-ID")
+		}
+		return withFlowEngine(ctx, *cfg, func(e *blocks.Engine) error {
+			sf, err := e.RenameFlow(ctx, pos[0], pos[1])
+			if err != nil {
+				return err
+			}
+			return printFlowJSON(map[string]any{"id": sf.Flow.ID, "uuid": sf.UUID, "version": sf.Version}, false)
 		})
 	})
 	return c
