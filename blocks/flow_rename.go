@@ -54,10 +54,10 @@ func (e *Engine) RenameFlow(ctx context.Context, from, to string) (StoredFlow, e
 			{Op: store.OpDelete, Name: FlowsNamespace, Key: from},
 			{Op: store.OpSet, Name: FlowUUIDsNamespace, Key: rec.UUID, Data: idx},
 		})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return StoredFlow{}, fmt.Errorf("blocks: rename flow %s: %w", from, err)
 	}
-	if !res.OK {
+	if err != nil || !res.OK {
 		if _, gerr := e.st.FindNameKey(ctx, FlowsNamespace, to); gerr == nil {
 			return StoredFlow{}, store.Errorf(store.CodeAlreadyExists, "a flow %q already exists", to)
 		}
