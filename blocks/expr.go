@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -864,3 +865,64 @@ func jsonEqual(a, b any) bool {
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// nullReason explains why a whole-field template evaluated to null: the
+// expression as written and the first path in it that is missing (or
+// null), as in `"{{ input.id }}" is null: input.id is missing`. It is ""
+// for anything else.
+func nullReason(n node, sc scope) string {
+	t, ok := n.(*template)
+	if !ok || t.whole == nil || len(t.parts) != 1 {
+		return ""
+	}
+	msg := fmt.Sprintf("%q is null", "{{ "+t.parts[0].src+" }}")
+	if p := missingPath(t.whole, sc); p != "" {
+		msg += ": " + p + " is missing"
+	}
+	return msg
+}
+
+// missingPath is the shortest path of n (a chain of members from a root)
+// that evaluates to null.
+func missingPath(n node, sc scope) string {
+	switch x := n.(type) {
+	case *rootNode:
+		if v, err := x.eval(sc); err == nil && v == nil {
+			return x.name
+		}
+	case *memberNode:
+		if p := missingPath(x.x, sc); p != "" {
+			return p
+		}
+		if v, err := x.eval(sc); err == nil && v == nil {
+			return pathText(x)
+		}
+	}
+	return ""
+}
+
+// pathText writes a member chain as written: input.user.id, input.items[0],
+// input["odd key"].
+func pathText(n node) string {
+	switch x := n.(type) {
+	case *rootNode:
+		return x.name
+	case *memberNode:
+		base := pathText(x.x)
+		if l, ok := x.key.(*litNode); ok {
+			switch k := l.v.(type) {
+			case string:
+				if identRe.MatchString(k) {
+					return base + "." + k
+				}
+				return base + "[" + strconv.Quote(k) + "]"
+			case json.Number:
+				return base + "[" + k.String() + "]"
+			}
+		}
+		return base + "[…]"
+	}
+	return "…"
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)

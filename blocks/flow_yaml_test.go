@@ -1,6 +1,8 @@
 package blocks_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -179,4 +181,24 @@ func FuzzParseFlow(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A key expression that evaluates to null fails the block naming the
+// expression and the path that was missing, not just "required".
+func TestNullKeyNamesTheMissingPath(t *testing.T) {
+	e, _ := newEngine(t)
+	doc := "id: k\ndataStores: [o]\nblocks:\n  - id: save\n    type: dataStore\n    operation: upsert\n    name: o\n    key: \"{{ input.user.id }}\"\n    data: 1\n"
+	for _, c := range []struct{ input, want string }{
+		{`{"user": {}}`, `field key: "{{ input.user.id }}" is null: input.user.id is missing`},
+		{`{}`, `field key: "{{ input.user.id }}" is null: input.user is missing`},
+		{`null`, `field key: "{{ input.user.id }}" is null: input is missing`},
+	} {
+		r, err := e.RunDocument(context.Background(), []byte(doc), blocks.RunRequest{Input: json.RawMessage(c.input)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != blocks.StatusFailed || r.Error == nil || !strings.Contains(r.Error.Message, c.want) {
+			t.Errorf("input %s: want %q, got %+v", c.input, c.want, r.Error)
+		}
+	}
 }

@@ -479,6 +479,11 @@ func (e *Engine) runBlock(ctx context.Context, cb *compiledBlock, sc scope, call
 	if ps := checkFields(cb.spec, values, nil, true); len(ps) > 0 {
 		msgs := make([]string, len(ps))
 		for i, p := range ps {
+			if n, ok := cb.fields[p.Field]; ok && p.Message == "required" {
+				if why := nullReason(n, sc); why != "" {
+					p.Message = why
+				}
+			}
 			msgs[i] = p.String()
 		}
 		return nil, false, store.Errorf(store.CodeInvalidArgument, "%s", strings.Join(msgs, "; "))
