@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -14,21 +15,14 @@ import (
 
 // FourMistakes is a flow document with four mistakes, on lines 3, 6, 10
 // and 12: two typos of a flow and a trigger field, an unknown operation
-// and an unquoted expression.
-const FourMistakes = `id: bad
-dataStores: [orders]
-timout: 30s
-trigger:
-  type: webhook
-  secrt: abc
-blocks:
-  - id: save
-    type: dataStore
-    operation: upsertt
-    name: orders
-    key: {{ input.id }}
-    data: "{{ input }}"
-`
+// and an unquoted expression (the web and CLI tests read it too).
+var FourMistakes = func() string {
+	b, err := os.ReadFile("testdata/four-mistakes.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // problemsOf parses and validates src and returns its problems.
 func problemsOf(t *testing.T, src string) []blocks.Problem {

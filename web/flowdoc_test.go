@@ -4,32 +4,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 )
-
-// fourMistakes has four mistakes, on lines 3, 6, 10 and 12.
-const fourMistakes = `id: bad
-dataStores: [orders]
-timout: 30s
-trigger:
-  type: webhook
-  secrt: abc
-blocks:
-  - id: save
-    type: dataStore
-    operation: upsertt
-    name: orders
-    key: {{ input.id }}
-    data: "{{ input }}"
-`
 
 // A refused flow document is 400 invalid_argument with every problem in
 // error.problems, each with its line and column.
 func TestFlowDocumentProblemsOverHTTP(t *testing.T) {
 	t.Parallel()
 	h := newSQLite(t)
+	fourMistakes, err := os.ReadFile("../blocks/testdata/four-mistakes.yaml") // mistakes on lines 3, 6, 10, 12
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := h.do(http.MethodPut, "/v1/flows/bad", h.admin, fourMistakes, "Content-Type", "application/yaml")
 	want(t, r, http.StatusBadRequest, "invalid_argument")
 	var body struct {

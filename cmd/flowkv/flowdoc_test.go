@@ -13,12 +13,7 @@ import (
 // each at its line and column, in one line of stderr, and exit 1.
 func TestFlowPutFourMistakes(t *testing.T) {
 	dsn := testenv.SQLiteDSN(t)
-	file := filepath.Join(t.TempDir(), "bad.yaml")
-	bad := "id: bad\ndataStores: [orders]\ntimout: 30s\ntrigger:\n  type: webhook\n  secrt: abc\nblocks:\n  - id: save\n    type: dataStore\n" +
-		"    operation: upsertt\n    name: orders\n    key: {{ input.id }}\n    data: \"{{ input }}\"\n"
-	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := "../../blocks/testdata/four-mistakes.yaml" // mistakes on lines 3, 6, 10, 12
 	for _, args := range [][]string{{"flow", "put", file}, {"flow", "run", "--file", file}} {
 		_, errText, code := flowCLI(t, append(args, "--dsn", dsn)...)
 		if code != 1 || strings.Count(errText, "\n") != 1 {
