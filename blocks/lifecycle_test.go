@@ -1,7 +1,6 @@
 package blocks_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -11,25 +10,9 @@ import (
 	"time"
 
 	"github.com/flowkv/flowkv/blocks"
+	"github.com/flowkv/flowkv/internal/testenv"
 	"github.com/flowkv/flowkv/store"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A flow deleted by another process (the CLI holds the database itself;
 // another server shares it): this process's scheduler stops it at its next
@@ -38,7 +21,7 @@ func (s *syncBuffer) String() string {
 func TestDeleteFromAnotherProcess(t *testing.T) {
 	t.Parallel()
 	cli, st := newEngine(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	server := blocks.NewEngine(st, blocks.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ctx := context.Background()
 	mustPut(t, cli, "id: cleanup\ndataStores: [ticks]\ntrigger: {type: schedule, every: 1s}\nblocks:\n  - {id: n, type: dataStore, operation: atomicIncrement, name: ticks, key: n}\n")
