@@ -61,7 +61,8 @@ func newHarnessOn(t *testing.T, st store.Store, opts ...func(*web.Options)) *har
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln, 5*time.Second) }()
+	// 30 s of grace: requests in flight drain slowly on a loaded -race run.
+	go func() { done <- srv.Serve(sctx, ln, 30*time.Second) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
