@@ -63,6 +63,7 @@ var samples = map[string]sample{
 	"GET /v1/flows/:id":               {path: "/v1/flows/mx-flow", kind: "read", ns: "orders"},
 	"PUT /v1/flows/:id":               {path: "/v1/flows/mx-flow", body: mxFlow, kind: "flows", ns: "orders", mutates: true},
 	"DELETE /v1/flows/:id":            {path: "/v1/flows/mx-flow", kind: "flows", ns: "orders", mutates: true},
+	"POST /v1/flows/:id/rename":       {path: "/v1/flows/mx-flow/rename", body: map[string]any{"id": "mx-renamed"}, kind: "flows", ns: "orders", mutates: true},
 	"POST /v1/flows/:id/runs":         {path: "/v1/flows/mx-flow/runs", body: map[string]any{"input": map[string]any{"a": 2}}, kind: "flows", ns: "orders", mutates: true},
 	"GET /v1/flows/:id/runs":          {path: "/v1/flows/mx-flow/runs", kind: "read", ns: "orders"},
 	"GET /v1/flows/:id/runs/:run":     {path: "/v1/flows/mx-flow/runs/RUN", kind: "read", ns: "orders"},
