@@ -62,7 +62,7 @@ func main() {
 	pg := flag.String("postgres", "", "also serve a flowkv from a fresh database on this PostgreSQL server (postgres://…/db, e.g. $FLOWKV_TEST_POSTGRES), dropped at the end")
 	hook := flag.Bool("hook", false, "add the webhook scenario: POST /hooks/bench-hook runs a flow whose one block upserts the entry a PUT writes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) here")
-	only := flag.String("only", "", "run only scenarios whose name contains this")
+	only := flag.String("only", "", "run only the scenarios whose name contains this (or one of these, comma-separated)")
 	nrounds := flag.Int("rounds", 5, "split -d into this many rounds, alternating the scenarios")
 	useWrk := flag.Bool("wrk", false, "drive the load with wrk (Debian package wrk) instead of the Go client")
 	wrkThreads := flag.Int("wrk-threads", 2, "wrk threads")
@@ -146,7 +146,7 @@ func main() {
 	// machine hits the compared servers alike; every round warms up first.
 	var picked []scenario
 	for _, sc := range scenarios {
-		if *only == "" || strings.Contains(sc.name, *only) {
+		if *only == "" || slices.ContainsFunc(strings.Split(*only, ","), func(o string) bool { return strings.Contains(sc.name, o) }) {
 			picked = append(picked, sc)
 		}
 	}
