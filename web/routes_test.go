@@ -3,6 +3,7 @@ package web_test
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -377,5 +378,22 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	if !strings.Contains(logs, `route=/v1/store/:name/:key status=404`) {
 		t.Errorf("log line lacks route and status:\n%s", logs)
+	}
+	// The answer's error code and the token's id end the line (the request
+	// frame carries them to it); an unauthenticated request has no token.
+	var notFound, unauthenticated string
+	for _, l := range strings.Split(logs, "\n") {
+		switch {
+		case strings.Contains(l, "path=/v1/store/m/nope"):
+			notFound = l
+		case strings.Contains(l, "status=401"):
+			unauthenticated = l
+		}
+	}
+	if !regexp.MustCompile(` code=not_found token=tok_[0-9a-f]{16}$`).MatchString(notFound) {
+		t.Errorf("404 line: %q", notFound)
+	}
+	if !strings.HasSuffix(unauthenticated, " code=unauthenticated") {
+		t.Errorf("401 line: %q", unauthenticated)
 	}
 }
