@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -49,10 +50,25 @@ func writeJSONBytes(c echo.Context, status int, b []byte) error {
 	return err
 }
 
+// answerBufs holds the buffers entry answers are encoded into: net/http
+// copies an answer out before Write returns, so the buffer is free again.
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledAnswer bounds the buffers kept for reuse (an entry may be
+// megabytes; most are small).
+const maxPooledAnswer = 64 << 10
+
 // entryJSON answers one entry (the store's data is canonical JSON by
 // contract, so it is appended as it is).
 func entryJSON(c echo.Context, status int, e store.Entry) error {
-	return writeJSONBytes(c, status, e.AppendJSON(make([]byte, 0, 256+len(e.Data))))
+	bp := answerBufs.Get().(*[]byte)
+	b := e.AppendJSON((*bp)[:0])
+	err := writeJSONBytes(c, status, b)
+	if cap(b) <= maxPooledAnswer {
+		*bp = b[:0]
+		answerBufs.Put(bp)
+	}
+	return err
 }
 
 // pageJSON answers a page of entries.
