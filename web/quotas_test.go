@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowkv/flowkv/internal/tokens"
+	"github.com/flowkv/flowkv/scripting"
 	"github.com/flowkv/flowkv/store"
 	"github.com/flowkv/flowkv/web"
 )
@@ -30,12 +31,26 @@ func (h *harness) tokenWithID(grants ...string) (string, string) {
 	return secret, tok.ID
 }
 
+// patientScripts gives the server a script engine whose runs get a minute:
+// on a loaded -race run workers start slowly, and in these tests the quota,
+// not the clock, must be what stops a script.
+func patientScripts(t *testing.T) func(*web.Options) {
+	eng := scripting.New(scripting.Options{Timeout: time.Minute})
+	t.Cleanup(eng.Close)
+	return func(o *web.Options) {
+		if o.Extra == nil {
+			o.Extra = map[string]any{}
+		}
+		o.Extra["scripts"] = eng
+	}
+}
+
 // The attack: a token with a 20-operation monthly quota hammers the API.
 // Its 21st call and every one after are 429 resource_exhausted naming the
 // quota; another token is served throughout; what was stored is intact.
 func TestQuotaTokenHammersTheAPI(t *testing.T) {
 	t.Parallel()
-	h := newSQLite(t)
+	h := newSQLite(t, patientScripts(t))
 	attacker, attackerID := h.tokenWithID("loot:write")
 	victim := h.token("shop:write")
 	want(t, h.do("PUT", "/v1/quotas/tokens/"+attackerID, h.admin, map[string]any{"opsPerMonth": 20}), 200, "")
@@ -189,7 +204,7 @@ func TestQuotaConcurrentScriptRuns(t *testing.T) {
 // script sees the error with err.code === 'resource_exhausted'.
 func TestQuotaScriptStoreCallsCount(t *testing.T) {
 	t.Parallel()
-	h := newSQLite(t)
+	h := newSQLite(t, patientScripts(t))
 	tok, id := h.tokenWithID("n:write")
 	want(t, h.do("PUT", "/v1/quotas/tokens/"+id, h.admin, map[string]any{"opsPerMonth": 5}), 200, "")
 	r := h.do("POST", "/v1/operations/scripts", tok, map[string]any{"source": `
