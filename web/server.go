@@ -317,7 +317,8 @@ func (s *Server) Handler() http.Handler { return s.e }
 // PathParam). Paths under /v1/ require a bearer token (the group's
 // middleware) unless doc.Public; others (/hooks/…) are public and must
 // authenticate themselves. Every API route must be added here so /v1/openapi.json lists
-// exactly the served routes (a test compares the two).
+// exactly the served routes (a test compares the two). mw is applied once,
+// here: a middleware keeps per-request state in the handler it returns.
 func (s *Server) Handle(method, path string, h echo.HandlerFunc, doc RouteDoc, mw ...echo.MiddlewareFunc) {
 	doc.Method, doc.Path = method, path
 	if doc.Summary == "" {
