@@ -150,9 +150,9 @@ func DeepIndentation(n int) string {
 	return b.String()
 }
 
-// FuzzParseFlow: any document is accepted or refused with invalid_argument
+// FuzzParseFlowProblems: any document is accepted or refused with invalid_argument
 // (every problem placed inside the document); parsing never panics.
-func FuzzParseFlow(f *testing.F) {
+func FuzzParseFlowProblems(f *testing.F) {
 	for _, s := range []string{FourMistakes, BillionLaughs(), "id: a\nblocks:\n  - {id: x, type: javascript, code: return 1}\n",
 		"{\"id\": \"a\"}", "a: &a [*a]", "<<: {id: a}", "key: {{ x }}", "- [", "id: !!binary aGk=", ""} {
 		f.Add(s)
