@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +27,7 @@ type harness struct {
 	st    store.Store
 	base  string
 	admin string
-	logs  *bytes.Buffer
-	lw    *lockedWriter
+	logs  *testenv.SyncBuffer
 }
 
 func newHarness(t *testing.T, dsn string, opts ...func(*web.Options)) *harness {
@@ -45,9 +43,8 @@ func newHarness(t *testing.T, dsn string, opts ...func(*web.Options)) *harness {
 func newHarnessOn(t *testing.T, st store.Store, opts ...func(*web.Options)) *harness {
 	t.Helper()
 	ctx := context.Background()
-	logs := &bytes.Buffer{}
-	lw := &lockedWriter{w: logs}
-	o := web.Options{Store: st, Logger: slog.New(slog.NewTextHandler(lw, nil)), Version: "test"}
+	logs := &testenv.SyncBuffer{}
+	o := web.Options{Store: st, Logger: slog.New(slog.NewTextHandler(logs, nil)), Version: "test"}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -76,30 +73,15 @@ func newHarnessOn(t *testing.T, st store.Store, opts ...func(*web.Options)) *har
 	if err != nil || admin == "" {
 		t.Fatalf("admin token: %q %v", admin, err)
 	}
-	return &harness{t: t, srv: srv, st: st, base: "http://" + ln.Addr().String(), admin: admin, logs: logs, lw: lw}
+	return &harness{t: t, srv: srv, st: st, base: "http://" + ln.Addr().String(), admin: admin, logs: logs}
 }
 
 func newSQLite(t *testing.T, opts ...func(*web.Options)) *harness {
 	return newHarness(t, testenv.SQLiteDSN(t), opts...)
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (lw *lockedWriter) Write(p []byte) (int, error) {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.w.Write(p)
-}
-
 // Logs returns what the server logged so far.
-func (h *harness) Logs() string {
-	h.lw.mu.Lock()
-	defer h.lw.mu.Unlock()
-	return h.logs.String()
-}
+func (h *harness) Logs() string { return h.logs.String() }
 
 // token creates a token with grants (and no scope) and returns its secret.
 func (h *harness) token(grants ...string) string {
